@@ -1,0 +1,110 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module layout: see ../shared/DESIGN.md §4. Pure targets (DNSWire, DNSZone, GeoRouting,
+// QueryEngine, ProximaConfig) do no IO; IO lives in GeoIP, HealthChecks, DNSServer, AdminAPI and
+// the ProximaApp composition root; `proxima` is the thin command-line executable.
+let package = Package(
+    name: "Proxima",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "proxima", targets: ["proxima"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+    ],
+    targets: [
+        // C shims.
+        .target(name: "CProximaNet", path: "Sources/CProximaNet"),
+        .systemLibrary(
+            name: "CMaxMindDB",
+            path: "Sources/CMaxMindDB",
+            pkgConfig: "libmaxminddb",
+            providers: [.apt(["libmaxminddb-dev"])]
+        ),
+
+        // Pure core.
+        .target(name: "DNSWire"),
+        .target(name: "DNSZone", dependencies: ["DNSWire"]),
+        .target(name: "GeoRouting", dependencies: ["DNSWire"]),
+        .target(name: "QueryEngine", dependencies: ["DNSWire", "DNSZone", "GeoRouting"]),
+        .target(name: "ProximaConfig", dependencies: [
+            "DNSWire", "GeoRouting",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+
+        // Adapters and IO.
+        .target(name: "GeoIP", dependencies: [
+            "CMaxMindDB", "DNSWire", "GeoRouting",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "HealthChecks", dependencies: [
+            "GeoRouting", "DNSWire",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "DNSServer", dependencies: [
+            "CProximaNet", "DNSWire", "QueryEngine",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "AdminAPI", dependencies: [
+            "GeoRouting", "DNSWire",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ProximaApp", dependencies: [
+            "DNSWire", "DNSZone", "GeoRouting", "QueryEngine", "ProximaConfig",
+            "GeoIP", "HealthChecks", "DNSServer", "AdminAPI",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
+        .executableTarget(name: "proxima", dependencies: [
+            "ProximaApp", "ProximaConfig", "GeoIP", "GeoRouting", "DNSWire",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Tests.
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
+        .testTarget(name: "DNSZoneTests", dependencies: ["DNSZone", "DNSWire"]),
+        .testTarget(name: "GeoRoutingTests", dependencies: ["GeoRouting", "DNSWire"]),
+        .testTarget(name: "ProximaConfigTests", dependencies: ["ProximaConfig", "GeoRouting", "DNSWire"]),
+        .testTarget(name: "QueryEngineTests", dependencies: ["QueryEngine", "DNSZone", "DNSWire", "GeoRouting"]),
+        .testTarget(name: "GeoIPTests", dependencies: [
+            "GeoIP", "GeoRouting", "DNSWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HealthChecksTests", dependencies: [
+            "HealthChecks", "GeoRouting", "DNSWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "ProximaApp", "ProximaConfig", "DNSServer", "QueryEngine", "DNSWire", "DNSZone",
+            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+    ]
+)

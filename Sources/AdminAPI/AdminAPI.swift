@@ -1,0 +1,2 @@
+/// AdminAPI module (see shared/DESIGN.md §4).
+public enum AdminAPIModule {}

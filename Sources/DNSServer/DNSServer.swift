@@ -1,0 +1,2 @@
+/// DNSServer module (see shared/DESIGN.md §4).
+public enum DNSServerModule {}

@@ -1,0 +1,2 @@
+/// DNSZone module (see shared/DESIGN.md §4).
+public enum DNSZoneModule {}

@@ -1,0 +1,2 @@
+/// GeoIP module (see shared/DESIGN.md §4).
+public enum GeoIPModule {}

@@ -1,0 +1,2 @@
+/// HealthChecks module (see shared/DESIGN.md §4).
+public enum HealthChecksModule {}

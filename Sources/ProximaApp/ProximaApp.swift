@@ -1,0 +1,2 @@
+/// ProximaApp module (see shared/DESIGN.md §4).
+public enum ProximaAppModule {}

@@ -1,0 +1,2 @@
+/// ProximaConfig module (see shared/DESIGN.md §4).
+public enum ProximaConfigModule {}

@@ -1,0 +1,2 @@
+/// QueryEngine module (see shared/DESIGN.md §4).
+public enum QueryEngineModule {}

@@ -1,0 +1,1 @@
+print("proxima: not yet built")
