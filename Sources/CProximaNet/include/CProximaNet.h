@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stddef.h>
 
 /// recvmmsg(2) with a NULL timeout.
 int cproxima_recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags);

@@ -1,2 +1,0 @@
-/// DNSServer module (see shared/DESIGN.md §4).
-public enum DNSServerModule {}
