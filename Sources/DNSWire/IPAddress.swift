@@ -97,8 +97,14 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
         // Split on "::" at most once.
         var groups: [UInt16] = []
         var tailGroups: [UInt16] = []
-        let text = String(s)
-        let halves = text.components(separatedBy: "::")
+        // Split on "::" (at most one occurrence) without Foundation.
+        var halves: [String] = []
+        var rest = Substring(s)
+        while let r = rest.firstRange(of: "::") {
+            halves.append(String(rest[rest.startIndex..<r.lowerBound]))
+            rest = rest[r.upperBound...]
+        }
+        halves.append(String(rest))
         guard halves.count <= 2 else { return nil }
         func parseGroups(_ part: String, allowV4Tail: Bool) -> [UInt16]? {
             if part.isEmpty { return [] }
