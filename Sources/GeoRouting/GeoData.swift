@@ -48,17 +48,30 @@ public enum AddressFamily: String, Hashable, Sendable, CaseIterable {
     }
 }
 
-/// The members of one family of a pool, laid out for ranking: positions into `Pool.members`,
-/// radians with cached cosines, weights. Built once when the pool is built, never per query.
-struct FamilyMembers: Sendable {
-    /// Index into `Pool.members` of each entry, in file order.
-    var memberIndex: [Int] = []
-    var address: [IPAddress] = []
-    var point: [RadianPoint] = []
-    var weight: [Double] = []
-    var capacity: [Double?] = []
+/// One member of one family of a pool, laid out for ranking: position in `Pool.members`, point in
+/// radians with cached cosine, weight and capacity. Built once when the pool is built, never per
+/// query.
+struct MemberEntry: Sendable {
+    var memberIndex: Int
+    var address: IPAddress
+    var point: RadianPoint
+    var weight: Double
+    var capacity: Double?
+}
 
-    var count: Int { memberIndex.count }
+/// A family's members in file order.
+typealias FamilyMembers = [MemberEntry]
+
+/// A pool's precomputed ranking data, shared by every copy of the pool (one reference to retain
+/// per query instead of one per array).
+final class PoolStorage: Sendable {
+    let v4: FamilyMembers
+    let v6: FamilyMembers
+
+    init(v4: FamilyMembers, v6: FamilyMembers) {
+        self.v4 = v4
+        self.v6 = v6
+    }
 }
 
 /// A named set of backends that can answer a routed name.
@@ -68,8 +81,7 @@ public struct Pool: Sendable {
     /// Members in file order.
     public let members: [PoolMember]
 
-    let v4: FamilyMembers
-    let v6: FamilyMembers
+    let storage: PoolStorage
 
     /// Builds a pool and precomputes its ranking data.
     ///
@@ -116,30 +128,21 @@ public struct Pool: Sendable {
         var v4 = FamilyMembers()
         var v6 = FamilyMembers()
         for (i, m) in members.enumerated() {
+            let entry = MemberEntry(memberIndex: i, address: m.address, point: RadianPoint(m.coordinate),
+                                    weight: m.weight, capacity: m.capacity)
             switch m.address {
-            case .v4:
-                v4.memberIndex.append(i)
-                v4.address.append(m.address)
-                v4.point.append(RadianPoint(m.coordinate))
-                v4.weight.append(m.weight)
-                v4.capacity.append(m.capacity)
-            case .v6:
-                v6.memberIndex.append(i)
-                v6.address.append(m.address)
-                v6.point.append(RadianPoint(m.coordinate))
-                v6.weight.append(m.weight)
-                v6.capacity.append(m.capacity)
+            case .v4: v4.append(entry)
+            case .v6: v6.append(entry)
             }
         }
-        self.v4 = v4
-        self.v6 = v6
+        self.storage = PoolStorage(v4: v4, v6: v6)
     }
 
     @inline(__always)
     func family(_ f: AddressFamily) -> FamilyMembers {
         switch f {
-        case .v4: return v4
-        case .v6: return v6
+        case .v4: return storage.v4
+        case .v6: return storage.v6
         }
     }
 

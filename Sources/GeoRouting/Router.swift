@@ -125,9 +125,10 @@ struct SplitMix64 {
 
 /// One member of the family being ranked (scratch, lives on the stack).
 struct Candidate {
-    /// Index into the `FamilyMembers` arrays.
+    /// Index into the family's `MemberEntry` array.
     var slot: Int
     var address: IPAddress
+    var weight: Double
     /// Haversine term to the client (monotonic in distance); 0 when the client is unknown.
     var hav: Double
     /// Fresh load, NaN when unknown.
@@ -158,7 +159,8 @@ extension Router {
     /// backend has any state.
     @inline(__always)
     static func evaluate(_ members: FamilyMembers, slot: Int, _ ctx: Context, failOpen: Bool) -> Candidate {
-        let address = members.address[slot]
+        let entry = members[slot]
+        let address = entry.address
         var healthy = true
         var load = Double.nan
         if !ctx.states.byAddress.isEmpty, let status = ctx.states.byAddress[address] {
@@ -168,10 +170,10 @@ extension Router {
             }
         }
         var tier: UInt8 = 0
-        if let capacity = members.capacity[slot], !load.isNaN, load >= capacity { tier = 1 }
+        if let capacity = entry.capacity, !load.isNaN, load >= capacity { tier = 1 }
         if !healthy && !failOpen { tier = 2 }
-        let hav = ctx.client.map { haversineTerm($0, members.point[slot]) } ?? 0
-        return Candidate(slot: slot, address: address, hav: hav, load: load, tier: tier)
+        let hav = ctx.client.map { haversineTerm($0, entry.point) } ?? 0
+        return Candidate(slot: slot, address: address, weight: entry.weight, hav: hav, load: load, tier: tier)
     }
 
     /// The haversine term below which a member is within `tieBand` of the best distance.
@@ -205,7 +207,7 @@ extension Router {
             var inBand = 0
             var only = 0
             for slot in 0..<n where buf[slot].tier == bestTier && buf[slot].hav <= threshold {
-                total += members.weight[slot]
+                total += buf[slot].weight
                 inBand += 1
                 only = slot
             }
@@ -215,7 +217,7 @@ extension Router {
             var acc = 0.0
             var pick = only  // the last in-band slot: float rounding can leave r at the very top
             for slot in 0..<n where buf[slot].tier == bestTier && buf[slot].hav <= threshold {
-                acc += members.weight[slot]
+                acc += buf[slot].weight
                 if r < acc {
                     pick = slot
                     break
@@ -319,12 +321,12 @@ extension Router {
         var k = range.lowerBound
         while k < range.upperBound - 1 && k - range.lowerBound < picks {
             var total = 0.0
-            for j in k..<range.upperBound { total += members.weight[buf[j].slot] }
+            for j in k..<range.upperBound { total += buf[j].weight }
             let r = rng.nextUnit() * total
             var acc = 0.0
             var pick = range.upperBound - 1
             for j in k..<range.upperBound {
-                acc += members.weight[buf[j].slot]
+                acc += buf[j].weight
                 if r < acc {
                     pick = j
                     break
@@ -372,7 +374,7 @@ extension Router {
         out.reserveCapacity(buf.count)
         var anyHealthy = false
         for (position, c) in buf.enumerated() {
-            let member = pool.members[members.memberIndex[c.slot]]
+            let member = pool.members[members[c.slot].memberIndex]
             let status = ctx.states.status(of: c.address)
             anyHealthy = anyHealthy || status.isHealthy
             let load: Double? = c.load.isNaN ? nil : c.load

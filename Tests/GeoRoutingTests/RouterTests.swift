@@ -327,7 +327,7 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(lon?.chosen, true)
     }
 
-    static let allWebDown = states([Self.nyc, Self.lon, Self.tyo, Self.syd, Self.gru, Self.fra].map { ($0, Self.down) })
+    static let allWebDown = states([nyc, lon, tyo, syd, gru, fra].map { ($0, down) })
 
     func testAllDownFailsOpenByDefault() {
         for explain in [true, false] {
