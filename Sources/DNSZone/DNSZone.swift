@@ -1,2 +1,0 @@
-/// DNSZone module (see shared/DESIGN.md §4).
-public enum DNSZoneModule {}

@@ -1,0 +1,90 @@
+/// One problem found while parsing or validating a zone, with the place it was found.
+///
+/// `description` is the familiar `file:line: message` form compilers and `named-checkzone` use,
+/// e.g. `example.test.zone:14: bad IPv4 address "192.0.2.300" in A record`.
+public struct ZoneIssue: Hashable, Sendable, CustomStringConvertible {
+    /// What kind of problem, as a small closed set (usable as a metric label, STYLE.md §4).
+    public enum Code: String, Hashable, Sendable, CaseIterable {
+        /// Tokenizer-level problem: unbalanced parentheses, unterminated string, missing fields.
+        case syntax
+        /// A directive we do not implement (`$INCLUDE`, `$GENERATE`, unknown `$...`).
+        case unsupportedDirective
+        /// An owner or RDATA domain name that is not a valid name.
+        case badName
+        /// A TTL that is malformed or out of range (RFC 2181 §8).
+        case badTTL
+        /// A class other than IN.
+        case unsupportedClass
+        /// An unknown type mnemonic, a meta type, or a type whose text form we do not parse.
+        case badType
+        /// RDATA that does not parse for its type.
+        case badRData
+        /// No SOA record at the apex (RFC 1035 §5.2).
+        case missingSOA
+        /// More than one SOA record.
+        case multipleSOA
+        /// An SOA record whose owner is not the origin.
+        case soaNotAtApex
+        /// No NS RRset at the apex (RFC 1034 §4.2.1).
+        case missingApexNS
+        /// A record whose owner lies outside the origin.
+        case outOfZone
+        /// CNAME and other data at one name, or more than one CNAME (RFC 1034 §3.6.2, RFC 2181 §10.1).
+        case cnameConflict
+        /// An NS, MX or SRV target that is not a usable host name (RFC 1123 §2.1, RFC 2181 §10.3).
+        case badTarget
+        /// A record no TTL could be determined for, or TTLs differing within one RRset.
+        case ttl
+        /// Data at or below a zone cut that is not glue (RFC 1034 §4.2.1): loaded, never served.
+        case occluded
+        /// An in-zone NS target without any address record.
+        case missingGlue
+        /// Data whose special semantics Proxima does not implement (served as plain data).
+        case unsupportedSemantics
+        /// Two zones with the same origin in one `ZoneSet`.
+        case duplicateZone
+    }
+
+    /// The kind of problem.
+    public var code: Code
+    /// The file name as given to the parser (only used in messages).
+    public var file: String
+    /// 1-based line number, when the problem belongs to one line.
+    public var line: Int?
+    /// Human-readable explanation naming the offending token.
+    public var message: String
+
+    /// Creates an issue.
+    public init(_ code: Code, file: String, line: Int?, _ message: String) {
+        self.code = code
+        self.file = file
+        self.line = line
+        self.message = message
+    }
+
+    /// `file:line: message` (or `file: message` when no line applies).
+    public var description: String {
+        if let line { return "\(file):\(line): \(message)" }
+        return "\(file): \(message)"
+    }
+}
+
+/// The one error type of DNSZone: every issue found in a zone (parsing continues after a bad
+/// line, so an operator sees all problems at once), plus the warnings gathered on the way.
+public struct ZoneError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Problems that prevent the zone from loading, in file order where they have a line.
+    public var issues: [ZoneIssue]
+    /// Problems that would not have prevented loading on their own.
+    public var warnings: [ZoneIssue]
+
+    /// Creates an error from its issues.
+    public init(issues: [ZoneIssue], warnings: [ZoneIssue] = []) {
+        self.issues = issues
+        self.warnings = warnings
+    }
+
+    /// One issue per line, `file:line: message`.
+    public var description: String {
+        issues.map(\.description).joined(separator: "\n")
+    }
+}
