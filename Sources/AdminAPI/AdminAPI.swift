@@ -1,2 +1,0 @@
-/// AdminAPI module (see shared/DESIGN.md §4).
-public enum AdminAPIModule {}

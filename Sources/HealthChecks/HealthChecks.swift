@@ -1,2 +1,0 @@
-/// HealthChecks module (see shared/DESIGN.md §4).
-public enum HealthChecksModule {}

@@ -1,2 +1,0 @@
-/// ProximaConfig module (see shared/DESIGN.md §4).
-public enum ProximaConfigModule {}

@@ -1,0 +1,333 @@
+import DNSWire
+import GeoRouting
+
+/// The validated server configuration: every key of the YAML schema (`config/README.md`) as a typed
+/// value with its default applied.
+///
+/// Built only by `ConfigLoader.load`, which checks every invariant documented on the members, so
+/// code past the loader never re-validates. Relative paths in the file are already resolved
+/// against the config file's directory.
+public struct ProximaConfiguration: Sendable, Hashable {
+    /// Addresses the DNS server listens on; UDP and TCP are served on each. Non-empty, no
+    /// duplicates. Default `[127.0.0.1:5353]`.
+    public var listen: [ListenEndpoint]
+    /// UDP fast-path worker threads per listen address; 0 means one per core. Default 0.
+    public var udpThreads: Int
+    /// The EDNS UDP payload size advertised and the cap on UDP responses, 512...65535. Default 1232.
+    public var maxUDPPayload: Int
+    /// Minimum severity that is logged. Default `.info`.
+    public var logLevel: LogLevel
+    /// DNS-over-TCP settings (RFC 7766).
+    public var tcp: TCPSettings
+    /// The authoritative zones, at least one, origins unique.
+    public var zones: [ZoneSettings]
+    /// Client geolocation: database, overrides and the ipstack fallback.
+    public var geoip: GeoIPSettings
+    /// Absolute path of `geo_data.json` (backends and pools); required when any name is routed.
+    public var geoDataPath: String?
+    /// Routed names and their policies.
+    public var routing: RoutingSettings
+    /// Health-check defaults and load-report freshness.
+    public var health: HealthSettings
+    /// The HTTP admin API, or nil when the `admin` section is absent (no admin listener).
+    public var admin: AdminSettings?
+
+    /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
+    public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],
+                udpThreads: Int = 0,
+                maxUDPPayload: Int = 1232,
+                logLevel: LogLevel = .info,
+                tcp: TCPSettings = TCPSettings(),
+                zones: [ZoneSettings],
+                geoip: GeoIPSettings = GeoIPSettings(),
+                geoDataPath: String? = nil,
+                routing: RoutingSettings = RoutingSettings(),
+                health: HealthSettings = HealthSettings(),
+                admin: AdminSettings? = nil) {
+        self.listen = listen
+        self.udpThreads = udpThreads
+        self.maxUDPPayload = maxUDPPayload
+        self.logLevel = logLevel
+        self.tcp = tcp
+        self.zones = zones
+        self.geoip = geoip
+        self.geoDataPath = geoDataPath
+        self.routing = routing
+        self.health = health
+        self.admin = admin
+    }
+}
+
+/// Log severities, in increasing order, spelled as swift-log's `Logger.Level` raw values so the
+/// lead can map with `Logger.Level(rawValue: level.rawValue)`.
+public enum LogLevel: String, Sendable, Hashable, CaseIterable, Comparable {
+    case trace, debug, info, notice, warning, error, critical
+
+    /// Orders by severity (trace lowest).
+    public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool {
+        let order = LogLevel.allCases
+        return (order.firstIndex(of: lhs) ?? 0) < (order.firstIndex(of: rhs) ?? 0)
+    }
+}
+
+/// DNS-over-TCP limits (RFC 7766 §6.2.3 idle timeout; a cap on concurrent connections).
+public struct TCPSettings: Sendable, Hashable {
+    /// How long an idle connection is kept open. Default 10 s.
+    public var idleTimeout: Duration
+    /// Concurrent TCP connections accepted per listener before new ones are closed. Default 1024.
+    public var maxConnections: Int
+
+    /// Creates TCP settings; the defaults are the schema's.
+    public init(idleTimeout: Duration = .seconds(10), maxConnections: Int = 1024) {
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
+    }
+}
+
+/// One authoritative zone: its origin and the RFC 1035 master file it is loaded from.
+public struct ZoneSettings: Sendable, Hashable {
+    /// The origin as a lowercased absolute name ending in "." (e.g. `example.test.`); must match
+    /// the zone's SOA owner (checked by whoever loads the file).
+    public var origin: String
+    /// Absolute path of the master file (existence is checked by the caller).
+    public var file: String
+
+    /// Creates zone settings from an already-validated origin and path.
+    public init(origin: String, file: String) {
+        self.origin = origin
+        self.file = file
+    }
+}
+
+/// Client geolocation sources, asked in order: overrides → database → ipstack.
+public struct GeoIPSettings: Sendable, Hashable {
+    /// Absolute path of a MaxMind-format `.mmdb` database, or nil for none.
+    public var databasePath: String?
+    /// Reload the database when the file changes. Default true.
+    public var watch: Bool
+    /// CIDR → place overrides, longest prefix wins; networks unique.
+    public var overrides: [LocationOverride]
+    /// The ipstack HTTP fallback (disabled when the section is absent).
+    public var ipstack: IPStackSettings
+
+    /// Creates geolocation settings; the defaults are the schema's.
+    public init(databasePath: String? = nil, watch: Bool = true, overrides: [LocationOverride] = [],
+                ipstack: IPStackSettings = IPStackSettings()) {
+        self.databasePath = databasePath
+        self.watch = watch
+        self.overrides = overrides
+        self.ipstack = ipstack
+    }
+}
+
+/// One `geoip.overrides` entry: every client address inside `network` is placed at `coordinate`.
+public struct LocationOverride: Sendable, Hashable {
+    /// The network (host bits are zero: `10.0.0.1/8` is rejected at load).
+    public var network: IPNetwork
+    /// Where its clients are; always `isValid`.
+    public var coordinate: Coordinate
+    /// Optional free-form label shown by `proxima route`/`locate`.
+    public var label: String?
+
+    /// Creates an override.
+    public init(network: IPNetwork, coordinate: Coordinate, label: String? = nil) {
+        self.network = network
+        self.coordinate = coordinate
+        self.label = label
+    }
+}
+
+/// Settings of the ipstack geolocation fallback (`geoip.ipstack`).
+public struct IPStackSettings: Sendable, Hashable {
+    /// Whether uncached lookups go to ipstack. False when the section is absent; true by default
+    /// when the section is present.
+    public var enabled: Bool
+    /// `http://` or `https://` base URL without a trailing slash. Default `http://api.ipstack.com`.
+    public var baseURL: String
+    /// The access key: the `access_key` value when non-empty, else the value of the environment
+    /// variable named by `accessKeyEnv` when non-empty, else nil. Never log it.
+    public var accessKey: String?
+    /// Name of the environment variable consulted for the key. Default `IPSTACK_ACCESS_KEY`.
+    public var accessKeyEnv: String
+    /// Per-HTTP-lookup timeout. Default 1 s.
+    public var timeout: Duration
+    /// How long a DNS query may wait for an uncached lookup. Default 250 ms.
+    public var budget: Duration
+    /// Concurrent lookups in flight; beyond this, lookups are treated as misses. Default 8.
+    public var maxConcurrent: Int
+    /// Lifetime of positive results. Default 1 h.
+    public var cacheTTL: Duration
+    /// Lifetime of failures and no-location answers. Default 10 min.
+    public var negativeCacheTTL: Duration
+    /// Results are cached per IPv4 network of this prefix length, 1...32. Default 24.
+    public var cachePrefixV4: Int
+    /// Results are cached per IPv6 network of this prefix length, 1...128. Default 48.
+    public var cachePrefixV6: Int
+    /// Consecutive failures that open the circuit breaker. Default 5.
+    public var breakerFailures: Int
+    /// How long the open breaker blocks lookups. Default 30 s.
+    public var breakerCooldown: Duration
+
+    /// Creates ipstack settings; the defaults are the schema's (disabled).
+    public init(enabled: Bool = false, baseURL: String = "http://api.ipstack.com", accessKey: String? = nil,
+                accessKeyEnv: String = "IPSTACK_ACCESS_KEY", timeout: Duration = .seconds(1),
+                budget: Duration = .milliseconds(250), maxConcurrent: Int = 8,
+                cacheTTL: Duration = .seconds(3600), negativeCacheTTL: Duration = .seconds(600),
+                cachePrefixV4: Int = 24, cachePrefixV6: Int = 48, breakerFailures: Int = 5,
+                breakerCooldown: Duration = .seconds(30)) {
+        self.enabled = enabled
+        self.baseURL = baseURL
+        self.accessKey = accessKey
+        self.accessKeyEnv = accessKeyEnv
+        self.timeout = timeout
+        self.budget = budget
+        self.maxConcurrent = maxConcurrent
+        self.cacheTTL = cacheTTL
+        self.negativeCacheTTL = negativeCacheTTL
+        self.cachePrefixV4 = cachePrefixV4
+        self.cachePrefixV6 = cachePrefixV6
+        self.breakerFailures = breakerFailures
+        self.breakerCooldown = breakerCooldown
+    }
+}
+
+/// How a routed name's answers are chosen among a pool's healthy members. The config's own
+/// spelling; the lead maps it to GeoRouting's `RoutePolicy`.
+public enum ConfiguredPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Nearest by great-circle distance, ties within `tieBand` balanced by weight.
+    case nearest
+    /// Rotate through the members.
+    case roundRobin = "round-robin"
+    /// Uniformly random members.
+    case random
+    /// Random, proportional to member weight.
+    case weighted
+    /// The least loaded member (fresh load reports only).
+    case leastLoad = "least-load"
+}
+
+/// What to answer when every member of the pool is down (DESIGN §3).
+public enum ConfiguredAllDown: Sendable, Hashable {
+    /// Answer as if all members were up (the default, as gdnsd and Route 53 do).
+    case failOpen
+    /// Answer SERVFAIL.
+    case servfail
+    /// Answer from another pool of `geo_data.json`.
+    case fallback(pool: String)
+
+    /// The YAML spelling: `fail-open`, `servfail` or `fallback`.
+    public var keyword: String {
+        switch self {
+        case .failOpen: return "fail-open"
+        case .servfail: return "servfail"
+        case .fallback: return "fallback"
+        }
+    }
+}
+
+/// The route settings of one routed name (defaults merged with its overrides).
+public struct RouteSettings: Sendable, Hashable {
+    /// Pool name in `geo_data.json` (`default` for the flat form). Default `default`.
+    public var pool: String
+    /// Selection policy. Default `.nearest`.
+    public var policy: ConfiguredPolicy
+    /// Number of A/AAAA records answered, 1...8. Default 1.
+    public var answers: Int
+    /// TTL of the routed answers, 0...2147483647 (RFC 2181 §8). Default 60.
+    public var ttl: UInt32
+    /// Members within this fraction of the best distance count as equally near, 0...1. Default 0.05.
+    public var tieBand: Double
+    /// Behaviour when every member is down. Default `.failOpen`.
+    public var allDown: ConfiguredAllDown
+
+    /// The fallback pool when `allDown` is `.fallback`, else nil.
+    public var fallbackPool: String? {
+        if case .fallback(let pool) = allDown { return pool }
+        return nil
+    }
+
+    /// Creates route settings; the defaults are the schema's.
+    public init(pool: String = "default", policy: ConfiguredPolicy = .nearest, answers: Int = 1,
+                ttl: UInt32 = 60, tieBand: Double = 0.05, allDown: ConfiguredAllDown = .failOpen) {
+        self.pool = pool
+        self.policy = policy
+        self.answers = answers
+        self.ttl = ttl
+        self.tieBand = tieBand
+        self.allDown = allDown
+    }
+}
+
+/// One routed name: the owner name, the zone it lives in and its route.
+public struct RoutedName: Sendable, Hashable {
+    /// Lowercased absolute owner name ending in "." (e.g. `www.example.test.`).
+    public var name: String
+    /// Origin of the configured zone that contains it (longest suffix match).
+    public var zoneOrigin: String
+    /// How its A/AAAA answers are chosen.
+    public var route: RouteSettings
+
+    /// Creates a routed name entry.
+    public init(name: String, zoneOrigin: String, route: RouteSettings) {
+        self.name = name
+        self.zoneOrigin = zoneOrigin
+        self.route = route
+    }
+}
+
+/// The `routing` section.
+public struct RoutingSettings: Sendable, Hashable {
+    /// `routing.defaults` applied to every name (pool is `default` unless a name sets it).
+    public var defaults: RouteSettings
+    /// Routed names, keyed by the lowercased absolute owner name.
+    public var names: [String: RoutedName]
+
+    /// Creates routing settings.
+    public init(defaults: RouteSettings = RouteSettings(), names: [String: RoutedName] = [:]) {
+        self.defaults = defaults
+        self.names = names
+    }
+}
+
+/// The `health` section: defaults for members' `health_check` objects and load freshness.
+public struct HealthSettings: Sendable, Hashable {
+    /// Time between probes. Default 10 s.
+    public var interval: Duration
+    /// Time a probe may take before it fails; never more than `interval`. Default 2 s.
+    public var timeout: Duration
+    /// Consecutive successes to come back up, ≥ 1. Default 2.
+    public var rise: Int
+    /// Consecutive failures to go down, ≥ 1. Default 3.
+    public var fall: Int
+    /// Load reports older than this count as unknown. Default 30 s.
+    public var loadMaxAge: Duration
+
+    /// Creates health settings; the defaults are the schema's (and `HealthCheckSpec`'s).
+    public init(interval: Duration = .seconds(10), timeout: Duration = .seconds(2), rise: Int = 2,
+                fall: Int = 3, loadMaxAge: Duration = .seconds(30)) {
+        self.interval = interval
+        self.timeout = timeout
+        self.rise = rise
+        self.fall = fall
+        self.loadMaxAge = loadMaxAge
+    }
+}
+
+/// The `admin` section: the HTTP admin API listener and its bearer token.
+public struct AdminSettings: Sendable, Hashable {
+    /// Where the admin API listens. Default `127.0.0.1:8053`.
+    public var listen: ListenEndpoint
+    /// Bearer token for mutating calls: the `token` value when non-empty, else the value of the
+    /// environment variable named by `tokenEnv` when non-empty, else nil. Never log it.
+    public var token: String?
+    /// Name of the environment variable consulted for the token. Default `PROXIMA_ADMIN_TOKEN`.
+    public var tokenEnv: String
+
+    /// Creates admin settings; the defaults are the schema's.
+    public init(listen: ListenEndpoint = ListenEndpoint.defaultAdmin, token: String? = nil,
+                tokenEnv: String = "PROXIMA_ADMIN_TOKEN") {
+        self.listen = listen
+        self.token = token
+        self.tokenEnv = tokenEnv
+    }
+}
