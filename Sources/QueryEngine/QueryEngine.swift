@@ -1,2 +1,170 @@
-/// QueryEngine module (see shared/DESIGN.md §4).
-public enum QueryEngineModule {}
+import DNSWire
+import DNSZone
+import GeoRouting
+
+/// How the query arrived; decides the response size limit (RFC 1035 §4.2.1, RFC 6891 §6.2.5).
+public enum QueryTransport: Sendable, Hashable {
+    case udp
+    case tcp
+}
+
+/// Everything about one query that is not in its bytes. Values only: the shell reads the clock and
+/// draws entropy, the engine stays pure.
+public struct QueryContext: Sendable {
+    /// Source address of the packet.
+    public var source: IPAddress
+    public var transport: QueryTransport
+    /// Monotonic seconds, compared with load-report receipt times.
+    public var now: Double
+    /// Per-query entropy for round-robin/random/weighted policies.
+    public var entropy: UInt64
+    /// Set when the shell already waited for a remote (ipstack) lookup for this query: the located
+    /// result, or nil when the budget ran out. The engine will not ask for a remote lookup again.
+    public var remoteLocation: Location??
+
+    public init(source: IPAddress, transport: QueryTransport, now: Double = 0, entropy: UInt64 = 0,
+                remoteLocation: Location?? = nil) {
+        self.source = source
+        self.transport = transport
+        self.now = now
+        self.entropy = entropy
+        self.remoteLocation = remoteLocation
+    }
+}
+
+/// What to do with a query.
+public enum EngineResult: Sendable, Equatable {
+    /// Send these bytes.
+    case response([UInt8])
+    /// Send nothing (RFC 1035: responses and packets whose header cannot be trusted).
+    case drop
+    /// The client needs a remote lookup before routing can decide; the shell waits for it (bounded)
+    /// and calls `respond` again with `QueryContext.remoteLocation` set.
+    case needsRemoteLocation(IPAddress)
+}
+
+/// Query in, response out: RFC 1034 §4.3.2 resolution against the snapshot's zones, with routed
+/// names answered from their pools. Pure: no IO, no clock, no logging.
+public enum QueryEngine {
+    /// Answers one query.
+    public static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
+                               states: BackendStates) -> EngineResult {
+        respondDetailed(to: bytes, context: context, snapshot: snapshot, states: states).result
+    }
+
+    /// Answers one query and says whether the answer depended on anything but the query bytes
+    /// (client address, ECS, health, load, entropy). Answers that did not may be cached by the
+    /// shell's fast path and replayed with only the ID, RD/CD flags and question case patched.
+    public static func respondDetailed(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
+                                       states: BackendStates) -> (result: EngineResult, clientDependent: Bool) {
+        var routed = false
+        let r = respond(to: bytes, context: context, snapshot: snapshot, states: states, routed: &routed)
+        return (r, routed)
+    }
+
+    static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
+                        states: BackendStates, routed: inout Bool) -> EngineResult {
+        // RFC 1035 §4.1.1: fewer than 12 bytes or QR=1 cannot be a query we answer: drop.
+        guard bytes.count >= 12 else { return .drop }
+        guard let header = bytes.withUnsafeBytes({ Header(bytes: $0) }), !header.isResponse else { return .drop }
+
+        let message: Message
+        do {
+            message = try Message(parsing: bytes)
+        } catch {
+            return .response(errorResponse(header: header, question: salvageQuestion(bytes, header),
+                                           rcode: .formErr, edns: nil, settings: snapshot.settings))
+        }
+        let question = message.questions.count == 1 ? message.questions[0] : nil
+        let respEDNS = message.edns.map { responseEDNS(for: $0, settings: snapshot.settings) }
+
+        // RFC 1035 §4.1.1 / RFC 3425: only QUERY is implemented.
+        guard header.opcode == .query else {
+            return .response(errorResponse(header: header, question: question, rcode: .notImp, edns: respEDNS,
+                                           settings: snapshot.settings))
+        }
+        // RFC 6891 §6.1.3: unsupported EDNS version → BADVERS, answered with version 0.
+        if let e = message.edns, e.version > 0 {
+            return .response(errorResponse(header: header, question: question, rcode: .badVers, edns: respEDNS,
+                                           settings: snapshot.settings))
+        }
+        guard let question, header.answerCount == 0, header.authorityCount == 0 else {
+            return .response(errorResponse(header: header, question: question, rcode: .formErr, edns: respEDNS,
+                                           settings: snapshot.settings))
+        }
+        guard question.qclass == .in || question.qclass == .any else {
+            return .response(errorResponse(header: header, question: question, rcode: .refused, edns: respEDNS,
+                                           settings: snapshot.settings))
+        }
+        let qtype = question.type
+        if qtype == .axfr || qtype == .ixfr {
+            // RFC 5936 §4.2: zone transfer needs TCP; over TCP we do not offer transfers.
+            let rc: ResponseCode = context.transport == .udp ? .formErr : .refused
+            return .response(errorResponse(header: header, question: question, rcode: rc, edns: respEDNS,
+                                           settings: snapshot.settings))
+        }
+        if qtype == .opt || (qtype.isMetaType && qtype != .any) {
+            return .response(errorResponse(header: header, question: question, rcode: .notImp, edns: respEDNS,
+                                           settings: snapshot.settings))
+        }
+
+        var resolution = Resolution(question: question)
+        let ecs = message.edns?.clientSubnet
+        switch resolve(question: question, ecs: ecs, context: context, snapshot: snapshot, states: states,
+                       into: &resolution) {
+        case .needsRemote(let a): return .needsRemoteLocation(a)
+        case .done: break
+        }
+        routed = resolution.routeReport != nil
+
+        var h = Header(id: header.id, isResponse: true, opcode: .query, authoritative: resolution.authoritative,
+                       recursionDesired: header.recursionDesired, checkingDisabled: header.checkingDisabled)
+        h.rcodeLow = UInt8(resolution.rcode.rawValue & 0x0f)
+        var edns = respEDNS
+        if let ecs, edns != nil {
+            // RFC 7871 §7.2.1: echo FAMILY, SOURCE PREFIX-LENGTH and ADDRESS; SCOPE says how widely
+            // the answer may be cached (0 when it does not depend on the client).
+            let scope = resolution.ecsScope ?? 0
+            edns!.options = [.clientSubnet(ClientSubnet(address: ecs.address, sourcePrefixLength: ecs.sourcePrefixLength,
+                                                        scopePrefixLength: scope))]
+        }
+        let response = Message(header: h, questions: [question], answerSection: resolution.answers,
+                               authoritySection: resolution.authority, additionalSection: resolution.additional,
+                               edns: edns)
+        return .response(response.serialized(maxSize: sizeLimit(query: message.edns, transport: context.transport,
+                                                                settings: snapshot.settings)))
+    }
+
+    /// The response size limit: 512 without EDNS, else the requestor's payload clamped to
+    /// 512...our maximum (RFC 6891 §6.2.5); 65535 over TCP.
+    public static func sizeLimit(query edns: EDNS?, transport: QueryTransport, settings: EngineSettings) -> Int {
+        if transport == .tcp { return Limits.maxTCPMessage }
+        guard let edns else { return Limits.minUDPPayload }
+        return max(Limits.minUDPPayload, min(Int(edns.udpPayloadSize), settings.maxUDPPayload))
+    }
+
+    static func responseEDNS(for query: EDNS, settings: EngineSettings) -> EDNS {
+        EDNS(udpPayloadSize: UInt16(settings.maxUDPPayload), version: 0, dnssecOK: query.dnssecOK, options: [])
+    }
+
+    /// Best-effort question from a message that failed to parse as a whole, so FORMERR can echo it.
+    static func salvageQuestion(_ bytes: [UInt8], _ header: Header) -> Question? {
+        guard header.questionCount == 1 else { return nil }
+        var r = WireReader(bytes: bytes, offset: 12)
+        return try? r.question()
+    }
+
+    static func errorResponse(header: Header, question: Question?, rcode: ResponseCode, edns: EDNS?,
+                              settings: EngineSettings) -> [UInt8] {
+        var h = Header(id: header.id, isResponse: true, opcode: header.opcode,
+                       recursionDesired: header.recursionDesired, checkingDisabled: header.checkingDisabled)
+        h.rcodeLow = UInt8(rcode.rawValue & 0x0f)
+        var e = edns
+        if rcode.rawValue > 0x0f {
+            if e == nil { e = EDNS(udpPayloadSize: UInt16(settings.maxUDPPayload)) }
+            e!.extendedRCode = UInt8(rcode.rawValue >> 4)
+        }
+        let m = Message(header: h, questions: question.map { [$0] } ?? [], edns: e)
+        return m.serialized(maxSize: Limits.minUDPPayload)
+    }
+}

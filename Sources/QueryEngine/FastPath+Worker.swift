@@ -1,0 +1,164 @@
+import DNSWire
+import DNSZone
+import GeoRouting
+
+/// What the fast path did with one packet.
+public enum FastPathResult: Equatable {
+    /// The response is at the start of the output buffer.
+    case reply(length: Int)
+    case drop
+    /// Routing needs a remote lookup for this address; the shell waits (bounded) and then calls
+    /// `QueryEngine.respond` with `QueryContext.remoteLocation` set.
+    case needsRemote(IPAddress)
+}
+
+/// Per-thread answering state: the reference engine plus caches that make repeat questions cheap.
+///
+/// One instance belongs to exactly one thread (a UDP worker or a TCP event loop), so nothing here
+/// is locked. Static answers (those that do not depend on the client) are replayed from bytes the
+/// engine produced, with only the ID, RD/CD and the question's case patched; routed names are
+/// answered by ranking the pool per query and writing the records directly. Every other query,
+/// and every cache miss, goes through `QueryEngine.respond`. A new snapshot clears all caches.
+public struct AnswerCache {
+    /// The snapshot these caches were built from.
+    public private(set) var snapshot: EngineSnapshot
+
+    enum Entry {
+        /// A complete response produced by the engine, with ID 0.
+        case response(key: [UInt8], bytes: [UInt8])
+        /// A directly routed name asked for A/AAAA.
+        case routed(key: [UInt8], route: RouteSpec)
+        /// The engine must answer every time (e.g. a CNAME chain ending at a routed name).
+        case engine(key: [UInt8])
+
+        var key: [UInt8] {
+            switch self {
+            case .response(let k, _), .routed(let k, _), .engine(let k): return k
+            }
+        }
+    }
+
+    struct CachedLocation {
+        var key: IPAddress
+        var coordinate: Coordinate
+        var networkPrefix: Int
+        var expires: Double
+    }
+
+    static let answerSlots = 4096
+    static let locationSlots = 65536
+    /// How long a per-thread location entry is trusted (the locator's own caches hold the TTLs).
+    static let locationLifetime = 30.0
+
+    var entries: [Entry?]
+    var locations: [CachedLocation?]
+    var rng: UInt64
+
+    public init(snapshot: EngineSnapshot, seed: UInt64) {
+        self.snapshot = snapshot
+        self.entries = Array(repeating: nil, count: AnswerCache.answerSlots)
+        self.locations = []
+        self.rng = seed | 1
+    }
+
+    /// Switches to a new snapshot, dropping everything cached from the old one.
+    public mutating func replace(snapshot: EngineSnapshot) {
+        self.snapshot = snapshot
+        for i in entries.indices { entries[i] = nil }
+        locations = []
+    }
+
+    /// Next per-query entropy (xorshift64*).
+    public mutating func nextEntropy() -> UInt64 {
+        rng ^= rng >> 12
+        rng ^= rng << 25
+        rng ^= rng >> 27
+        return rng &* 0x2545_f491_4f6c_dd1d
+    }
+
+    /// Answers the packet in `query`, writing into `output` (which must hold at least the
+    /// transport's maximum message size).
+    public mutating func answer(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport,
+                                now: Double, states: BackendStates,
+                                output: UnsafeMutableRawBufferPointer) -> FastPathResult {
+        if let q = SimpleQuery.parse(query), q.qtype != RecordType.axfr.rawValue, q.qtype != RecordType.ixfr.rawValue {
+            let slot = Int(truncatingIfNeeded: q.hash) & (AnswerCache.answerSlots - 1)
+            if let e = entries[slot], q.keyMatches(e.key, query) {
+                switch e {
+                case .response(_, let bytes):
+                    if q.clientSubnet == nil, bytes.count <= q.sizeLimit(transport: transport, settings: snapshot.settings),
+                       bytes.count <= output.count {
+                        return .reply(length: replay(bytes, query: query, nameLength: q.nameLength, output: output))
+                    }
+                case .routed(_, let route):
+                    if let n = routed(q, route: route, query: query, source: source, transport: transport, now: now,
+                                      states: states, output: output) {
+                        return .reply(length: n)
+                    }
+                case .engine:
+                    break
+                }
+                return engine(query: query, source: source, transport: transport, now: now, states: states,
+                              output: output, learn: nil)
+            }
+            return engine(query: query, source: source, transport: transport, now: now, states: states,
+                          output: output, learn: (q, slot))
+        }
+        return engine(query: query, source: source, transport: transport, now: now, states: states,
+                      output: output, learn: nil)
+    }
+
+    /// Copies a cached response and patches what differs per query.
+    func replay(_ bytes: [UInt8], query: UnsafeRawBufferPointer, nameLength: Int,
+                output: UnsafeMutableRawBufferPointer) -> Int {
+        bytes.withUnsafeBytes { src in
+            output.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count)
+        }
+        output[0] = query[0]
+        output[1] = query[1]
+        output[2] = (output[2] & ~0x01) | (query[2] & 0x01)   // RD copied (RFC 1035 §4.1.1)
+        output[3] = (output[3] & ~0x10) | (query[3] & 0x10)   // CD copied (RFC 4035 §3.2.2)
+        // The question is echoed exactly as asked (case included); later names point at it.
+        for j in 0..<nameLength { output[12 + j] = query[12 + j] }
+        return bytes.count
+    }
+
+    /// The reference path; learns a cache entry when `learn` is given and the answer allows it.
+    mutating func engine(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport, now: Double,
+                         states: BackendStates, output: UnsafeMutableRawBufferPointer,
+                         learn: (SimpleQuery, Int)?) -> FastPathResult {
+        let bytes = Array(query)
+        let ctx = QueryContext(source: source, transport: transport, now: now, entropy: nextEntropy())
+        let (result, clientDependent) = QueryEngine.respondDetailed(to: bytes, context: ctx, snapshot: snapshot,
+                                                                    states: states)
+        if let (q, slot) = learn {
+            if !clientDependent, q.clientSubnet == nil, case .response = result {
+                // Learn the unlimited-size form so a later client with a bigger limit is not cut.
+                var full = bytes
+                full[0] = 0; full[1] = 0; full[2] &= ~0x01; full[3] &= ~0x10
+                let tcpCtx = QueryContext(source: source, transport: .tcp, now: now, entropy: 0)
+                if case .response(let r) = QueryEngine.respond(to: full, context: tcpCtx, snapshot: snapshot, states: states) {
+                    entries[slot] = .response(key: q.key(query), bytes: r)
+                }
+            } else if clientDependent {
+                let name = try? DomainName(wire: Array(query[12..<(12 + q.nameLength)]))
+                if let name, q.qtype == RecordType.a.rawValue || q.qtype == RecordType.aaaa.rawValue,
+                   let route = snapshot.routes[name.lowercased()] {
+                    entries[slot] = .routed(key: q.key(query), route: route)
+                } else {
+                    entries[slot] = .engine(key: q.key(query))
+                }
+            }
+        }
+        switch result {
+        case .drop:
+            return .drop
+        case .needsRemoteLocation(let a):
+            return .needsRemote(a)
+        case .response(let r):
+            guard r.count <= output.count else { return .drop }
+            r.withUnsafeBytes { output.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            return .reply(length: r.count)
+        }
+    }
+}

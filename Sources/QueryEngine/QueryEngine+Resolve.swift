@@ -1,0 +1,109 @@
+import DNSWire
+import DNSZone
+import GeoRouting
+
+/// The sections being built for one response.
+struct Resolution {
+    var question: Question
+    var rcode: ResponseCode = .noError
+    var authoritative = true
+    var answers: [ResourceRecord] = []
+    var authority: [ResourceRecord] = []
+    var additional: [ResourceRecord] = []
+    /// ECS scope prefix when a routed answer depended on the client's network.
+    var ecsScope: UInt8?
+    /// The routing report of the (last) routed name answered, for `explain`.
+    var routeReport: RouteReport?
+}
+
+enum ResolveStep {
+    case done
+    case needsRemote(IPAddress)
+}
+
+extension QueryEngine {
+    /// RFC 1034 §4.3.2 steps 3-6 over our zones, following in-zone CNAMEs (bounded by
+    /// `Limits.maxCNAMEChain`, loops detected), answering routed names from their pools.
+    static func resolve(question: Question, ecs: ClientSubnet?, context: QueryContext, snapshot: EngineSnapshot,
+                        states: BackendStates, into res: inout Resolution) -> ResolveStep {
+        guard let zone = snapshot.zones.zone(for: question.name) else {
+            // Not authoritative for this name: we are not a resolver (DESIGN §2 step 3).
+            res.rcode = .refused
+            res.authoritative = false
+            return .done
+        }
+        var name = question.name
+        var seen: Set<DomainName> = []
+        var additionalNames: [DomainName] = []
+        for _ in 0...Limits.maxCNAMEChain {
+            seen.insert(name)
+            // Routed names answer A/AAAA from their pool.
+            if question.type == .a || question.type == .aaaa, let route = snapshot.routes[name.lowercased()] {
+                switch routedAnswer(owner: name, route: route, type: question.type, ecs: ecs, context: context,
+                                    snapshot: snapshot, states: states, zone: zone) {
+                case .needsRemote(let a):
+                    return .needsRemote(a)
+                case .servfail(let report):
+                    res.routeReport = report
+                    res.rcode = .servFail
+                    res.answers = []
+                    res.authoritative = false
+                    return .done
+                case .records(let rrs, let report):
+                    res.routeReport = report
+                    res.ecsScope = report.ecsScope
+                    res.answers += rrs
+                    return .done
+                case .useZone(let report):
+                    res.routeReport = report
+                    res.ecsScope = report.ecsScope
+                    // Fall through to the zone's own data for this name.
+                }
+            }
+            switch zone.lookup(name, question.type) {
+            case .answer(let rrs, _):
+                res.answers += rrs
+                for rr in rrs { if let n = rr.rdata.additionalSectionName { additionalNames.append(n) } }
+                addAdditional(additionalNames, zone: zone, into: &res)
+                return .done
+            case .alias(let cname):
+                res.answers.append(cname)
+                guard case .cname(let target) = cname.rdata else { return .done }
+                // Follow only inside this zone (as Knot does); out-of-zone targets are returned as is.
+                guard target.isSubdomain(of: zone.origin), !seen.contains(target) else { return .done }
+                name = target
+            case .delegation(let ns, let glue):
+                // Referral (RFC 1034 §4.3.2 step 3b): not authoritative unless we already answered part.
+                res.authoritative = !res.answers.isEmpty
+                res.authority = ns
+                res.additional = glue
+                return .done
+            case .noData:
+                res.authority = [negativeSOA(zone)]
+                return .done
+            case .nameError:
+                res.rcode = .nxDomain
+                res.authority = [negativeSOA(zone)]
+                return .done
+            }
+        }
+        // Chain longer than the limit: answer what we have (resolvers continue from the last CNAME).
+        return .done
+    }
+
+    /// SOA for the authority section of negative answers: TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+    static func negativeSOA(_ zone: Zone) -> ResourceRecord {
+        var soa = zone.soa
+        if case .soa(let d) = soa.rdata { soa.ttl = min(soa.ttl, d.minimum) }
+        return soa
+    }
+
+    /// A/AAAA of NS/MX/SRV targets inside the zone (RFC 1034 §4.3.2 step 6).
+    static func addAdditional(_ names: [DomainName], zone: Zone, into res: inout Resolution) {
+        var added: Set<DomainName> = []
+        for n in names where n.isSubdomain(of: zone.origin) && !added.contains(n) {
+            added.insert(n)
+            res.additional += zone.addresses(of: n)
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import DNSWire
+import DNSZone
+import GeoRouting
+
+/// How a routed name was answered and why: what `proxima route` prints and the admin API returns.
+/// Produced by the same function the server runs, so it cannot disagree with `dig`.
+public struct RouteReport: Sendable {
+    /// How the routed lookup ended.
+    public enum Outcome: Sendable, Hashable {
+        /// Answered from the pool.
+        case pool
+        /// Answered from the zone file's own records at the name (location unknown, or the pool
+        /// has no member of the family).
+        case zoneFallback(reason: String)
+        /// Every member down and the route says SERVFAIL.
+        case servfail
+    }
+
+    public var name: DomainName
+    public var type: RecordType
+    /// The address that was located: the ECS address when one with source prefix > 0 was sent,
+    /// else the packet's source.
+    public var clientAddress: IPAddress
+    /// The Client Subnet option the query carried, if any.
+    public var clientSubnet: ClientSubnet?
+    public var location: LocateOutcome
+    public var route: RouteSpec
+    public var decision: RouteDecision
+    public var outcome: Outcome
+    /// The addresses answered (empty for zone fallback and SERVFAIL).
+    public var answers: [IPAddress]
+    public var ttl: UInt32
+    /// The SCOPE PREFIX-LENGTH echoed (nil when the query had no ECS).
+    public var ecsScope: UInt8?
+}
+
+enum RoutedAnswer {
+    case records([ResourceRecord], RouteReport)
+    case useZone(RouteReport)
+    case servfail(RouteReport)
+    case needsRemote(IPAddress)
+}
+
+extension QueryEngine {
+    /// Answers A/AAAA for a routed name from its pool (DESIGN §2 step 5).
+    static func routedAnswer(owner: DomainName, route: RouteSpec, type: RecordType, ecs: ClientSubnet?,
+                             context: QueryContext, snapshot: EngineSnapshot, states: BackendStates, zone: Zone,
+                             explain: Bool = false) -> RoutedAnswer {
+        // RFC 7871 §7.1.2: SOURCE PREFIX-LENGTH 0 means "do not use my address": use the source.
+        let usedECS = (ecs?.sourcePrefixLength ?? 0) > 0 ? ecs : nil
+        let clientAddress = usedECS?.address ?? context.source
+        let location: LocateOutcome
+        if let remote = context.remoteLocation {
+            location = remote.map { .located($0) } ?? .unknown(network: nil)
+        } else {
+            location = snapshot.locator.locate(clientAddress)
+            if case .needsRemote = location { return .needsRemote(clientAddress) }
+        }
+        var coordinate: Coordinate?
+        if case .located(let l) = location { coordinate = l.coordinate }
+        let family: AddressFamily = type == .aaaa ? .v6 : .v4
+        let decision: RouteDecision
+        if let geo = snapshot.geoData {
+            decision = Router.decide(route: route, pools: geo, client: coordinate, family: family, states: states,
+                                     now: context.now, loadMaxAge: snapshot.settings.loadMaxAge,
+                                     entropy: context.entropy, explain: explain)
+        } else {
+            decision = RouteDecision(outcome: .unknownPool, answeringPool: nil, usedFallback: false, failedOpen: false,
+                                     client: coordinate, explanation: nil)
+        }
+        let scope = ecs.map { ecsScope(for: $0, used: usedECS != nil, location: location, policy: route.policy) }
+        var report = RouteReport(name: owner, type: type, clientAddress: clientAddress, clientSubnet: ecs,
+                                 location: location, route: route, decision: decision, outcome: .pool,
+                                 answers: [], ttl: route.ttl, ecsScope: scope)
+        let zoneHasOwn = zone.addresses(of: owner).contains { $0.type == type }
+        if coordinate == nil && zoneHasOwn && route.policy == .nearest {
+            report.outcome = .zoneFallback(reason: "client location unknown")
+            return .useZone(report)
+        }
+        switch decision.outcome {
+        case .answer(let addrs):
+            report.answers = addrs
+            let rrs = addrs.map { a -> ResourceRecord in
+                ResourceRecord(name: owner, ttl: route.ttl, rdata: type == .aaaa ? .aaaa(a) : .a(a))
+            }
+            return .records(rrs, report)
+        case .servfail:
+            report.outcome = .servfail
+            return .servfail(report)
+        case .noMembers:
+            report.outcome = .zoneFallback(reason: "pool has no \(family == .v6 ? "IPv6" : "IPv4") member")
+            return .useZone(report)
+        case .unknownPool:
+            report.outcome = .zoneFallback(reason: "pool \"\(route.pool)\" not in geo data")
+            return .useZone(report)
+        }
+    }
+
+    /// SCOPE PREFIX-LENGTH for a routed answer (RFC 7871 §7.2.1): no longer than the network the
+    /// location holds for, so resolvers cache per region, not per client; 0 when the answer does not
+    /// depend on the client (policies that ignore location, or ECS not used).
+    static func ecsScope(for ecs: ClientSubnet, used: Bool, location: LocateOutcome, policy: RoutePolicy) -> UInt8 {
+        guard used, policy == .nearest || policy == .leastLoad else { return 0 }
+        let source = Int(ecs.sourcePrefixLength)
+        var network: IPNetwork?
+        switch location {
+        case .located(let l): network = l.network
+        case .unknown(let n): network = n
+        case .needsRemote: network = nil
+        }
+        guard let network, network.address.family == ecs.address.family else { return UInt8(source) }
+        return UInt8(min(source, network.prefixLength))
+    }
+
+    /// Explains how `name` would be answered for a client: the same routing code the server runs.
+    /// Returns nil when `name` is not a routed name in this snapshot. `.needsRemote` is reported as
+    /// the location when a remote lookup would be needed and `remoteLocation` was not supplied.
+    public static func explainRoute(name: DomainName, type: RecordType = .a, source: IPAddress,
+                                    ecs: ClientSubnet?, now: Double, entropy: UInt64 = 0,
+                                    remoteLocation: Location?? = nil, snapshot: EngineSnapshot,
+                                    states: BackendStates) -> RouteReport? {
+        guard let route = snapshot.routes[name.lowercased()], let zone = snapshot.zones.zone(for: name) else { return nil }
+        let ctx = QueryContext(source: source, transport: .udp, now: now, entropy: entropy, remoteLocation: remoteLocation)
+        switch routedAnswer(owner: name, route: route, type: type, ecs: ecs, context: ctx, snapshot: snapshot,
+                            states: states, zone: zone, explain: true) {
+        case .records(_, let r), .useZone(let r), .servfail(let r): return r
+        case .needsRemote:
+            let ctx2 = QueryContext(source: source, transport: .udp, now: now, entropy: entropy, remoteLocation: .some(nil))
+            switch routedAnswer(owner: name, route: route, type: type, ecs: ecs, context: ctx2, snapshot: snapshot,
+                                states: states, zone: zone, explain: true) {
+            case .records(_, var r), .useZone(var r), .servfail(var r):
+                r.location = .needsRemote
+                return r
+            case .needsRemote: return nil
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import DNSWire
+import DNSZone
+import GeoRouting
+
+/// Where the locator chain placed an address, as the query path needs it (no IO here: the
+/// `ClientLocator` implementation is an adapter over the mmdb/ipstack shell).
+public enum LocateOutcome: Sendable, Hashable {
+    /// Coordinates with where they came from and the network they hold for.
+    case located(Location)
+    /// Nothing knows this address. `network` is the network the "no answer" holds for, if known
+    /// (an mmdb gap), which bounds the ECS scope.
+    case unknown(network: IPNetwork?)
+    /// Only a remote lookup (ipstack) could answer; the shell may wait for it a bounded time.
+    case needsRemote
+}
+
+/// Synchronous, non-blocking client location (overrides → database → remote cache).
+public protocol ClientLocator: Sendable {
+    func locate(_ address: IPAddress) -> LocateOutcome
+}
+
+/// A locator that knows nothing (no database configured).
+public struct NoLocator: ClientLocator {
+    public init() {}
+    public func locate(_ address: IPAddress) -> LocateOutcome { .unknown(network: nil) }
+}
+
+/// Settings the engine needs from config.
+public struct EngineSettings: Sendable, Hashable {
+    /// Our maximum UDP payload (advertised in OPT, caps UDP responses); 512...65535.
+    public var maxUDPPayload: Int
+    /// Load reports older than this (seconds) count as unknown.
+    public var loadMaxAge: Double
+
+    public init(maxUDPPayload: Int = Limits.defaultMaxUDPPayload, loadMaxAge: Double = 30) {
+        self.maxUDPPayload = max(Limits.minUDPPayload, min(65535, maxUDPPayload))
+        self.loadMaxAge = loadMaxAge
+    }
+}
+
+/// One immutable view of everything a query needs except backend health (which changes far more
+/// often and is published separately as `BackendStates`). Reload builds a new one and swaps it.
+public final class EngineSnapshot: Sendable {
+    public let zones: ZoneSet
+    /// Routed names (lowercased) → route.
+    public let routes: [DomainName: RouteSpec]
+    public let geoData: GeoData?
+    public let locator: any ClientLocator
+    public let settings: EngineSettings
+    /// Increases with every swap; caches keyed on it are invalidated by a new snapshot.
+    public let generation: UInt64
+
+    public init(zones: ZoneSet, routes: [DomainName: RouteSpec], geoData: GeoData?, locator: any ClientLocator,
+                settings: EngineSettings, generation: UInt64) {
+        self.zones = zones
+        var lowered: [DomainName: RouteSpec] = [:]
+        for (k, v) in routes { lowered[k.lowercased()] = v }
+        self.routes = lowered
+        self.geoData = geoData
+        self.locator = locator
+        self.settings = settings
+        self.generation = generation
+    }
+}
