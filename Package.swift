@@ -80,6 +80,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        .executableTarget(name: "proxima-locate-bench", dependencies: ["GeoIP", "GeoRouting", "DNSWire"]),
+
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "DNSZoneTests", dependencies: ["DNSZone", "DNSWire"]),
@@ -88,6 +90,7 @@ let package = Package(
         .testTarget(name: "QueryEngineTests", dependencies: ["QueryEngine", "DNSZone", "DNSWire", "GeoRouting"]),
         .testTarget(name: "GeoIPTests", dependencies: [
             "GeoIP", "GeoRouting", "DNSWire",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
