@@ -300,7 +300,9 @@ public final class IPStackClient: Sendable {
                     return (response.status.code, bytes)
                 }
                 group.addTask {
-                    try await Task.sleep(for: timeout)
+                    // AHC's own deadline (above) normally ends the request first and reports
+                    // why (e.g. the last connect error); this is the hard backstop.
+                    try await Task.sleep(for: timeout + .milliseconds(100))
                     return nil
                 }
                 let first = try await group.next() ?? nil

@@ -269,7 +269,7 @@ struct LocateReport {
             object["database"] = ["type": db.metadata.databaseType, "build_date": db.metadata.buildDate,
                                   "build_epoch": db.metadata.buildEpoch, "path": db.path] as [String: Any]
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
             return "{}"
         }
         return String(decoding: data, as: UTF8.self)

@@ -83,7 +83,7 @@ final class GeoLocatorTests: XCTestCase {
 
         // A negative ipstack answer: unknown, scoped to the narrower of gap and cache network.
         XCTAssertEqual(locator.locate(ip("66.11.0.1"), now: .now), .needsRemote)
-        XCTAssertNil(await locator.locateRemote(ip("66.11.0.1")))
+        await assertNilAsync(await locator.locateRemote(ip("66.11.0.1")))
         XCTAssertEqual(locator.locate(ip("66.11.0.1"), now: .now), .unknown(network: net("66.11.0.0/24")))
         XCTAssertEqual(server.uris.count, 2)
         try await server.stop()

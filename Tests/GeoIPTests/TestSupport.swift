@@ -172,3 +172,18 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async 
     }
     return condition()
 }
+
+/// `XCTAssertNil` for an async expression (XCTest's autoclosures cannot await).
+func assertNilAsync<T>(_ expression: @autoclosure () async throws -> T?, _ message: String = "",
+                       file: StaticString = #filePath, line: UInt = #line) async rethrows {
+    let value = try await expression()
+    XCTAssertNil(value, message, file: file, line: line)
+}
+
+/// `XCTAssertEqual` for an async expression.
+func assertEqualAsync<T: Equatable>(_ expression: @autoclosure () async throws -> T, _ expected: T,
+                                    _ message: String = "",
+                                    file: StaticString = #filePath, line: UInt = #line) async rethrows {
+    let value = try await expression()
+    XCTAssertEqual(value, expected, message, file: file, line: line)
+}
