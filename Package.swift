@@ -79,6 +79,7 @@ let package = Package(
             "ProximaApp", "ProximaConfig", "GeoIP", "GeoRouting", "DNSWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "proxima-udp-echo", dependencies: ["DNSServer", "DNSWire"]),
 
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
