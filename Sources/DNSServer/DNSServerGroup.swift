@@ -117,11 +117,19 @@ public final class DNSServerGroup: Service, Sendable {
     /// `Service.run()`: starts (unless `start()` was called), serves until graceful shutdown or
     /// task cancellation, then stops every listener.
     public func run() async throws {
-        let needsStart = state.withLock { state -> Bool in
-            if case .idle = state { return true }
-            return false
+        enum Next { case start, serve, finished }
+        let next = state.withLock { state -> Next in
+            switch state {
+            case .idle: return .start
+            case .starting, .running: return .serve
+            case .stopped: return .finished
+            }
         }
-        if needsStart { try await start() }
+        switch next {
+        case .start: try await start()
+        case .serve: break
+        case .finished: return
+        }
         // Returns on graceful shutdown; throws CancellationError on cancellation. Either way we stop.
         try? await gracefulShutdown()
         await stop()
