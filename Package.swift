@@ -83,6 +83,9 @@ let package = Package(
             "ProximaApp", "ProximaConfig", "GeoIP", "GeoRouting", "DNSWire",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "proxima-udp-echo", dependencies: ["DNSServer", "DNSWire"]),
+
+        .executableTarget(name: "proxima-locate-bench", dependencies: ["GeoIP", "GeoRouting", "DNSWire"]),
 
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
@@ -92,6 +95,7 @@ let package = Package(
         .testTarget(name: "QueryEngineTests", dependencies: ["QueryEngine", "DNSZone", "DNSWire", "GeoRouting"]),
         .testTarget(name: "GeoIPTests", dependencies: [
             "GeoIP", "GeoRouting", "DNSWire",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,11 +1,32 @@
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include <pthread.h>
+#include <string.h>
 #include "CProximaNet.h"
 
-int cproxima_recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags) {
-    return recvmmsg(fd, msgs, vlen, flags, NULL);
+_Static_assert(sizeof(struct cproxima_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr size");
+_Static_assert(offsetof(struct cproxima_mmsghdr, msg_len) == offsetof(struct mmsghdr, msg_len),
+               "mmsghdr.msg_len offset");
+
+int cproxima_recvmmsg(int fd, struct cproxima_mmsghdr *msgs, unsigned int vlen, int flags) {
+    return recvmmsg(fd, (struct mmsghdr *)msgs, vlen, flags, NULL);
 }
 
-int cproxima_sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags) {
-    return sendmmsg(fd, msgs, vlen, flags);
+int cproxima_sendmmsg(int fd, struct cproxima_mmsghdr *msgs, unsigned int vlen, int flags) {
+    return sendmmsg(fd, (struct mmsghdr *)msgs, vlen, flags);
 }
 
 size_t cproxima_mmsghdr_size(void) { return sizeof(struct mmsghdr); }
+
+int cproxima_recvmmsg_waitforone(int fd, struct cproxima_mmsghdr *msgs, unsigned int vlen) {
+    return recvmmsg(fd, (struct mmsghdr *)msgs, vlen, MSG_WAITFORONE, NULL);
+}
+
+int cproxima_msg_trunc(void) { return MSG_TRUNC; }
+
+void cproxima_set_thread_name(const char *name) {
+    char buf[16];
+    strncpy(buf, name, sizeof(buf) - 1);
+    buf[sizeof(buf) - 1] = 0;
+    pthread_setname_np(pthread_self(), buf);
+}

@@ -1,21 +1,40 @@
 #ifndef CPROXIMANET_H
 #define CPROXIMANET_H
-// Exposes recvmmsg/sendmmsg and struct mmsghdr to Swift: Glibc hides them unless _GNU_SOURCE is
-// defined before <sys/socket.h>, which a Swift module map cannot do (see shared/DESIGN.md §7).
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+// Exposes recvmmsg/sendmmsg to Swift. Glibc hides them (and struct mmsghdr) unless _GNU_SOURCE is
+// defined before <sys/socket.h>; but defining it in a header that Swift imports changes other
+// system types (fd_set's fields) and clashes with the SwiftGlibc module ("'__fds_bits' is not
+// present in definition of 'fd_set'"). So this header stays plain POSIX and declares its own
+// layout-identical `cproxima_mmsghdr`; shim.c (compiled with _GNU_SOURCE) checks the layout with
+// static asserts and forwards to the real calls.
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stddef.h>
 
+/// Same layout as glibc's `struct mmsghdr`: one message header and the byte count received/sent.
+struct cproxima_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
 /// recvmmsg(2) with a NULL timeout.
-int cproxima_recvmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags);
+int cproxima_recvmmsg(int fd, struct cproxima_mmsghdr *msgs, unsigned int vlen, int flags);
 /// sendmmsg(2).
-int cproxima_sendmmsg(int fd, struct mmsghdr *msgs, unsigned int vlen, int flags);
+int cproxima_sendmmsg(int fd, struct cproxima_mmsghdr *msgs, unsigned int vlen, int flags);
 /// sizeof(struct mmsghdr), for allocating arrays from Swift.
 size_t cproxima_mmsghdr_size(void);
+
+/// recvmmsg(2) with MSG_WAITFORONE: blocks (up to the socket's SO_RCVTIMEO) for the first
+/// datagram, then takes whatever else is already queued, up to `vlen`. This is the batching mode
+/// of the UDP fast path (DESIGN §5): one syscall per burst, no waiting for a full batch.
+int cproxima_recvmmsg_waitforone(int fd, struct cproxima_mmsghdr *msgs, unsigned int vlen);
+
+/// The value of MSG_TRUNC (set in msg_flags when a datagram was longer than the buffer).
+int cproxima_msg_trunc(void);
+
+/// Names the calling thread (at most 15 bytes are kept), so leaked threads are visible in
+/// /proc/self/task/*/comm and in `top -H`.
+void cproxima_set_thread_name(const char *name);
 
 #endif

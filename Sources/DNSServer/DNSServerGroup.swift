@@ -1,0 +1,149 @@
+import DNSWire
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// UDP (fast path) and TCP listeners for a list of endpoints, run as one swift-service-lifecycle
+/// `Service`: `run()` binds everything, serves until graceful shutdown (or cancellation), then
+/// stops all listeners.
+///
+/// For each endpoint UDP binds first; when the port is 0 TCP then binds the port UDP got, so both
+/// transports of one endpoint share a port. Call `start()` first to learn the bound endpoints
+/// before handing the group to a `ServiceGroup` (`run()` then serves what `start()` bound).
+public final class DNSServerGroup: Service, Sendable {
+    /// What to listen on and how.
+    public struct Configuration: Sendable, Hashable {
+        /// Addresses and ports to serve (port 0: ephemeral, shared by UDP and TCP).
+        public var endpoints: [ServerEndpoint]
+        /// UDP fast-path tuning, per endpoint.
+        public var udp: UDPServer.Configuration
+        /// TCP limits, per endpoint.
+        public var tcp: TCPServer.Configuration
+        /// Whether to serve TCP at all (RFC 7766 §5 says authoritative servers must; tests and
+        /// benchmarks may turn it off).
+        public var tcpEnabled: Bool
+
+        /// Creates a configuration.
+        public init(endpoints: [ServerEndpoint], udp: UDPServer.Configuration = .init(),
+                    tcp: TCPServer.Configuration = .init(), tcpEnabled: Bool = true) {
+            self.endpoints = endpoints
+            self.udp = udp
+            self.tcp = tcp
+            self.tcpEnabled = tcpEnabled
+        }
+    }
+
+    private enum Lifecycle {
+        case idle
+        case starting
+        case running(udp: [UDPServer], tcp: [TCPServer], bound: [ServerEndpoint])
+        case stopped
+    }
+
+    /// The configuration in effect.
+    public let configuration: Configuration
+    private let handler: any QueryHandler
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state = Mutex<Lifecycle>(.idle)
+
+    /// Creates the group; nothing is bound until `start()` or `run()`.
+    public init(configuration: Configuration, handler: any QueryHandler,
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "proxima.dns")) {
+        self.configuration = configuration
+        self.handler = handler
+        self.group = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// The endpoints actually bound (ports resolved), in configuration order; empty before start.
+    public var boundEndpoints: [ServerEndpoint] {
+        state.withLock { state in
+            if case .running(_, _, let bound) = state { return bound }
+            return []
+        }
+    }
+
+    /// Binds UDP then TCP for every endpoint and starts serving; returns the bound endpoints.
+    /// On any failure, whatever was already started is stopped and the error is rethrown.
+    @discardableResult
+    public func start() async throws -> [ServerEndpoint] {
+        try state.withLock { state in
+            guard case .idle = state else { throw DNSServerError(code: .invalidState, context: "start") }
+            state = .starting
+        }
+        var udpServers: [UDPServer] = []
+        var tcpServers: [TCPServer] = []
+        var bound: [ServerEndpoint] = []
+        do {
+            for endpoint in configuration.endpoints {
+                let udp = UDPServer(endpoint: endpoint, handler: handler, configuration: configuration.udp)
+                let udpBound = try udp.start()
+                udpServers.append(udp)
+                if configuration.tcpEnabled {
+                    let tcp = TCPServer(endpoint: udpBound, handler: handler, group: group,
+                                        configuration: configuration.tcp)
+                    tcpServers.append(tcp)
+                    try await tcp.start()
+                }
+                bound.append(udpBound)
+                logger.info("DNS listening", metadata: [
+                    "endpoint": "\(udpBound)", "udp_threads": "\(udp.threadCount)",
+                    "tcp": "\(configuration.tcpEnabled)",
+                ])
+            }
+        } catch {
+            for udp in udpServers { udp.stop() }
+            for tcp in tcpServers { await tcp.stop() }
+            state.withLock { $0 = .stopped }
+            throw error
+        }
+        let stoppedMeanwhile = state.withLock { state -> Bool in
+            guard case .starting = state else { return true }
+            state = .running(udp: udpServers, tcp: tcpServers, bound: bound)
+            return false
+        }
+        if stoppedMeanwhile {
+            for udp in udpServers { udp.stop() }
+            for tcp in tcpServers { await tcp.stop() }
+            throw DNSServerError(code: .invalidState, context: "stopped during start")
+        }
+        return bound
+    }
+
+    /// `Service.run()`: starts (unless `start()` was called), serves until graceful shutdown or
+    /// task cancellation, then stops every listener.
+    public func run() async throws {
+        enum Next { case start, serve, finished }
+        let next = state.withLock { state -> Next in
+            switch state {
+            case .idle: return .start
+            case .starting, .running: return .serve
+            case .stopped: return .finished
+            }
+        }
+        switch next {
+        case .start: try await start()
+        case .serve: break
+        case .finished: return
+        }
+        // Returns on graceful shutdown; throws CancellationError on cancellation. Either way we stop.
+        try? await gracefulShutdown()
+        await stop()
+    }
+
+    /// Stops all listeners (UDP threads joined, TCP connections closed). Safe to call twice.
+    public func stop() async {
+        let servers: ([UDPServer], [TCPServer]) = state.withLock { state in
+            defer { state = .stopped }
+            if case .running(let udp, let tcp, _) = state { return (udp, tcp) }
+            return ([], [])
+        }
+        for udp in servers.0 { udp.stop() }
+        for tcp in servers.1 { await tcp.stop() }
+        if !servers.0.isEmpty { logger.info("DNS listeners stopped") }
+    }
+}

@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CProximaNet
+import Dispatch
+import DNSWire
+import Synchronization
+
+/// One UDP worker: a pthread running the receive → handle → send loop on its own socket.
+///
+/// `@unchecked Sendable`: `tid` is written once by `start()` before any other thread can see it
+/// and read by `join()` after; the stop flag is atomic; everything else is immutable.
+final class UDPWorkerThread: @unchecked Sendable {
+    let socket: UDPSocket
+    let handler: any QueryHandler
+    let configuration: UDPServer.Configuration
+    private let stopRequested = Atomic<Bool>(false)
+    private let ready = DispatchSemaphore(value: 0)
+    private var tid: pthread_t?
+
+    init(socket: UDPSocket, handler: any QueryHandler, configuration: UDPServer.Configuration) {
+        self.socket = socket
+        self.handler = handler
+        self.configuration = configuration
+    }
+
+    /// Starts the thread and waits until it has named itself, made its worker and allocated its
+    /// buffers, so that a started server is fully up. The entry closure captures nothing (it is `@convention(c)`) and is built
+    /// here, in a nonisolated method: Swift 6 traps when a main-actor closure runs on a pthread.
+    func start() throws {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { arg in
+            guard let arg else { return nil }
+            let worker = Unmanaged<UDPWorkerThread>.fromOpaque(arg).takeRetainedValue()
+            worker.run()
+            return nil
+        }, box)
+        guard rc == 0 else {
+            Unmanaged<UDPWorkerThread>.fromOpaque(box).release()
+            throw DNSServerError(code: .threadCreation, errno: rc, context: "pthread_create")
+        }
+        tid = thread
+        ready.wait()
+    }
+
+    func requestStop() {
+        stopRequested.store(true, ordering: .relaxed)
+    }
+
+    func join() {
+        if let tid {
+            pthread_join(tid, nil)
+            self.tid = nil
+        }
+    }
+
+    /// The hot loop. All buffers are allocated once up front; per batch it resets the receive
+    /// headers it used, calls the worker once per datagram and sends the replies in one batch.
+    private func run() {
+        cproxima_set_thread_name("proxima-udp")
+        let worker = handler.makeWorker()
+        let sink = UDPReplySink(socket: socket)
+        let fd = socket.fd
+        let batch = max(1, configuration.batchSize)
+        let querySize = max(512, configuration.queryBufferSize)
+        let responseSize = max(512, configuration.responseBufferSize)
+        let nameSize = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let truncatedFlag = cproxima_msg_trunc()
+
+        let recvHeaders = UnsafeMutablePointer<cproxima_mmsghdr>.allocate(capacity: batch)
+        let sendHeaders = UnsafeMutablePointer<cproxima_mmsghdr>.allocate(capacity: batch)
+        let recvVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
+        let sendVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
+        let names = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: batch)
+        let queryBytes = UnsafeMutableRawPointer.allocate(byteCount: batch * querySize, alignment: 64)
+        let responseBytes = UnsafeMutableRawPointer.allocate(byteCount: batch * responseSize, alignment: 64)
+        defer {
+            recvHeaders.deallocate(); sendHeaders.deallocate()
+            recvVectors.deallocate(); sendVectors.deallocate()
+            names.deallocate(); queryBytes.deallocate(); responseBytes.deallocate()
+        }
+        names.initialize(repeating: sockaddr_storage(), count: batch)
+        for i in 0..<batch {
+            recvVectors[i] = iovec(iov_base: queryBytes + i * querySize, iov_len: querySize)
+            sendVectors[i] = iovec(iov_base: responseBytes + i * responseSize, iov_len: 0)
+            var header = cproxima_mmsghdr()
+            header.msg_hdr.msg_name = UnsafeMutableRawPointer(names + i)
+            header.msg_hdr.msg_namelen = nameSize
+            header.msg_hdr.msg_iov = recvVectors + i
+            header.msg_hdr.msg_iovlen = 1
+            recvHeaders[i] = header
+            header.msg_hdr.msg_iov = sendVectors + i
+            sendHeaders[i] = header
+        }
+        ready.signal()
+
+        var used = batch
+        while !stopRequested.load(ordering: .relaxed) {
+            for i in 0..<used {
+                recvHeaders[i].msg_hdr.msg_namelen = nameSize
+                recvHeaders[i].msg_hdr.msg_flags = 0
+            }
+            let received = cproxima_recvmmsg_waitforone(fd, recvHeaders, UInt32(batch))
+            if received <= 0 {
+                used = 0
+                switch errno {
+                case EINTR, EAGAIN, EWOULDBLOCK, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ENOBUFS, ENOMEM:
+                    // Timeouts (stop-flag polling), signals, and ICMP errors queued on the socket.
+                    continue
+                default:
+                    // Unexpected (e.g. EBADF): never spin hot; stop() still ends the loop.
+                    usleep(1000)
+                    continue
+                }
+            }
+            used = Int(received)
+            var replies = 0
+            for i in 0..<used {
+                let header = recvHeaders[i]
+                if header.msg_hdr.msg_flags & truncatedFlag != 0 { continue }
+                guard let (address, port) = IPAddress.decode(sockaddr: UnsafeRawPointer(names + i)) else { continue }
+                let client = ClientEndpoint(address: address, port: port, transport: .udp)
+                let query = UnsafeRawBufferPointer(start: queryBytes + i * querySize, count: Int(header.msg_len))
+                let output = UnsafeMutableRawBufferPointer(start: responseBytes + i * responseSize, count: responseSize)
+                switch worker.handle(query: query, client: client, output: output, sink: sink) {
+                case .reply(let length) where length > 0 && length <= responseSize:
+                    sendVectors[replies] = iovec(iov_base: output.baseAddress, iov_len: length)
+                    sendHeaders[replies].msg_hdr.msg_name = UnsafeMutableRawPointer(names + i)
+                    sendHeaders[replies].msg_hdr.msg_namelen = header.msg_hdr.msg_namelen
+                    replies += 1
+                case .reply, .drop, .later:
+                    continue
+                }
+            }
+            sendBatch(fd: fd, headers: sendHeaders, count: replies)
+        }
+    }
+
+    /// Sends `count` prepared datagrams, resuming after partial sends. A datagram the kernel
+    /// rejects (e.g. EPERM from a firewall) is skipped; a full send buffer past the send timeout
+    /// drops the rest of the batch (UDP clients retry) rather than stalling the receive side.
+    private func sendBatch(fd: Int32, headers: UnsafeMutablePointer<cproxima_mmsghdr>, count: Int) {
+        var offset = 0
+        var interrupted = 0
+        while offset < count {
+            let sent = cproxima_sendmmsg(fd, headers + offset, UInt32(count - offset), Int32(MSG_NOSIGNAL))
+            if sent > 0 {
+                offset += Int(sent)
+                continue
+            }
+            let e = errno
+            if e == EINTR, interrupted < 8 { interrupted += 1; continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return }
+            offset += 1
+        }
+    }
+}

@@ -1,2 +1,0 @@
-/// GeoIP module (see shared/DESIGN.md §4).
-public enum GeoIPModule {}

@@ -1,0 +1,353 @@
+import AsyncHTTPClient
+import DNSWire
+import GeoRouting
+import Logging
+import NIOCore
+
+/// What the ipstack cache knows about an address right now, without any IO.
+public enum IPStackCacheState: Sendable, Hashable {
+    /// A fresh cached location for the address's network.
+    case hit(Location)
+    /// A fresh "no location" answer (null coordinates or a failed lookup), or an address that is
+    /// never looked up (special-purpose).
+    case negative
+    /// Nothing fresh is cached.
+    case miss
+}
+
+/// Counters for metrics and tests.
+public struct IPStackStatistics: Sendable, Hashable {
+    /// HTTP requests started.
+    public var requests = 0
+    /// Requests that produced a usable answer (with or without coordinates).
+    public var successes = 0
+    /// Requests that failed (transport, timeout, HTTP status, API error, bad JSON).
+    public var failures = 0
+    /// Lookups refused because `maxConcurrent` requests were already in flight.
+    public var droppedOverCapacity = 0
+    /// Lookups refused because the circuit breaker was open.
+    public var droppedBreakerOpen = 0
+    /// Lookups that joined a request already in flight for the same network.
+    public var joined = 0
+    /// Cached networks.
+    public var cacheEntries = 0
+    /// True while the breaker refuses lookups.
+    public var breakerOpen = false
+}
+
+/// The ipstack HTTP API fallback (`GET {base_url}/{ip}?access_key=KEY`), with a per-network
+/// cache, a strict timeout, a concurrency cap, a circuit breaker and request de-duplication.
+///
+/// - Results are cached for the client's `/cachePrefixV4` or `/cachePrefixV6` network; a
+///   returned location's `network` is that network.
+/// - Concurrent lookups of one network share one request.
+/// - Beyond `maxConcurrent` requests in flight, a lookup is a miss (nothing queues).
+/// - After `breakerFailures` consecutive failures no request is made for `breakerCooldown`;
+///   then one trial request decides whether the breaker closes or stays open.
+/// - Special-purpose addresses (``IPAddress/isSpecialPurpose``) are never sent.
+/// - The access key never appears in logs or errors.
+public final class IPStackClient: Sendable {
+    /// The configuration in force.
+    public let configuration: IPStackConfiguration
+    private let httpClient: HTTPClient
+    private let logger: Logger
+    private let clock: @Sendable () -> ContinuousClock.Instant
+    private let state: LockedBox<State>
+
+    private struct CacheEntry {
+        var location: Location?
+        var expires: ContinuousClock.Instant
+    }
+
+    private struct Flight {
+        var waiters: [UInt64: CheckedContinuation<Location?, Never>] = [:]
+    }
+
+    private enum Breaker {
+        case closed
+        case open(until: ContinuousClock.Instant)
+        case trial
+    }
+
+    private struct State {
+        var cache: [IPNetwork: CacheEntry] = [:]
+        var flights: [IPNetwork: Flight] = [:]
+        var nextWaiter: UInt64 = 0
+        var consecutiveFailures = 0
+        var breaker = Breaker.closed
+        var statistics = IPStackStatistics()
+    }
+
+    /// Creates a client using `httpClient` (owned by the caller, who shuts it down).
+    /// `clock` is injectable so tests can step cache TTLs and the breaker cooldown.
+    public init(httpClient: HTTPClient, configuration: IPStackConfiguration,
+                logger: Logger = Logger(label: "proxima.geoip.ipstack"),
+                clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) throws {
+        try configuration.validate()
+        self.httpClient = httpClient
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        state = LockedBox(State())
+    }
+
+    /// The network results for `ip` are cached under (IPv4-mapped addresses count as IPv4).
+    public func cacheNetwork(for ip: IPAddress) -> IPNetwork {
+        let address = ip.mappedIPv4 ?? ip
+        switch address {
+        case .v4: return IPNetwork(address: address, prefixLength: configuration.cachePrefixV4)
+        case .v6: return IPNetwork(address: address, prefixLength: configuration.cachePrefixV6)
+        }
+    }
+
+    /// Cheap, synchronous cache probe for the DNS hot path.
+    public func cached(_ ip: IPAddress, now: ContinuousClock.Instant) -> IPStackCacheState {
+        let address = ip.mappedIPv4 ?? ip
+        if address.isSpecialPurpose { return .negative }
+        let key = cacheNetwork(for: address)
+        return state.withLock { state in
+            guard let entry = state.cache[key], entry.expires > now else { return .miss }
+            return entry.location.map { .hit($0) } ?? .negative
+        }
+    }
+
+    /// False while the breaker refuses lookups (open and still cooling down, or a trial request
+    /// in flight): a caller on the hot path can then skip the asynchronous hop.
+    public func acceptsLookups(now: ContinuousClock.Instant) -> Bool {
+        state.withLock { state in
+            switch state.breaker {
+            case .closed: return true
+            case .open(let until): return now >= until
+            case .trial: return false
+            }
+        }
+    }
+
+    /// A snapshot of the counters.
+    public var statistics: IPStackStatistics {
+        state.withLock { state in
+            var s = state.statistics
+            s.cacheEntries = state.cache.count
+            if case .closed = state.breaker { s.breakerOpen = false } else { s.breakerOpen = true }
+            return s
+        }
+    }
+
+    /// Returns the cached answer, or starts (or joins) the lookup of `ip`'s network and waits at
+    /// most `budget` for it. Nil on timeout, failure, no coordinates, special-purpose address,
+    /// open breaker or full concurrency cap. A request still running when the budget expires
+    /// carries on and fills the cache. A zero budget starts the request without waiting.
+    public func lookup(_ ip: IPAddress, budget: Duration) async -> Location? {
+        let address = ip.mappedIPv4 ?? ip
+        if address.isSpecialPurpose { return nil }
+        let key = cacheNetwork(for: address)
+        let now = clock()
+
+        enum Plan {
+            case answer(Location?)
+            case start(wait: Bool)
+            case join
+        }
+        // Decide under the lock whether to answer from cache, join a flight, or start one.
+        func plan(_ state: inout State) -> Plan {
+            if let entry = state.cache[key], entry.expires > now { return .answer(entry.location) }
+            if state.flights[key] != nil {
+                state.statistics.joined += 1
+                return budget > .zero ? .join : .answer(nil)
+            }
+            switch state.breaker {
+            case .closed:
+                break
+            case .open(let until):
+                guard now >= until else {
+                    state.statistics.droppedBreakerOpen += 1
+                    return .answer(nil)
+                }
+                state.breaker = .trial
+            case .trial:
+                state.statistics.droppedBreakerOpen += 1
+                return .answer(nil)
+            }
+            guard state.flights.count < configuration.maxConcurrent else {
+                state.statistics.droppedOverCapacity += 1
+                if case .trial = state.breaker { state.breaker = .open(until: now) }
+                return .answer(nil)
+            }
+            state.flights[key] = Flight()
+            state.statistics.requests += 1
+            return .start(wait: budget > .zero)
+        }
+
+        if budget <= .zero {
+            switch state.withLock(plan) {
+            case .answer(let location): return location
+            case .start: startFlight(key: key, address: address)
+            case .join: break
+            }
+            return nil
+        }
+
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Location?, Never>) in
+            let decision: (Plan, UInt64) = state.withLock { state in
+                let p = plan(&state)
+                switch p {
+                case .answer: return (p, 0)
+                case .start, .join:
+                    state.nextWaiter += 1
+                    let id = state.nextWaiter
+                    state.flights[key]?.waiters[id] = continuation
+                    return (p, id)
+                }
+            }
+            switch decision.0 {
+            case .answer(let location):
+                continuation.resume(returning: location)
+            case .start, .join:
+                let id = decision.1
+                httpClient.eventLoopGroup.next().scheduleTask(in: .nanoseconds(budget.nanoseconds)) {
+                    self.expireWaiter(key: key, id: id)
+                }
+                if case .start = decision.0 { startFlight(key: key, address: address) }
+            }
+        }
+    }
+
+    /// One uncached request for `ip`, for diagnostics (`proxima locate`) and tests: the location,
+    /// nil when ipstack has no coordinates, or a ``GeoIPError`` without the key in it.
+    public func fetch(_ ip: IPAddress) async throws -> Location? {
+        let address = ip.mappedIPv4 ?? ip
+        return try await request(address, network: cacheNetwork(for: address))
+    }
+
+    // MARK: - Internals
+
+    private func expireWaiter(key: IPNetwork, id: UInt64) {
+        let continuation = state.withLock { state in state.flights[key]?.waiters.removeValue(forKey: id) }
+        continuation?.resume(returning: nil)
+    }
+
+    private func startFlight(key: IPNetwork, address: IPAddress) {
+        Task {
+            let outcome: Result<Location?, GeoIPError>
+            do {
+                outcome = .success(try await request(address, network: key))
+            } catch let error as GeoIPError {
+                outcome = .failure(error)
+            } catch {
+                outcome = .failure(GeoIPError(.ipstackTransport, redact("\(error)")))
+            }
+            finishFlight(key: key, outcome: outcome)
+        }
+    }
+
+    private func finishFlight(key: IPNetwork, outcome: Result<Location?, GeoIPError>) {
+        let now = clock()
+        let waiters: [CheckedContinuation<Location?, Never>] = state.withLock { state in
+            let location: Location?
+            switch outcome {
+            case .success(let found):
+                location = found
+                state.statistics.successes += 1
+                state.consecutiveFailures = 0
+                state.breaker = .closed
+            case .failure:
+                location = nil
+                state.statistics.failures += 1
+                state.consecutiveFailures += 1
+                if case .trial = state.breaker {
+                    state.breaker = .open(until: now + configuration.breakerCooldown)
+                } else if state.consecutiveFailures >= configuration.breakerFailures {
+                    state.breaker = .open(until: now + configuration.breakerCooldown)
+                }
+            }
+            let ttl = location == nil ? configuration.negativeCacheTTL : configuration.cacheTTL
+            if state.cache.count >= configuration.maxCacheEntries { Self.evict(&state.cache, now: now, keep: configuration.maxCacheEntries) }
+            state.cache[key] = CacheEntry(location: location, expires: now + ttl)
+            let flight = state.flights.removeValue(forKey: key)
+            return flight.map { Array($0.waiters.values) } ?? []
+        }
+        if case .failure(let error) = outcome {
+            logger.debug("ipstack lookup failed", metadata: ["network": "\(key)", "error": "\(error)"])
+        }
+        let location: Location? = (try? outcome.get()) ?? nil
+        for waiter in waiters { waiter.resume(returning: location) }
+    }
+
+    /// Drops expired entries; if the cache is still full, drops an arbitrary eighth of it
+    /// (dictionary order is hash order, so this is an unbiased sample).
+    private static func evict(_ cache: inout [IPNetwork: CacheEntry], now: ContinuousClock.Instant, keep: Int) {
+        cache = cache.filter { $0.value.expires > now }
+        if cache.count >= keep {
+            let drop = max(1, keep / 8)
+            for key in cache.keys.prefix(drop) { cache.removeValue(forKey: key) }
+        }
+    }
+
+    private func request(_ address: IPAddress, network: IPNetwork) async throws -> Location? {
+        let url = requestURL(for: address)
+        let timeout = configuration.timeout
+        let maxBytes = configuration.maxResponseBytes
+        let client = httpClient
+        let body: (status: UInt, bytes: ByteBuffer)
+        do {
+            body = try await withThrowingTaskGroup(of: (status: UInt, bytes: ByteBuffer)?.self) { group in
+                group.addTask {
+                    var request = HTTPClientRequest(url: url)
+                    request.method = .GET
+                    request.headers.add(name: "Accept", value: "application/json")
+                    let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
+                    let bytes = try await response.body.collect(upTo: maxBytes)
+                    return (response.status.code, bytes)
+                }
+                group.addTask {
+                    // AHC's own deadline (above) normally ends the request first and reports
+                    // why (e.g. the last connect error); this is the hard backstop.
+                    try await Task.sleep(for: timeout + .milliseconds(100))
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                guard let first else { throw GeoIPError(.ipstackTimeout, "no answer within \(timeout)") }
+                return first
+            }
+        } catch let error as GeoIPError {
+            throw GeoIPError(error.code, "\(address): \(redact(error.message))")
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw GeoIPError(.ipstackTimeout, "\(address): \(redact("\(error)"))")
+        } catch {
+            throw GeoIPError(.ipstackTransport, "\(address): \(redact("\(error)"))")
+        }
+        guard (200..<300).contains(body.status) else {
+            throw GeoIPError(.ipstackHTTPStatus, "\(address): HTTP status \(body.status)")
+        }
+        do {
+            return try IPStackResponse.location(from: Array(buffer: body.bytes), network: network)
+        } catch let error as GeoIPError {
+            throw GeoIPError(error.code, "\(address): \(redact(error.message))")
+        }
+    }
+
+    private func requestURL(for address: IPAddress) -> String {
+        var base = configuration.baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        return "\(base)/\(address)?access_key=\(configuration.accessKey)"
+            + "&fields=latitude,longitude,country_code,continent_code,city"
+    }
+
+    /// Replaces every occurrence of the access key in `text`.
+    func redact(_ text: String) -> String {
+        let key = configuration.accessKey
+        guard !key.isEmpty, text.contains(key) else { return text }
+        return text.replacing(key, with: "<redacted>")
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating at `Int64.max`.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return scaled &+ attoseconds / 1_000_000_000
+    }
+}

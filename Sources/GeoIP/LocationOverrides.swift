@@ -1,0 +1,94 @@
+import DNSWire
+import GeoRouting
+
+/// Operator-configured places for client networks (`geoip.overrides`), checked before the
+/// database: CIDR → coordinate and optional label, the longest matching prefix wins.
+///
+/// Stored as one hash table per distinct prefix length, probed from the longest prefix down, so a
+/// lookup costs one masked hash probe per distinct prefix length in use (usually a handful) and
+/// nothing at all when there are no overrides of the address's family.
+public struct LocationOverrides: Sendable {
+    /// One configured override.
+    public struct Entry: Sendable, Hashable {
+        /// The client network the override applies to.
+        public var network: IPNetwork
+        /// Where clients of that network are placed.
+        public var coordinate: Coordinate
+        /// Optional operator label (shown by `proxima locate` and route explanations).
+        public var label: String?
+
+        /// Creates an entry.
+        public init(network: IPNetwork, coordinate: Coordinate, label: String? = nil) {
+            self.network = network
+            self.coordinate = coordinate
+            self.label = label
+        }
+    }
+
+    private struct Level: Sendable {
+        var prefixLength: Int
+        var entries: [IPAddress: Location]
+    }
+
+    /// The entries as given, in configuration order.
+    public let entries: [Entry]
+    private let v4Levels: [Level]
+    private let v6Levels: [Level]
+
+    /// No overrides.
+    public init() {
+        entries = []
+        v4Levels = []
+        v6Levels = []
+    }
+
+    /// Validates and indexes `entries`. Throws ``GeoIPError`` (`.invalidOverride`) for a
+    /// coordinate out of range, a duplicate network, or an IPv4-mapped IPv6 network (write the
+    /// IPv4 CIDR instead: mapped client addresses are matched as IPv4).
+    public init(_ entries: [Entry]) throws {
+        var byFamily: [UInt16: [Int: [IPAddress: Location]]] = [:]
+        for (index, entry) in entries.enumerated() {
+            guard entry.coordinate.isValid else {
+                throw GeoIPError(.invalidOverride,
+                                 "overrides[\(index)]: \(entry.network): coordinate \(entry.coordinate) out of range")
+            }
+            if entry.network.address.mappedIPv4 != nil && entry.network.prefixLength >= 96 {
+                throw GeoIPError(.invalidOverride,
+                                 "overrides[\(index)]: \(entry.network): IPv4-mapped network; write it as IPv4")
+            }
+            let location = Location(coordinate: entry.coordinate, source: .override,
+                                    network: entry.network, label: entry.label)
+            let family = entry.network.address.family
+            if byFamily[family, default: [:]][entry.network.prefixLength, default: [:]][entry.network.address] != nil {
+                throw GeoIPError(.invalidOverride, "overrides[\(index)]: \(entry.network): duplicate network")
+            }
+            byFamily[family, default: [:]][entry.network.prefixLength, default: [:]][entry.network.address] = location
+        }
+        func levels(_ family: UInt16) -> [Level] {
+            (byFamily[family] ?? [:])
+                .map { Level(prefixLength: $0.key, entries: $0.value) }
+                .sorted { $0.prefixLength > $1.prefixLength }
+        }
+        self.entries = entries
+        v4Levels = levels(1)
+        v6Levels = levels(2)
+    }
+
+    /// True when there are no overrides.
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// The override for `address` with the longest matching prefix, as a `.override` location
+    /// whose network is the override's CIDR. IPv4-mapped IPv6 addresses match IPv4 overrides.
+    public func lookup(_ address: IPAddress) -> Location? {
+        let ip = address.mappedIPv4 ?? address
+        let levels: [Level]
+        switch ip {
+        case .v4: levels = v4Levels
+        case .v6: levels = v6Levels
+        }
+        for level in levels {
+            if let hit = level.entries[ip.masked(to: level.prefixLength)] { return hit }
+        }
+        return nil
+    }
+}
