@@ -89,7 +89,7 @@ final class HealthMonitorTests: XCTestCase {
         let monitor = HealthMonitor(store: store, targets: [
             HealthTarget(address: loopback, spec: httpSpec(port: v4.port, expect: [200, 204], fall: 1)),
             HealthTarget(address: ipv6, spec: httpSpec(port: v6.port, expect: [200], fall: 1)),
-        ], logger: Logger(label: "quiet"), initialDelay: { _ in 0 })
+        ], logger: quietLogger, initialDelay: { _ in 0 })
         try await running(monitor) {
             let down = await eventually { !store.status(of: ipv6).probeHealthy }
             XCTAssertTrue(down, "204 is not in [200]; also proves the IPv6 URL form reaches [::1]")
@@ -194,7 +194,7 @@ final class HealthMonitorTests: XCTestCase {
         let store = BackendStateStore()
         let monitor = HealthMonitor(store: store, targets: [
             HealthTarget(address: loopback, spec: httpSpec(port: server.port, rise: 1, fall: 1)),
-        ], logger: Logger(label: "quiet"), initialDelay: { _ in 0 })
+        ], logger: quietLogger, initialDelay: { _ in 0 })
         try await running(monitor) {
             store.force(address: loopback, state: .down)
             _ = await eventually { server.requestCount >= 3 }
@@ -222,7 +222,7 @@ final class HealthMonitorTests: XCTestCase {
         let keptTarget = HealthTarget(address: loopback, spec: httpSpec(port: kept.port))
         let removedTarget = HealthTarget(address: other, spec: httpSpec(port: removed.port, fall: 1))
         let monitor = HealthMonitor(store: store, targets: [keptTarget, removedTarget],
-                                    logger: Logger(label: "quiet"), initialDelay: { _ in 0 })
+                                    logger: quietLogger, initialDelay: { _ in 0 })
         try await running(monitor) {
             let down = await eventually { !store.status(of: other).probeHealthy }
             XCTAssertTrue(down)
@@ -248,7 +248,7 @@ final class HealthMonitorTests: XCTestCase {
         let server = try await TestHTTPServer.start()
         let store = BackendStateStore()
         let first = HealthTarget(address: loopback, spec: httpSpec(port: server.port, interval: 0.05))
-        let monitor = HealthMonitor(store: store, logger: Logger(label: "quiet"), initialDelay: { _ in 0 })
+        let monitor = HealthMonitor(store: store, logger: quietLogger, initialDelay: { _ in 0 })
         try await running(monitor) {
             XCTAssertTrue(monitor.probedAddresses.isEmpty)
             monitor.update(targets: [first])
@@ -277,8 +277,8 @@ final class HealthMonitorTests: XCTestCase {
         let store = BackendStateStore()
         let monitor = HealthMonitor(store: store, targets: [
             HealthTarget(address: loopback, spec: httpSpec(port: server.port)),
-        ], logger: Logger(label: "quiet"), initialDelay: { _ in 0 })
-        let group = ServiceGroup(configuration: .init(services: [monitor], logger: Logger(label: "quiet")))
+        ], logger: quietLogger, initialDelay: { _ in 0 })
+        let group = ServiceGroup(configuration: .init(services: [monitor], logger: quietLogger))
         let task = Task { try await group.run() }
         let probed = await eventually { server.requestCount >= 2 }
         XCTAssertTrue(probed)
@@ -296,7 +296,7 @@ final class HealthMonitorTests: XCTestCase {
         let store = BackendStateStore()
         let monitor = HealthMonitor(store: store, targets: [
             HealthTarget(address: loopback, spec: httpSpec(port: server.port, useTLS: true, fall: 1)),
-        ], logger: Logger(label: "quiet"), initialDelay: { _ in 0 })
+        ], logger: quietLogger, initialDelay: { _ in 0 })
         try await running(monitor) {
             let down = await eventually { !store.status(of: loopback).probeHealthy }
             XCTAssertTrue(down, "a TLS handshake with a plain HTTP server cannot succeed")
