@@ -41,7 +41,11 @@ final class HealthMonitorTests: XCTestCase {
 
     func testHTTPBackendGoesDownAfterFallFailuresAndBackAfterRiseSuccesses() async throws {
         let server = try await TestHTTPServer.start()
-        let store = BackendStateStore()
+        let published = NIOLockedValueBox<[Bool]>([])
+        let address = loopback
+        let store = BackendStateStore(onChange: { states in
+            published.withLockedValue { $0.append(states.status(of: address).probeHealthy) }
+        })
         let (logger, records) = CapturingLogHandler.logger()
         let target = HealthTarget(address: loopback, name: "local",
                                   spec: httpSpec(port: server.port, host: "www.example.test", rise: 2, fall: 3))
@@ -70,6 +74,7 @@ final class HealthMonitorTests: XCTestCase {
             let more = server.requestCount
             _ = await eventually { server.requestCount >= more + 3 }
         }
+        XCTAssertEqual(published.withLockedValue { $0 }, [false, true], "one snapshot per transition")
         let logged = transitions(records)
         XCTAssertEqual(logged.map(\.level), [.warning, .notice], "\(logged)")
         XCTAssertEqual(logged.first?.metadata["reason"], "HTTP 503")
