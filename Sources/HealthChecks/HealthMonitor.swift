@@ -116,11 +116,15 @@ public final class HealthMonitor: Service, Sendable {
             }
             return true
         }
-        if started {
-            logger.info("health monitor started", metadata: ["targets": "\(probedAddresses.count)"])
-            // Returns on graceful shutdown; throws CancellationError when cancelled. Either way stop.
-            try? await gracefulShutdown()
+        guard started else {
+            // A second run() (or one after the first finished) must not disturb the first.
+            try? await client.shutdown()
+            logger.warning("health monitor run() called more than once; ignoring")
+            return
         }
+        logger.info("health monitor started", metadata: ["targets": "\(probedAddresses.count)"])
+        // Returns on graceful shutdown; throws CancellationError when cancelled. Either way stop.
+        try? await gracefulShutdown()
         let tasks = state.withLockedValue { state -> [Task<Void, Never>] in
             state.phase = .finished
             let tasks = state.loops.values.map(\.task)
@@ -197,12 +201,5 @@ public final class HealthMonitor: Service, Sendable {
             result[target.address] = target
         }
         return result
-    }
-}
-
-extension HealthMonitor {
-    /// Convenience for the brief's tuple form: targets without display names.
-    public func update(targets: [(address: IPAddress, spec: HealthCheckSpec)]) {
-        update(targets: targets.map { HealthTarget(address: $0.address, spec: $0.spec) })
     }
 }

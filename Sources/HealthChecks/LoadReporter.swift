@@ -96,7 +96,7 @@ public struct LoadReporter: Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                lastProblem = "\(error)"
+                lastProblem = Prober.describe(error, timeout: configuration.requestTimeout)
             }
         }
         throw HealthChecksError(.unreachable, "\(endpoint): \(lastProblem)")

@@ -6,6 +6,7 @@ import HealthChecks
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 import XCTest
 @testable import AdminAPI
 
@@ -21,6 +22,7 @@ final class AdminServerTests: XCTestCase {
         let clock: NIOLockedValueBox<Double>
         let explained: NIOLockedValueBox<[(IPAddress, String?)]>
         let base: String
+        let group: ServiceGroup
         let task: Task<Void, any Error>
     }
 
@@ -48,19 +50,25 @@ final class AdminServerTests: XCTestCase {
                 return #"{"client":"\#(address)","name":\#(name.map { "\"\($0)\"" } ?? "null")}"#
             },
             loadMaxAge: { 30 },
-            logger: Logger(label: "quiet")
+            logger: quietLogger
         )
-        let task = Task { try await server.run() }
+        // Run as in production: inside a ServiceGroup, stopped by graceful shutdown.
+        let group = ServiceGroup(configuration: .init(services: [server], logger: quietLogger))
+        let task = Task { try await group.run() }
         let port = try await server.waitUntilListening()
         XCTAssertGreaterThan(port, 0)
         XCTAssertEqual(server.boundPort, port)
         return Fixture(server: server, store: store, clock: clock, explained: explained,
-                       base: "http://127.0.0.1:\(port)", task: task)
+                       base: "http://127.0.0.1:\(port)", group: group, task: task)
     }
 
     private func stop(_ f: Fixture) async {
-        f.task.cancel()
-        _ = try? await f.task.value
+        await f.group.triggerGracefulShutdown()
+        do {
+            try await f.task.value
+        } catch {
+            XCTFail("admin server did not stop cleanly: \(error)")
+        }
     }
 
     private struct Reply {
@@ -73,13 +81,13 @@ final class AdminServerTests: XCTestCase {
     private enum Method { case GET, POST }
 
     private func call(_ method: Method, _ url: String, body: String? = nil, contentType: String? = nil,
-                      token: String? = nil) async throws -> Reply {
+                      token: String? = nil, timeout: Int64 = 5) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
         request.method = method == .GET ? .GET : .POST
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout))
         let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
         return Reply(status: Int(response.status.code), body: text, headers: response.headers.map { ($0.name, $0.value) })
     }
@@ -239,13 +247,14 @@ final class AdminServerTests: XCTestCase {
         await stop(f)
     }
 
-    func testPortZeroListensOnEphemeralPortAndStopsOnCancel() async throws {
+    func testPortZeroListensOnEphemeralPortAndStopsOnGracefulShutdown() async throws {
         let f = try await start()
         let port = try XCTUnwrap(f.server.boundPort)
         await stop(f)
         XCTAssertNil(f.server.boundPort)
         do {
-            _ = try await call(.GET, "http://127.0.0.1:\(port)/health")
+            // AsyncHTTPClient retries refused connects until the deadline, so keep it short.
+            _ = try await call(.GET, "http://127.0.0.1:\(port)/health", timeout: 1)
             XCTFail("server still answering after shutdown")
         } catch {}
     }

@@ -4,6 +4,7 @@ import GeoRouting
 import HealthChecks
 import Logging
 import NIOConcurrencyHelpers
+import ServiceLifecycle
 import XCTest
 @testable import AdminAPI
 
@@ -11,14 +12,25 @@ import XCTest
 final class ReportLoadTests: XCTestCase {
     private let loopback = IPAddress("127.0.0.1")!
 
-    private func startServer(token: String?, known: Set<IPAddress>) async throws -> (AdminServer, BackendStateStore, Task<Void, any Error>, Int) {
+    private struct Running {
+        let group: ServiceGroup
+        let task: Task<Void, any Error>
+
+        func stop() async {
+            await group.triggerGracefulShutdown()
+            _ = try? await task.value
+        }
+    }
+
+    private func startServer(token: String?, known: Set<IPAddress>) async throws -> (AdminServer, BackendStateStore, Running, Int) {
         let store = BackendStateStore()
         let server = AdminServer(
             configuration: .init(host: "127.0.0.1", port: 0, token: token), store: store,
-            pools: { [] }, knownBackends: { known }, explain: { _, _ in "{}" }, logger: Logger(label: "quiet"))
-        let task = Task { try await server.run() }
+            pools: { [] }, knownBackends: { known }, explain: { _, _ in "{}" }, logger: quietLogger)
+        let group = ServiceGroup(configuration: .init(services: [server], logger: quietLogger))
+        let task = Task { try await group.run() }
         let port = try await server.waitUntilListening()
-        return (server, store, task, port)
+        return (server, store, Running(group: group, task: task), port)
     }
 
     func testReportOnceOfMeasuredCPULoadReachesTheStore() async throws {
@@ -34,8 +46,7 @@ final class ReportLoadTests: XCTestCase {
         let recorded = try XCTUnwrap(store.status(of: loopback).lastLoad)
         XCTAssertEqual(recorded.load, (load * 10_000).rounded() / 10_000, accuracy: 1e-9)
         XCTAssertTrue((0...1).contains(recorded.load))
-        task.cancel()
-        _ = try? await task.value
+        await task.stop()
     }
 
     func testRejectionIsNotRetriedAndNamesTheProblem() async throws {
@@ -54,23 +65,22 @@ final class ReportLoadTests: XCTestCase {
         }
         XCTAssertLessThan(BackendStateStore.monotonicSeconds() - started, 2, "no backoff: 4xx is final")
         XCTAssertTrue(store.snapshot().byAddress.isEmpty)
-        task.cancel()
-        _ = try? await task.value
+        await task.stop()
     }
 
     func testUnreachableServerGivesUpAfterBoundedRetries() async throws {
         // Learn a free port by running and stopping a server on it.
         let (_, _, task, port) = try await startServer(token: nil, known: [])
-        task.cancel()
-        _ = try? await task.value
+        await task.stop()
         let started = BackendStateStore.monotonicSeconds()
         do {
             try await LoadReporter.withReporter(configuration: .init(
                 serverURL: "http://127.0.0.1:\(port)", address: loopback, maxAttempts: 3,
-                initialBackoff: 0.05, requestTimeout: 1)) { try await $0.report(load: 0.5) }
+                initialBackoff: 0.05, requestTimeout: 0.3)) { try await $0.report(load: 0.5) }
             XCTFail("expected a failure")
         } catch let error as HealthChecksError {
             XCTAssertEqual(error.code, .unreachable)
+            XCTAssertTrue(error.message.contains("connection refused"), error.message)
         }
         let took = BackendStateStore.monotonicSeconds() - started
         XCTAssertGreaterThanOrEqual(took, 0.15, "two backoffs of 0.05 s and 0.1 s were waited")

@@ -159,3 +159,6 @@ func eventually(timeout: Double = 5, _ condition: () -> Bool) async -> Bool {
     }
     return condition()
 }
+
+/// A logger that drops everything (keeps test output readable).
+let quietLogger = Logger(label: "quiet", factory: { _ in SwiftLogNoOpLogHandler() })

@@ -1,0 +1,4 @@
+import Logging
+
+/// A logger that drops everything (keeps test output readable).
+let quietLogger = Logger(label: "quiet", factory: { _ in SwiftLogNoOpLogHandler() })
