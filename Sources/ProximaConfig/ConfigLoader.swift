@@ -152,7 +152,8 @@ struct DecodeContext {
         map.finish()
         return ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                     logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
-                                    geoDataPath: geoDataPath, routing: routing, health: health, admin: admin)
+                                    geoDataPath: geoDataPath, routing: routing, health: health, admin: admin,
+                                    source: ConfigSourceMap(file: sink.file, lines: sink.lines))
     }
 
     // MARK: listen, tcp, zones

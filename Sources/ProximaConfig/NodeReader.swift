@@ -4,9 +4,15 @@ import Yams
 final class IssueSink {
     let file: String
     private(set) var issues: [ConfigIssue] = []
+    /// Key path → line of every value read, for `ConfigSourceMap`.
+    private(set) var lines: [String: Int] = [:]
 
     init(file: String) {
         self.file = file
+    }
+
+    func record(_ value: YAMLValue) {
+        if let line = value.line { lines[value.path.description] = line }
     }
 
     func add(_ code: ConfigIssue.Code, line: Int?, path: KeyPath, _ message: String) {
@@ -141,6 +147,7 @@ final class MappingReader {
         guard let entry = entries.first(where: { $0.key == key }) else { return nil }
         let v = YAMLValue(node: entry.value, path: value.path.appending(key),
                           line: entry.value.mark?.line ?? entry.keyLine)
+        sink.record(v)
         return v.kind == .null ? nil : v
     }
 
@@ -210,8 +217,12 @@ enum ValueDecoder {
     }
 
     static func int(_ v: YAMLValue, in range: ClosedRange<Int>, sink: IssueSink) -> Int? {
-        guard v.kind == .int, let i = v.node.int else {
+        guard v.kind == .int else {
             expected("an integer", v, sink: sink)
+            return nil
+        }
+        guard let i = v.node.int else {
+            sink.add(.outOfRange, at: v, "\(v.scalarText ?? "") is out of range \(range.lowerBound)...\(range.upperBound)")
             return nil
         }
         guard range.contains(i) else {
@@ -223,7 +234,7 @@ enum ValueDecoder {
 
     static func double(_ v: YAMLValue, in range: ClosedRange<Double>, sink: IssueSink) -> Double? {
         guard v.kind == .int || v.kind == .float, let d = v.node.float, d.isFinite else {
-            expected("a number", v, sink: sink)
+            expected("a finite number", v, sink: sink)
             return nil
         }
         guard range.contains(d) else {
@@ -257,7 +268,9 @@ enum ValueDecoder {
             expected(YAMLKind.sequence.noun, v, sink: sink)
             return nil
         }
-        return seq.enumerated().map { YAMLValue(node: $1, path: v.path.appending(index: $0)) }
+        let items = seq.enumerated().map { YAMLValue(node: $1, path: v.path.appending(index: $0)) }
+        items.forEach(sink.record)
+        return items
     }
 
     static func format(_ d: Double) -> String {
