@@ -84,6 +84,8 @@ public enum ConfigLoader {
             return "\(problem) (\(context.text) at line \(context.mark.line))"
         }
         switch error {
+        case .composer(_, let problem, let mark, _) where problem.contains("another document"):
+            return (mark.line, "a config file holds one YAML document, but a second one starts here")
         case .scanner(let context, let problem, let mark, _),
              .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):

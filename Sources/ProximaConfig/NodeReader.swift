@@ -161,9 +161,36 @@ final class MappingReader {
     /// Reports every key that was not read as unknown, naming the keys that are allowed here.
     func finish() {
         for entry in entries where !consumed.contains(entry.key) && !allowed.contains(entry.key) {
+            var message = "unknown key"
+            if let suggestion = Self.closest(to: entry.key, in: allowed) {
+                message += " (did you mean '\(suggestion)'?)"
+            }
             sink.add(.unknownKey, line: entry.keyLine, path: value.path.appending(entry.key),
-                     "unknown key; expected one of: \(allowed.joined(separator: ", "))")
+                     "\(message); expected one of: \(allowed.joined(separator: ", "))")
         }
+    }
+
+    /// The allowed key within edit distance 2 of `key` (the closest), for typo hints.
+    static func closest(to key: String, in allowed: [String]) -> String? {
+        let k = Array(key.lowercased().utf8)
+        guard k.count <= 64 else { return nil }
+        var best: (String, Int)?
+        for candidate in allowed {
+            let c = Array(candidate.utf8)
+            // Levenshtein distance, one row at a time.
+            var previous = Array(0...c.count)
+            for i in 1...max(k.count, 1) where !k.isEmpty {
+                var current = [i] + Array(repeating: 0, count: c.count)
+                for j in 1...max(c.count, 1) where !c.isEmpty {
+                    let cost = k[i - 1] == c[j - 1] ? 0 : 1
+                    current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                }
+                previous = current
+            }
+            let distance = k.isEmpty ? c.count : previous[c.count]
+            if distance <= 2, distance < (best?.1 ?? Int.max) { best = (candidate, distance) }
+        }
+        return best?.0
     }
 
     // MARK: Typed accessors

@@ -65,7 +65,20 @@ public struct ProximaConfiguration: Sendable, Hashable {
 /// Log severities, in increasing order, spelled as swift-log's `Logger.Level` raw values so the
 /// lead can map with `Logger.Level(rawValue: level.rawValue)`.
 public enum LogLevel: String, Sendable, Hashable, CaseIterable, Comparable {
-    case trace, debug, info, notice, warning, error, critical
+    /// Everything, including per-query detail.
+    case trace
+    /// Diagnostic detail for developers.
+    case debug
+    /// Normal operational messages (the default).
+    case info
+    /// Normal but significant events (reloads, health transitions).
+    case notice
+    /// Something is wrong but service continues.
+    case warning
+    /// An operation failed.
+    case error
+    /// Service is impaired.
+    case critical
 
     /// Orders by severity (trace lowest).
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool {
