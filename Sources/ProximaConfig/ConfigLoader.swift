@@ -151,6 +151,12 @@ struct DecodeContext {
         }
         let health = map.optional("health").map { decodeHealth($0) } ?? HealthSettings()
         let admin = map.optional("admin").map { decodeAdmin($0) }
+        // DNS also listens on TCP at every listen address, so the admin HTTP server cannot share one.
+        if let admin, admin.listen.port != 0, listen.contains(admin.listen) {
+            let at = map.optional("admin")?.node.mapping?["listen"]?.mark?.line
+            sink.add(.conflict, line: at, path: KeyPath.root.appending("admin").appending("listen"),
+                     "\(admin.listen) is also a DNS listen address (DNS serves TCP there); use another port")
+        }
         map.finish()
         return ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                     logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
