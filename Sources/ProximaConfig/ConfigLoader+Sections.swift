@@ -194,6 +194,7 @@ extension DecodeContext {
                 let keyValue = YAMLValue(node: Node(key), path: nv.path.appending(key), line: keyLine)
                 var partial = PartialRoute()
                 let routeValue = nmap.optional(key)
+                sink.record(keyValue)  // the name's own line, not its first setting's
                 if let routeValue,
                    let rmap = MappingReader(routeValue, allowed: ["pool"] + Self.routeKeys, sink: sink) {
                     partial = decodePartialRoute(rmap)
@@ -203,7 +204,8 @@ extension DecodeContext {
                 // A name with no settings (`www.example.test.:`) takes the defaults and pool `default`.
                 let route = resolve(partial, over: defaultsPartial, reportConflicts: true, at: routeValue ?? keyValue)
                 if let owner = routedName(key, at: keyValue, zones: zones, existing: names) {
-                    names[owner.name] = RoutedName(name: owner.name, zoneOrigin: owner.zone, route: route)
+                    names[owner.name] = RoutedName(name: owner.name, zoneOrigin: owner.zone, route: route,
+                                                   keyPath: keyValue.path.description)
                 }
             }
             nmap.finish()

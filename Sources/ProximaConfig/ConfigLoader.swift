@@ -84,6 +84,8 @@ public enum ConfigLoader {
             return "\(problem) (\(context.text) at line \(context.mark.line))"
         }
         switch error {
+        case .composer(_, let problem, let mark, _) where problem.contains("another document"):
+            return (mark.line, "a config file holds one YAML document, but a second one starts here")
         case .scanner(let context, let problem, let mark, _),
              .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
@@ -149,10 +151,17 @@ struct DecodeContext {
         }
         let health = map.optional("health").map { decodeHealth($0) } ?? HealthSettings()
         let admin = map.optional("admin").map { decodeAdmin($0) }
+        // DNS also listens on TCP at every listen address, so the admin HTTP server cannot share one.
+        if let admin, admin.listen.port != 0, listen.contains(admin.listen) {
+            let at = map.optional("admin")?.node.mapping?["listen"]?.mark?.line
+            sink.add(.conflict, line: at, path: KeyPath.root.appending("admin").appending("listen"),
+                     "\(admin.listen) is also a DNS listen address (DNS serves TCP there); use another port")
+        }
         map.finish()
         return ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                     logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
-                                    geoDataPath: geoDataPath, routing: routing, health: health, admin: admin)
+                                    geoDataPath: geoDataPath, routing: routing, health: health, admin: admin,
+                                    source: ConfigSourceMap(file: sink.file, lines: sink.lines))
     }
 
     // MARK: listen, tcp, zones

@@ -4,9 +4,15 @@ import Yams
 final class IssueSink {
     let file: String
     private(set) var issues: [ConfigIssue] = []
+    /// Key path → line of every value read, for `ConfigSourceMap`.
+    private(set) var lines: [String: Int] = [:]
 
     init(file: String) {
         self.file = file
+    }
+
+    func record(_ value: YAMLValue) {
+        if let line = value.line { lines[value.path.description] = line }
     }
 
     func add(_ code: ConfigIssue.Code, line: Int?, path: KeyPath, _ message: String) {
@@ -141,6 +147,7 @@ final class MappingReader {
         guard let entry = entries.first(where: { $0.key == key }) else { return nil }
         let v = YAMLValue(node: entry.value, path: value.path.appending(key),
                           line: entry.value.mark?.line ?? entry.keyLine)
+        sink.record(v)
         return v.kind == .null ? nil : v
     }
 
@@ -154,9 +161,36 @@ final class MappingReader {
     /// Reports every key that was not read as unknown, naming the keys that are allowed here.
     func finish() {
         for entry in entries where !consumed.contains(entry.key) && !allowed.contains(entry.key) {
+            var message = "unknown key"
+            if let suggestion = Self.closest(to: entry.key, in: allowed) {
+                message += " (did you mean '\(suggestion)'?)"
+            }
             sink.add(.unknownKey, line: entry.keyLine, path: value.path.appending(entry.key),
-                     "unknown key; expected one of: \(allowed.joined(separator: ", "))")
+                     "\(message); expected one of: \(allowed.joined(separator: ", "))")
         }
+    }
+
+    /// The allowed key within edit distance 2 of `key` (the closest), for typo hints.
+    static func closest(to key: String, in allowed: [String]) -> String? {
+        let k = Array(key.lowercased().utf8)
+        guard k.count <= 64 else { return nil }
+        var best: (String, Int)?
+        for candidate in allowed {
+            let c = Array(candidate.utf8)
+            // Levenshtein distance, one row at a time.
+            var previous = Array(0...c.count)
+            for i in 1...max(k.count, 1) where !k.isEmpty {
+                var current = [i] + Array(repeating: 0, count: c.count)
+                for j in 1...max(c.count, 1) where !c.isEmpty {
+                    let cost = k[i - 1] == c[j - 1] ? 0 : 1
+                    current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                }
+                previous = current
+            }
+            let distance = k.isEmpty ? c.count : previous[c.count]
+            if distance <= 2, distance < (best?.1 ?? Int.max) { best = (candidate, distance) }
+        }
+        return best?.0
     }
 
     // MARK: Typed accessors
@@ -210,8 +244,12 @@ enum ValueDecoder {
     }
 
     static func int(_ v: YAMLValue, in range: ClosedRange<Int>, sink: IssueSink) -> Int? {
-        guard v.kind == .int, let i = v.node.int else {
+        guard v.kind == .int else {
             expected("an integer", v, sink: sink)
+            return nil
+        }
+        guard let i = v.node.int else {
+            sink.add(.outOfRange, at: v, "\(v.scalarText ?? "") is out of range \(range.lowerBound)...\(range.upperBound)")
             return nil
         }
         guard range.contains(i) else {
@@ -223,7 +261,7 @@ enum ValueDecoder {
 
     static func double(_ v: YAMLValue, in range: ClosedRange<Double>, sink: IssueSink) -> Double? {
         guard v.kind == .int || v.kind == .float, let d = v.node.float, d.isFinite else {
-            expected("a number", v, sink: sink)
+            expected("a finite number", v, sink: sink)
             return nil
         }
         guard range.contains(d) else {
@@ -257,7 +295,9 @@ enum ValueDecoder {
             expected(YAMLKind.sequence.noun, v, sink: sink)
             return nil
         }
-        return seq.enumerated().map { YAMLValue(node: $1, path: v.path.appending(index: $0)) }
+        let items = seq.enumerated().map { YAMLValue(node: $1, path: v.path.appending(index: $0)) }
+        items.forEach(sink.record)
+        return items
     }
 
     static func format(_ d: Double) -> String {

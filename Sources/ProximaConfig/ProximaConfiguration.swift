@@ -31,6 +31,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var health: HealthSettings
     /// The HTTP admin API, or nil when the `admin` section is absent (no admin listener).
     public var admin: AdminSettings?
+    /// Where each value was written, for reporting problems found after loading.
+    public var source: ConfigSourceMap
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],
@@ -43,7 +45,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
                 geoDataPath: String? = nil,
                 routing: RoutingSettings = RoutingSettings(),
                 health: HealthSettings = HealthSettings(),
-                admin: AdminSettings? = nil) {
+                admin: AdminSettings? = nil,
+                source: ConfigSourceMap = ConfigSourceMap(file: "")) {
         self.listen = listen
         self.udpThreads = udpThreads
         self.maxUDPPayload = maxUDPPayload
@@ -55,13 +58,27 @@ public struct ProximaConfiguration: Sendable, Hashable {
         self.routing = routing
         self.health = health
         self.admin = admin
+        self.source = source
     }
 }
 
 /// Log severities, in increasing order, spelled as swift-log's `Logger.Level` raw values so the
 /// lead can map with `Logger.Level(rawValue: level.rawValue)`.
 public enum LogLevel: String, Sendable, Hashable, CaseIterable, Comparable {
-    case trace, debug, info, notice, warning, error, critical
+    /// Everything, including per-query detail.
+    case trace
+    /// Diagnostic detail for developers.
+    case debug
+    /// Normal operational messages (the default).
+    case info
+    /// Normal but significant events (reloads, health transitions).
+    case notice
+    /// Something is wrong but service continues.
+    case warning
+    /// An operation failed.
+    case error
+    /// Service is impaired.
+    case critical
 
     /// Orders by severity (trace lowest).
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool {
@@ -264,13 +281,17 @@ public struct RoutedName: Sendable, Hashable {
     public var name: String
     /// Origin of the configured zone that contains it (longest suffix match).
     public var zoneOrigin: String
+    /// Key path of its entry as written, e.g. `routing.names."WWW.example.test."`, for
+    /// `ConfigSourceMap.issue(at:)` (append `.pool` for its pool).
+    public var keyPath: String
     /// How its A/AAAA answers are chosen.
     public var route: RouteSettings
 
     /// Creates a routed name entry.
-    public init(name: String, zoneOrigin: String, route: RouteSettings) {
+    public init(name: String, zoneOrigin: String, route: RouteSettings, keyPath: String = "") {
         self.name = name
         self.zoneOrigin = zoneOrigin
+        self.keyPath = keyPath
         self.route = route
     }
 }

@@ -97,7 +97,8 @@ final class ConfigDefaultsTests: XCTestCase {
         XCTAssertEqual(c.routing.names["www.example.test."],
                        RoutedName(name: "www.example.test.", zoneOrigin: "example.test.",
                                   route: RouteSettings(pool: "web", policy: .weighted, answers: 2, ttl: 5,
-                                                       tieBand: 0.05, allDown: .fallback(pool: "spare"))))
+                                                       tieBand: 0.05, allDown: .fallback(pool: "spare")),
+                                  keyPath: "routing.names.\"WWW.example.test.\""))
         XCTAssertEqual(c.routing.names["www.example.test."]?.route.fallbackPool, "spare")
         let api = try XCTUnwrap(c.routing.names["api.sub.example.test."])
         XCTAssertEqual(api.zoneOrigin, "sub.example.test.", "longest suffix wins")

@@ -102,6 +102,9 @@ final class ConfigErrorTests: XCTestCase {
              code: .invalidValue, line: 5, keyPath: "admin.token_env", message: "'1TOKEN' is not an environment variable name"),
         Case(name: "admin listen invalid", yaml: zone + "admin:\n  listen: localhost:8053\n",
              code: .invalidValue, line: 5, keyPath: "admin.listen", message: "'localhost:8053' is not an address:port"),
+        Case(name: "admin listen collides with a DNS listener",
+             yaml: zone + "listen: [\"127.0.0.1:8053\"]\nadmin:\n  listen: 127.0.0.1:8053\n",
+             code: .conflict, line: 6, keyPath: "admin.listen", message: "127.0.0.1:8053 is also a DNS listen address"),
         Case(name: "answers above 8", yaml: zone + "routing:\n  defaults:\n    answers: 9\n",
              code: .outOfRange, line: 6, keyPath: "routing.defaults.answers", message: "9 is out of range 1...8"),
         Case(name: "answers zero", yaml: zone + "routing:\n  defaults:\n    answers: 0\n",
@@ -253,5 +256,66 @@ final class ConfigErrorTests: XCTestCase {
         let zoneKey = ConfigTestSupport.issues("zones:\n  - origin: a.test.\n    file: a\n    type: master\n")
         XCTAssertEqual(zoneKey.map(\.keyPath), ["zones[0].type"])
         XCTAssertEqual(zoneKey.map(\.line), [4])
+    }
+}
+
+/// Messages that help an operator fix the file: typo hints and YAML-level problems.
+final class ConfigErrorMessageTests: XCTestCase {
+    func testUnknownKeyNearAValidOneSuggestsIt() {
+        let table: [(String, String, String?)] = [
+            ("geoip:\n  overrides:\n    - {network: 10.0.0.0/8, latitude: 1, longitude: 2, lable: x}\n",
+             "geoip.overrides[0].lable", "label"),
+            ("tcp:\n  idle_timout: 5s\n", "tcp.idle_timout", "idle_timeout"),
+            ("max_udp_paylod: 1232\n", "max_udp_paylod", "max_udp_payload"),
+            ("health:\n  rize: 2\n", "health.rize", "rise"),
+            ("completely_different: 1\n", "completely_different", nil),
+        ]
+        for (section, path, suggestion) in table {
+            let issues = ConfigTestSupport.issues(ConfigTestSupport.zoneOnly + "\n" + section)
+            XCTAssertEqual(issues.map(\.keyPath), [path])
+            XCTAssertEqual(issues.first?.code, .unknownKey)
+            if let suggestion {
+                XCTAssertTrue(issues.first?.message.hasPrefix("unknown key (did you mean '\(suggestion)'?)") ?? false,
+                              issues.first?.message ?? "")
+            } else {
+                XCTAssertFalse(issues.first?.message.contains("did you mean") ?? true)
+            }
+        }
+    }
+
+    func testTabIndentationIsASyntaxErrorOnItsLine() {
+        let issues = ConfigTestSupport.issues("zones:\n  - origin: example.test.\n\tfile: x\n")
+        XCTAssertEqual(issues.map(\.code), [.syntax])
+        XCTAssertEqual(issues.map(\.line), [3])
+        XCTAssertTrue(issues.first?.message.contains("tab") ?? false)
+    }
+
+    func testSecondDocumentIsRejected() {
+        let issues = ConfigTestSupport.issues(ConfigTestSupport.zoneOnly + "\n---\nlisten: []\n")
+        XCTAssertEqual(issues.map(\.code), [.syntax])
+        XCTAssertEqual(issues.map(\.line), [4])
+        XCTAssertEqual(issues.first?.message, "YAML syntax error: a config file holds one YAML document, but a second one starts here")
+    }
+
+    func testDuplicateKeysInFlowMappingsAndNamesHaveKeyPaths() {
+        let yaml = """
+            zones: [{origin: a.test., file: a, file: b}]
+            geo_data: g
+            routing: {names: {x.a.test.: {pool: p, pool: q}, y.a.test.: {}, y.a.test.: {}}}
+            """
+        // (The contents of a duplicated entry that is not kept are not checked further.)
+        let issues = ConfigTestSupport.issues(yaml)
+        XCTAssertEqual(issues.map(\.keyPath), ["zones[0].file", "routing.names.\"y.a.test.\"", "routing.names.\"x.a.test.\".pool"],
+                       issues.map(\.description).joined(separator: "\n"))
+        XCTAssertEqual(issues.map(\.code), [.duplicateKey, .duplicateKey, .duplicateKey])
+        XCTAssertEqual(issues.map(\.line), [1, 3, 3])
+    }
+
+    func testHugeIntegersAndNonFiniteNumbersAreRejected() {
+        let big = ConfigTestSupport.issues(ConfigTestSupport.zoneOnly + "\nudp_threads: 99999999999999999999999\n")
+        XCTAssertEqual(big.map(\.code), [.outOfRange])
+        let inf = ConfigTestSupport.issues(ConfigTestSupport.zoneOnly + "\nrouting:\n  defaults:\n    tie_band: .inf\n")
+        XCTAssertEqual(inf.map(\.code), [.wrongType])
+        XCTAssertEqual(inf.first?.message, "expected a finite number, found a number '.inf'")
     }
 }
