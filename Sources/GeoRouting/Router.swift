@@ -74,7 +74,8 @@ public enum Router {
             return decision(.noMembers, rankings: [PoolRanking(pool: pool.name, allDown: false, failedOpen: false,
                                                                members: [])])
         }
-        let ctx = Context(route: route, client: client.map(RadianPoint.init), states: states, now: now,
+        let ctx = Context(policy: route.policy, tieBand: route.effectiveTieBand, answerLimit: route.answerLimit,
+                          client: client.map(RadianPoint.init), states: states, now: now,
                           loadMaxAge: loadMaxAge, entropy: entropy, explain: explain)
 
         if !explain && route.policy == .nearest && route.answerLimit == 1,
@@ -162,7 +163,11 @@ struct Candidate {
 
 /// The per-query inputs shared by the ranking helpers.
 struct Context {
-    var route: RouteSpec
+    // The route's fields the ranking reads (not the whole `RouteSpec`: its strings would be retained
+    // and released on every copy).
+    var policy: RoutePolicy
+    var tieBand: Double
+    var answerLimit: Int
     var client: RadianPoint?
     var states: BackendStates
     var now: Double
@@ -230,7 +235,7 @@ extension Router {
             guard bestTier < 2 else { return nil }
             let threshold = ctx.client == nil
                 ? Double.infinity
-                : bandThreshold(best: bestHav, tieBand: ctx.route.effectiveTieBand)
+                : bandThreshold(best: bestHav, tieBand: ctx.tieBand)
             var total = 0.0
             var inBand = 0
             var only = 0
@@ -265,7 +270,7 @@ extension Router {
             }
             // Tiers in order, each in file order (the canonical order every policy starts from).
             sortRange(buf, 0..<n) { $0.tier != $1.tier ? $0.tier < $1.tier : $0.slot < $1.slot }
-            let limit = ctx.route.answerLimit
+            let limit = ctx.answerLimit
             // Only the answered prefix needs ordering unless the explanation shows everything.
             let picks = ctx.explain ? n : limit
             var rng = SplitMix64(seed: ctx.entropy)
@@ -297,14 +302,14 @@ extension Router {
     /// Orders one tier (`range`, in file order on entry) by the route's policy.
     static func orderTier(_ buf: UnsafeMutableBufferPointer<Candidate>, _ range: Range<Int>, _ members: FamilyMembers,
                           _ ctx: Context, _ rng: inout SplitMix64, picks: Int) {
-        switch ctx.route.policy {
+        switch ctx.policy {
         case .nearest:
             guard ctx.client != nil else {
                 weightedShuffle(buf, range, members, &rng, picks: picks)
                 return
             }
             sortRange(buf, range) { $0.hav != $1.hav ? $0.hav < $1.hav : $0.address < $1.address }
-            let threshold = bandThreshold(best: buf[range.lowerBound].hav, tieBand: ctx.route.effectiveTieBand)
+            let threshold = bandThreshold(best: buf[range.lowerBound].hav, tieBand: ctx.tieBand)
             var bandEnd = range.lowerBound + 1
             while bandEnd < range.upperBound && buf[bandEnd].hav <= threshold { bandEnd += 1 }
             if bandEnd - range.lowerBound > 1 {
