@@ -21,6 +21,12 @@ struct ZoneBuilder {
         var glueNames: Set<DomainName>
     }
 
+    /// Identifies one RRset while grouping.
+    struct SetKey: Hashable {
+        let name: DomainName
+        let type: RecordType
+    }
+
     /// An RRset being collected, with the line of each record for messages.
     struct PendingSet {
         let name: DomainName
@@ -42,8 +48,11 @@ struct ZoneBuilder {
 
     mutating func build(_ located: [LocatedRecord]) throws(ZoneError) -> Output {
         // 1. Group into RRsets: drop duplicate RRs, unify TTLs to the first (RFC 2181 §5, §5.2).
+        // One hash probe per record: RRsets live in a flat array, found by (owner, type).
         var order: [DomainName] = []
-        var pending: [DomainName: [PendingSet]] = [:]
+        var setsByName: [DomainName: [Int]] = [:]
+        var setIndex: [SetKey: Int] = [:]
+        var sets: [PendingSet] = []
         var recordCount = 0
         for lr in located {
             let r = lr.record
@@ -59,23 +68,31 @@ struct ZoneBuilder {
                 error(.badType, lr.line, "type \(r.type) cannot appear in zone data")
                 continue
             }
-            if pending[r.name] == nil { order.append(r.name) }
-            if let k = pending[r.name, default: []].firstIndex(where: { $0.type == r.type }) {
-                let set = pending[r.name, default: []][k]
-                if set.seen.contains(r.rdata) { continue }
-                if r.ttl != set.ttl && !set.ttlWarned {
-                    warn(.ttl, lr.line, "TTL \(r.ttl) of \(r.name) \(r.type) differs from the RRset's TTL \(set.ttl); using \(set.ttl) (RFC 2181 §5.2)")
-                    pending[r.name, default: []][k].ttlWarned = true
+            let key = SetKey(name: r.name, type: r.type)
+            if let k = setIndex[key] {
+                if sets[k].seen.contains(r.rdata) { continue }
+                let ttl = sets[k].ttl
+                if r.ttl != ttl && !sets[k].ttlWarned {
+                    warn(.ttl, lr.line, "TTL \(r.ttl) of \(r.name) \(r.type) differs from the RRset's TTL \(ttl); using \(ttl) (RFC 2181 §5.2)")
+                    sets[k].ttlWarned = true
                 }
-                pending[r.name, default: []][k].records.append(ResourceRecord(name: set.name, ttl: set.ttl, rdata: r.rdata))
-                pending[r.name, default: []][k].lines.append(lr.line)
-                pending[r.name, default: []][k].seen.insert(r.rdata)
+                sets[k].records.append(ResourceRecord(name: sets[k].name, ttl: ttl, rdata: r.rdata))
+                sets[k].lines.append(lr.line)
+                sets[k].seen.insert(r.rdata)
             } else {
-                pending[r.name, default: []].append(PendingSet(name: r.name, type: r.type, ttl: r.ttl, records: [r],
-                                                               lines: [lr.line], seen: [r.rdata]))
+                setIndex[key] = sets.count
+                if setsByName[r.name] == nil { order.append(r.name) }
+                setsByName[r.name, default: []].append(sets.count)
+                sets.append(PendingSet(name: r.name, type: r.type, ttl: r.ttl, records: [r], lines: [lr.line], seen: [r.rdata]))
             }
             recordCount += 1
         }
+        var pending: [DomainName: [PendingSet]] = [:]
+        pending.reserveCapacity(order.count)
+        for (name, indices) in setsByName {
+            pending[name] = indices.map { sets[$0] }
+        }
+        sets = []
 
         // 2. SOA: exactly one, at the apex (RFC 1035 §5.2).
         for name in order where name != origin {

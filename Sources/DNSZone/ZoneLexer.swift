@@ -119,19 +119,20 @@ enum ZoneLexer {
                 while i < n && b[i] != UInt8(ascii: "\n") { i += 1 }
             case UInt8(ascii: "("):
                 if depth > 0 {
+                    // BIND rejects nesting too; keep counting so the closing ')' still balance.
                     issues.append(ZoneIssue(.syntax, file: file, line: line, "nested '(' (the one on line \(parenLine) is still open)"))
                     broken = true
                 } else {
-                    depth = 1
                     parenLine = line
                 }
+                depth += 1
                 i += 1
             case UInt8(ascii: ")"):
                 if depth == 0 {
                     issues.append(ZoneIssue(.syntax, file: file, line: line, "')' without a matching '('"))
                     broken = true
                 } else {
-                    depth = 0
+                    depth -= 1
                 }
                 i += 1
             case UInt8(ascii: "\""):

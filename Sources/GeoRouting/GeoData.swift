@@ -206,6 +206,9 @@ public struct GeoData: Sendable {
     /// Pools in file order.
     public let pools: [Pool]
     private let indexByName: [String: Int]
+    /// Identifies this geo data (and its copies) so states resolved against it are not used with
+    /// another one.
+    let identity = GeoDataIdentity()
 
     /// Builds geo data from pools; throws when two pools share a name or there are none.
     public init(pools: [Pool], form: Form = .rich) throws(GeoDataError) {
@@ -243,6 +246,11 @@ public struct GeoData: Sendable {
         return pools[i]
     }
 
+    /// Position of the pool called `name` in `pools`.
+    func poolIndex(named name: String) -> Int? {
+        indexByName[name]
+    }
+
     /// Every distinct (address, health check) pair to probe, in file order. Members without a
     /// check are not listed (they are healthy unless forced down).
     public var probeTargets: [ProbeTarget] {
@@ -276,3 +284,6 @@ public struct GeoData: Sendable {
         return seg.hasPrefix("[") ? base + seg : base + "." + seg
     }
 }
+
+/// Identity token of one `GeoData` value (shared by its copies).
+final class GeoDataIdentity: Sendable {}

@@ -14,33 +14,44 @@ public let earthMeanRadiusKm: Double = 6371.0088
 /// cosines, and correct at high latitudes and across the antimeridian, unlike planar
 /// approximations).
 public func haversineDistance(_ a: Coordinate, _ b: Coordinate) -> Double {
-    let p = RadianPoint(a)
-    let q = RadianPoint(b)
-    return distanceKm(haversineTerm: haversineTerm(p, q))
+    let lat1 = a.latitude * .pi / 180
+    let lat2 = b.latitude * .pi / 180
+    let sLat = sin((lat2 - lat1) * 0.5)
+    let sLon = sin((b.longitude - a.longitude) * .pi / 360)
+    return distanceKm(haversineTerm: sLat * sLat + cos(lat1) * cos(lat2) * sLon * sLon)
 }
 
-/// A coordinate pre-converted to radians with `cos(latitude)` cached: a member's point is
-/// computed once at parse time so ranking a query costs two `sin` calls per member.
+/// A coordinate with the sines and cosines the haversine term needs, computed once (at parse time
+/// for members, once per query for the client) so that ranking a member is arithmetic only.
 struct RadianPoint: Sendable, Hashable {
-    var lat: Double
-    var lon: Double
     var cosLat: Double
+    var sinHalfLat: Double
+    var cosHalfLat: Double
+    var sinHalfLon: Double
+    var cosHalfLon: Double
 
     init(_ c: Coordinate) {
-        lat = c.latitude * .pi / 180
-        lon = c.longitude * .pi / 180
+        let lat = c.latitude * .pi / 180
+        let lon = c.longitude * .pi / 180
         cosLat = cos(lat)
+        sinHalfLat = sin(lat * 0.5)
+        cosHalfLat = cos(lat * 0.5)
+        sinHalfLon = sin(lon * 0.5)
+        cosHalfLon = cos(lon * 0.5)
     }
 }
 
-/// The haversine term `a = sin²(Δφ/2) + cos φ1 · cos φ2 · sin²(Δλ/2)`, clamped to 0...1.
+/// The haversine term `a = sin²(Δφ/2) + cos φ1 · cos φ2 · sin²(Δλ/2)`, clamped to 0...1, with
+/// `sin(Δ/2)` expanded by the angle-difference identity over the precomputed half-angle sines and
+/// cosines: no trigonometric call per member. (The expansion loses relative precision only for
+/// sub-metre separations, which cannot change a ranking.)
 ///
 /// Distance is a monotonic function of `a`, so rankings compare `a` directly and only take
 /// `asin`/`sqrt` for what is shown or for the tie-band threshold.
 @inline(__always)
 func haversineTerm(_ p: RadianPoint, _ q: RadianPoint) -> Double {
-    let sLat = sin((q.lat - p.lat) * 0.5)
-    let sLon = sin((q.lon - p.lon) * 0.5)
+    let sLat = q.sinHalfLat * p.cosHalfLat - q.cosHalfLat * p.sinHalfLat
+    let sLon = q.sinHalfLon * p.cosHalfLon - q.cosHalfLon * p.sinHalfLon
     let a = sLat * sLat + p.cosLat * q.cosLat * sLon * sLon
     return min(1, max(0, a))
 }

@@ -19,9 +19,11 @@ import DNSWire
 ///   it fails open there; if it is missing or has no member of the family, the route's own pool
 ///   fails open).
 ///
-/// Cost: one pass over the family's members (two `sin` per member against precomputed radians and
-/// cosines), a stack scratch buffer, no dictionary building; with `explain: false`, `nearest` and one
-/// answer it does not sort at all.
+/// Cost: one pass over the family's members (arithmetic only: sines and cosines are precomputed
+/// per member at parse time and once per query for the client), a stack scratch buffer, no
+/// dictionary building; with `explain: false`, `nearest` and one answer it does not sort at all.
+/// Pass `ResolvedBackendStates` (built when states or geo data change) instead of `BackendStates`
+/// to also avoid hashing each member's address.
 public enum Router {
     /// Decides the answer for one query.
     ///
@@ -38,6 +40,22 @@ public enum Router {
     public static func decide(route: RouteSpec, pools: GeoData, client: Coordinate?, family: AddressFamily,
                               states: BackendStates, now: Double, loadMaxAge: Double, entropy: UInt64,
                               explain: Bool = true) -> RouteDecision {
+        decide(route: route, pools: pools, client: client, family: family, states: states, resolved: nil, now: now,
+               loadMaxAge: loadMaxAge, entropy: entropy, explain: explain)
+    }
+
+    /// Decides the answer for one query, reading health and load from states resolved against
+    /// `pools` (no per-member hashing; the same decision as the `BackendStates` overload).
+    public static func decide(route: RouteSpec, pools: GeoData, client: Coordinate?, family: AddressFamily,
+                              states: ResolvedBackendStates, now: Double, loadMaxAge: Double, entropy: UInt64,
+                              explain: Bool = true) -> RouteDecision {
+        decide(route: route, pools: pools, client: client, family: family, states: states.states, resolved: states,
+               now: now, loadMaxAge: loadMaxAge, entropy: entropy, explain: explain)
+    }
+
+    static func decide(route: RouteSpec, pools: GeoData, client: Coordinate?, family: AddressFamily,
+                       states: BackendStates, resolved: ResolvedBackendStates?, now: Double, loadMaxAge: Double,
+                       entropy: UInt64, explain: Bool) -> RouteDecision {
         let client = client.flatMap { $0.isValid ? $0 : nil }
         func decision(_ outcome: RouteOutcome, pool: String? = nil, fallback: Bool = false, failedOpen: Bool = false,
                       rankings: [PoolRanking] = []) -> RouteDecision {
@@ -48,21 +66,24 @@ public enum Router {
                                                pools: rankings)
                             : nil)
         }
-        guard let pool = pools.pool(named: route.pool) else { return decision(.unknownPool) }
+        guard let poolIndex = pools.poolIndex(named: route.pool) else { return decision(.unknownPool) }
+        let pool = pools.pools[poolIndex]
         let members = pool.family(family)
+        let dense = resolved?.members(of: pools, pool: poolIndex, family: family)
         guard members.count > 0 else {
             return decision(.noMembers, rankings: [PoolRanking(pool: pool.name, allDown: false, failedOpen: false,
                                                                members: [])])
         }
-        let ctx = Context(route: route, client: client.map(RadianPoint.init), states: states, now: now,
+        let ctx = Context(policy: route.policy, tieBand: route.effectiveTieBand, answerLimit: route.answerLimit,
+                          client: client.map(RadianPoint.init), states: states, now: now,
                           loadMaxAge: loadMaxAge, entropy: entropy, explain: explain)
 
         if !explain && route.policy == .nearest && route.answerLimit == 1,
-           let address = fastNearest(members, ctx) {
+           let address = fastNearest(members, dense, ctx) {
             return decision(.answer([address]), pool: pool.name)
         }
 
-        let primary = rank(pool, members, ctx, failOpen: false)
+        let primary = rank(pool, members, dense, ctx, failOpen: false)
         if !primary.answers.isEmpty {
             return decision(.answer(primary.answers), pool: pool.name, rankings: primary.rankings)
         }
@@ -70,21 +91,24 @@ public enum Router {
         case .servfail:
             return decision(.servfail, rankings: primary.rankings)
         case .failOpen:
-            let open = rank(pool, members, ctx, failOpen: true)
+            let open = rank(pool, members, dense, ctx, failOpen: true)
             return decision(.answer(open.answers), pool: pool.name, failedOpen: true, rankings: open.rankings)
         case .fallback(let name):
-            if let other = pools.pool(named: name), other.name != pool.name, other.family(family).count > 0 {
+            if let otherIndex = pools.poolIndex(named: name), otherIndex != poolIndex,
+               pools.pools[otherIndex].family(family).count > 0 {
+                let other = pools.pools[otherIndex]
                 let otherMembers = other.family(family)
-                let second = rank(other, otherMembers, ctx, failOpen: false)
+                let otherDense = resolved?.members(of: pools, pool: otherIndex, family: family)
+                let second = rank(other, otherMembers, otherDense, ctx, failOpen: false)
                 if !second.answers.isEmpty {
                     return decision(.answer(second.answers), pool: other.name, fallback: true,
                                     rankings: primary.rankings + second.rankings)
                 }
-                let open = rank(other, otherMembers, ctx, failOpen: true)
+                let open = rank(other, otherMembers, otherDense, ctx, failOpen: true)
                 return decision(.answer(open.answers), pool: other.name, fallback: true, failedOpen: true,
                                 rankings: primary.rankings + open.rankings)
             }
-            let open = rank(pool, members, ctx, failOpen: true)
+            let open = rank(pool, members, dense, ctx, failOpen: true)
             return decision(.answer(open.answers), pool: pool.name, failedOpen: true, rankings: open.rankings)
         }
     }
@@ -139,7 +163,11 @@ struct Candidate {
 
 /// The per-query inputs shared by the ranking helpers.
 struct Context {
-    var route: RouteSpec
+    // The route's fields the ranking reads (not the whole `RouteSpec`: its strings would be retained
+    // and released on every copy).
+    var policy: RoutePolicy
+    var tieBand: Double
+    var answerLimit: Int
     var client: RadianPoint?
     var states: BackendStates
     var now: Double
@@ -158,12 +186,17 @@ extension Router {
     /// Health, fresh load and distance of one member. Status lookups are skipped entirely when no
     /// backend has any state.
     @inline(__always)
-    static func evaluate(_ members: FamilyMembers, slot: Int, _ ctx: Context, failOpen: Bool) -> Candidate {
+    static func evaluate(_ members: FamilyMembers, slot: Int, _ dense: [MemberState]?, _ ctx: Context,
+                         failOpen: Bool) -> Candidate {
         let entry = members[slot]
         let address = entry.address
         var healthy = true
         var load = Double.nan
-        if !ctx.states.byAddress.isEmpty, let status = ctx.states.byAddress[address] {
+        if let dense {
+            let state = dense[slot]
+            healthy = state.healthy
+            if !state.load.isNaN, ctx.now - state.receivedAt <= ctx.loadMaxAge { load = state.load }
+        } else if !ctx.states.byAddress.isEmpty, let status = ctx.states.byAddress[address] {
             healthy = status.isHealthy
             if let report = status.lastLoad, ctx.now - report.receivedAt <= ctx.loadMaxAge {
                 load = report.load
@@ -186,13 +219,13 @@ extension Router {
     /// `nearest` with one answer and no explanation: the same pick as the first entry of the full
     /// ranking (same tiers, band, index order and first draw), without sorting. Nil when every
     /// member is down.
-    static func fastNearest(_ members: FamilyMembers, _ ctx: Context) -> IPAddress? {
+    static func fastNearest(_ members: FamilyMembers, _ dense: [MemberState]?, _ ctx: Context) -> IPAddress? {
         let n = members.count
         return withUnsafeTemporaryAllocation(of: Candidate.self, capacity: n) { buf -> IPAddress? in
             var bestTier: UInt8 = 2
             var bestHav = Double.infinity
             for slot in 0..<n {
-                let c = evaluate(members, slot: slot, ctx, failOpen: false)
+                let c = evaluate(members, slot: slot, dense, ctx, failOpen: false)
                 buf.initializeElement(at: slot, to: c)
                 if c.tier < bestTier || (c.tier == bestTier && c.hav < bestHav) {
                     bestTier = c.tier
@@ -202,7 +235,7 @@ extension Router {
             guard bestTier < 2 else { return nil }
             let threshold = ctx.client == nil
                 ? Double.infinity
-                : bandThreshold(best: bestHav, tieBand: ctx.route.effectiveTieBand)
+                : bandThreshold(best: bestHav, tieBand: ctx.tieBand)
             var total = 0.0
             var inBand = 0
             var only = 0
@@ -228,15 +261,16 @@ extension Router {
     }
 
     /// Full ranking of one pool's family members.
-    static func rank(_ pool: Pool, _ members: FamilyMembers, _ ctx: Context, failOpen: Bool) -> RankResult {
+    static func rank(_ pool: Pool, _ members: FamilyMembers, _ dense: [MemberState]?, _ ctx: Context,
+                     failOpen: Bool) -> RankResult {
         let n = members.count
         return withUnsafeTemporaryAllocation(of: Candidate.self, capacity: n) { buf -> RankResult in
             for slot in 0..<n {
-                buf.initializeElement(at: slot, to: evaluate(members, slot: slot, ctx, failOpen: failOpen))
+                buf.initializeElement(at: slot, to: evaluate(members, slot: slot, dense, ctx, failOpen: failOpen))
             }
             // Tiers in order, each in file order (the canonical order every policy starts from).
             sortRange(buf, 0..<n) { $0.tier != $1.tier ? $0.tier < $1.tier : $0.slot < $1.slot }
-            let limit = ctx.route.answerLimit
+            let limit = ctx.answerLimit
             // Only the answered prefix needs ordering unless the explanation shows everything.
             let picks = ctx.explain ? n : limit
             var rng = SplitMix64(seed: ctx.entropy)
@@ -268,14 +302,14 @@ extension Router {
     /// Orders one tier (`range`, in file order on entry) by the route's policy.
     static func orderTier(_ buf: UnsafeMutableBufferPointer<Candidate>, _ range: Range<Int>, _ members: FamilyMembers,
                           _ ctx: Context, _ rng: inout SplitMix64, picks: Int) {
-        switch ctx.route.policy {
+        switch ctx.policy {
         case .nearest:
             guard ctx.client != nil else {
                 weightedShuffle(buf, range, members, &rng, picks: picks)
                 return
             }
             sortRange(buf, range) { $0.hav != $1.hav ? $0.hav < $1.hav : $0.address < $1.address }
-            let threshold = bandThreshold(best: buf[range.lowerBound].hav, tieBand: ctx.route.effectiveTieBand)
+            let threshold = bandThreshold(best: buf[range.lowerBound].hav, tieBand: ctx.tieBand)
             var bandEnd = range.lowerBound + 1
             while bandEnd < range.upperBound && buf[bandEnd].hav <= threshold { bandEnd += 1 }
             if bandEnd - range.lowerBound > 1 {

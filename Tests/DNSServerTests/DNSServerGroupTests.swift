@@ -29,6 +29,7 @@ final class DNSServerGroupTests: XCTestCase {
         task.cancel()
         try await task.value
         XCTAssertEqual(group.boundEndpoints, [])
+        try await group.run()  // already stopped: returns at once instead of waiting for shutdown
         XCTAssertEqual(threadNames().filter { $0 == "proxima-udp" }.count, 0)
         for endpoint in bound {
             let udp = try UDPClient(server: endpoint, timeoutMilliseconds: 200)

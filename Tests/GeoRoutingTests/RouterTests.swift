@@ -146,11 +146,62 @@ final class RouterTests: XCTestCase {
                             XCTAssertNil(fast.explanation)
                             XCTAssertEqual(fast.outcome, full.outcome, "\(pool) states#\(si) \(String(describing: client)) e=\(e)")
                             XCTAssertEqual(fast.failedOpen, full.failedOpen)
+                            // Resolved states give the very same decisions, explanation included.
+                            let resolved = ResolvedBackendStates(states, for: Self.geo)
+                            XCTAssertEqual(Router.decide(route: route, pools: Self.geo, client: client, family: .v4,
+                                                         states: resolved, now: 1000, loadMaxAge: 30, entropy: entropy,
+                                                         explain: false), fast)
+                            XCTAssertEqual(Router.decide(route: route, pools: Self.geo, client: client, family: .v4,
+                                                         states: resolved, now: 1000, loadMaxAge: 30, entropy: entropy,
+                                                         explain: true), full)
                         }
                     }
                 }
             }
         }
+    }
+
+    func testResolvedStatesMatchAddressLookupsForEveryPolicy() {
+        let states = Self.states([
+            (Self.lon, BackendStatus(lastLoad: LoadReport(load: 0.9, receivedAt: 990))),
+            (Self.fra, BackendStatus(lastLoad: LoadReport(load: 0.3, receivedAt: 900))),  // stale at now=1000
+            (Self.tyo, BackendStatus(probeHealthy: false, forced: .up, lastLoad: LoadReport(load: 0.1, receivedAt: 999))),
+            (Self.syd, BackendStatus(forced: .down)),
+            (Self.backupA, Self.down),
+        ])
+        let resolved = ResolvedBackendStates(states, for: Self.geo)
+        for policy in RoutePolicy.allCases {
+            for answers in [1, 3] {
+                for allDown in [AllDownBehavior.failOpen, .servfail, .fallback(pool: "backup")] {
+                    for family in AddressFamily.allCases {
+                        for e: UInt64 in 0..<16 {
+                            let route = RouteSpec(pool: "web", policy: policy, answers: answers, allDown: allDown)
+                            for explain in [false, true] {
+                                let plain = decide(route, family: family, states: states, entropy: e, explain: explain)
+                                let fast = Router.decide(route: route, pools: Self.geo, client: Self.paris, family: family,
+                                                         states: resolved, now: 1000, loadMaxAge: 30, entropy: e,
+                                                         explain: explain)
+                                XCTAssertEqual(plain, fast, "\(policy) \(answers) \(allDown) \(family) \(e)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testResolvedStatesForOtherGeoDataFallBackToLookups() throws {
+        let other = try GeoData(pools: [Pool(name: "web", members: [
+            PoolMember(address: Self.fra, coordinate: Coordinate(latitude: 50.11, longitude: 8.68)),
+            PoolMember(address: Self.lon, coordinate: Coordinate(latitude: 51.5, longitude: -0.12)),
+        ])])
+        // Resolved against `other`, where London is slot 1; used with `geo`, where slot 1 is London too
+        // but slot 0 is New York: a stale layout must not leak into the decision.
+        let states = Self.states([(Self.fra, Self.down)])
+        let stale = ResolvedBackendStates(states, for: other)
+        let d = Router.decide(route: RouteSpec(pool: "web", answers: 2), pools: Self.geo, client: Self.paris, family: .v4,
+                              states: stale, now: 1000, loadMaxAge: 30, entropy: 0)
+        XCTAssertEqual(d.answers, [Self.lon, Self.nyc])
     }
 
     // MARK: capacity spill-over and loads
