@@ -5,15 +5,15 @@ import DNSWire
 /// The difficulty is that the record's network is only known after the lookup. Every address is
 /// therefore keyed by its /24 (IPv4) or /48 (IPv6) "block". When the record's network is at least
 /// that wide, the block holds the answer itself (`.whole`); when records are narrower, the block
-/// holds the few narrower answers seen so far (`.split`), scanned linearly — a /24 holds at most
-/// a handful of distinct records in practice, and the list is bounded.
+/// holds the narrower answers seen so far: for IPv4 a 256-slot table indexed by the last octet
+/// (one array read per lookup), for IPv6 a short bounded list scanned linearly.
 ///
 /// Shards keep the two DNS worker threads from contending on one mutex. A full shard is cleared
 /// (cheap, and the database refills it at tree-walk speed).
 final class NetworkCache: Sendable {
     static let blockV4 = 24
     static let blockV6 = 48
-    static let maxSplitEntries = 32
+    static let maxSplitEntries = 64
     private static let shardBits = 6
 
     private struct Key: Hashable {
@@ -21,9 +21,17 @@ final class NetworkCache: Sendable {
         var lo: UInt64
     }
 
+    /// A /24 holding records narrower than itself: `slots[lastOctet]` is 1 + the index of the
+    /// answer covering that address (0 = not seen yet), so a lookup is one array read.
+    private struct SplitV4 {
+        var slots = [UInt8](repeating: 0, count: 256)
+        var answers: [MaxMindLookup] = []
+    }
+
     private enum Entry {
         case whole(MaxMindLookup)
-        case split([MaxMindLookup])
+        case splitV4(SplitV4)
+        case splitV6([MaxMindLookup])
     }
 
     private let shards: [LockedBox<[Key: Entry]>]
@@ -58,7 +66,11 @@ final class NetworkCache: Sendable {
             switch table[k] {
             case .none: return nil
             case .whole(let answer): return answer
-            case .split(let answers):
+            case .splitV4(let split):
+                guard case .v4(let a) = address else { return nil }
+                let slot = Int(split.slots[Int(a & 0xFF)])
+                return slot == 0 ? nil : split.answers[slot - 1]
+            case .splitV6(let answers):
                 for answer in answers where answer.network.contains(address) { return answer }
                 return nil
             }
@@ -79,15 +91,29 @@ final class NetworkCache: Sendable {
                 table[k] = .whole(answer)
                 return
             }
+            if case .v4 = address, case .v4(let networkAddress) = answer.network.address {
+                var split: SplitV4
+                if case .splitV4(let existing) = table[k] { split = existing } else { split = SplitV4() }
+                table[k] = nil  // keep the arrays uniquely referenced while mutating
+                let first = Int(networkAddress & 0xFF)
+                let count = 1 << (32 - answer.network.prefixLength)
+                if split.slots[first] == 0 && split.answers.count < 255 {
+                    split.answers.append(answer)
+                    let index = UInt8(split.answers.count)
+                    for i in first..<min(256, first + count) { split.slots[i] = index }
+                }
+                table[k] = .splitV4(split)
+                return
+            }
             switch table[k] {
-            case .split(var answers):
+            case .splitV6(var answers):
                 guard answers.count < Self.maxSplitEntries,
                       !answers.contains(where: { $0.network == answer.network }) else { return }
                 table[k] = nil  // keep the array uniquely referenced while appending
                 answers.append(answer)
-                table[k] = .split(answers)
-            case .none, .whole:
-                table[k] = .split([answer])
+                table[k] = .splitV6(answers)
+            case .none, .whole, .splitV4:
+                table[k] = .splitV6([answer])
             }
         }
     }

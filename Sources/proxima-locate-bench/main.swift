@@ -1,6 +1,6 @@
 // proxima-locate-bench: nanoseconds per client-location lookup.
 //
-//   proxima-locate-bench --database FILE [--iterations N]
+//   proxima-locate-bench --database FILE [--iterations N] [--networks N]
 //
 // (a) raw MaxMindDatabase.lookup of random IPv4 addresses (a tree walk + record decode each), and
 // (b) GeoLocator.locate over a fixed set of ~10k client networks (varying host bits), which is the
@@ -17,6 +17,7 @@ import Glibc
 struct Options {
     var database = ""
     var iterations = 2_000_000
+    var networks = 10_000
 }
 
 nonisolated func parseOptions(_ arguments: [String]) -> Options? {
@@ -30,6 +31,9 @@ nonisolated func parseOptions(_ arguments: [String]) -> Options? {
         case "--iterations":
             guard let v = rest.popFirst(), let n = Int(v), n > 0, n <= 1_000_000_000 else { return nil }
             options.iterations = n
+        case "--networks":
+            guard let v = rest.popFirst(), let n = Int(v), n > 0, n <= 1_000_000 else { return nil }
+            options.networks = n
         default:
             return nil
         }
@@ -100,7 +104,7 @@ nonisolated func run(_ options: Options) throws {
               + "\(fmt(ns / Double(perThread * threads))) ns/lookup aggregate, located \(sink.located[0])/\(perThread)")
     }
 
-    let networks = publicAddresses(count: 10_000, seed: 42)
+    let networks = publicAddresses(count: options.networks, seed: 42)
     let locator = GeoLocator(database: database)
     let now = ContinuousClock.now
     for a in networks { _ = locator.locate(a, now: now) }  // warm the per-network cache
@@ -117,7 +121,7 @@ nonisolated func run(_ options: Options) throws {
             sink.located[t] = located
         }
         let perLookup = ns / Double(perThread * threads) * Double(threads)
-        print("GeoLocator repeat-network (10k networks), \(threads) thread(s): \(fmt(perLookup)) ns/lookup per thread, "
+        print("GeoLocator repeat-network (\(networks.count) networks), \(threads) thread(s): \(fmt(perLookup)) ns/lookup per thread, "
               + "\(fmt(ns / Double(perThread * threads))) ns/lookup aggregate, located \(sink.located[0])/\(perThread)")
     }
 }
@@ -128,7 +132,7 @@ nonisolated func fmt(_ v: Double) -> String {
 }
 
 guard let options = parseOptions(CommandLine.arguments) else {
-    print("usage: proxima-locate-bench --database FILE [--iterations N]")
+    print("usage: proxima-locate-bench --database FILE [--iterations N] [--networks N]")
     exit(64)
 }
 do {
