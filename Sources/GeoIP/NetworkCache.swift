@@ -19,6 +19,11 @@ final class NetworkCache: Sendable {
     private struct Key: Hashable {
         var hi: UInt64
         var lo: UInt64
+
+        /// One `combine` instead of two: the keys are already well spread.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(hi ^ (lo &* 0x9E37_79B9_7F4A_7C15))
+        }
     }
 
     /// A /24 holding records narrower than itself: `slots[lastOctet]` is 1 + the index of the
@@ -28,8 +33,15 @@ final class NetworkCache: Sendable {
         var answers: [MaxMindLookup] = []
     }
 
+    /// Boxed so that reading an entry out of the table copies one reference, not the whole
+    /// `Location` (measured: the value copies dominated the cached path).
+    private final class Answer: Sendable {
+        let value: MaxMindLookup
+        init(_ value: MaxMindLookup) { self.value = value }
+    }
+
     private enum Entry {
-        case whole(MaxMindLookup)
+        case whole(Answer)
         case splitV4(SplitV4)
         case splitV6([MaxMindLookup])
     }
@@ -65,7 +77,7 @@ final class NetworkCache: Sendable {
         return shard(k).withLock { table -> MaxMindLookup? in
             switch table[k] {
             case .none: return nil
-            case .whole(let answer): return answer
+            case .whole(let answer): return answer.value
             case .splitV4(let split):
                 guard case .v4(let a) = address else { return nil }
                 let slot = Int(split.slots[Int(a & 0xFF)])
@@ -88,7 +100,7 @@ final class NetworkCache: Sendable {
         shard(k).withLock { table in
             if table.count >= capacity && table[k] == nil { table.removeAll(keepingCapacity: true) }
             if answer.network.prefixLength <= block {
-                table[k] = .whole(answer)
+                table[k] = .whole(Answer(answer))
                 return
             }
             if case .v4 = address, case .v4(let networkAddress) = answer.network.address {
