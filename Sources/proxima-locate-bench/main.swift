@@ -1,6 +1,6 @@
 // proxima-locate-bench: nanoseconds per client-location lookup.
 //
-//   proxima-locate-bench --database FILE [--iterations N]
+//   proxima-locate-bench --database FILE [--iterations N] [--networks N] [--probe-only]
 //
 // (a) raw MaxMindDatabase.lookup of random IPv4 addresses (a tree walk + record decode each), and
 // (b) GeoLocator.locate over a fixed set of ~10k client networks (varying host bits), which is the
@@ -17,6 +17,8 @@ import Glibc
 struct Options {
     var database = ""
     var iterations = 2_000_000
+    var networks = 10_000
+    var probeOnly = false
 }
 
 nonisolated func parseOptions(_ arguments: [String]) -> Options? {
@@ -30,6 +32,11 @@ nonisolated func parseOptions(_ arguments: [String]) -> Options? {
         case "--iterations":
             guard let v = rest.popFirst(), let n = Int(v), n > 0, n <= 1_000_000_000 else { return nil }
             options.iterations = n
+        case "--probe-only":
+            options.probeOnly = true
+        case "--networks":
+            guard let v = rest.popFirst(), let n = Int(v), n > 0, n <= 1_000_000 else { return nil }
+            options.networks = n
         default:
             return nil
         }
@@ -81,6 +88,10 @@ nonisolated func run(_ options: Options) throws {
     let meta = database.metadata
     print("database: \(options.database) (\(meta.databaseType), built \(meta.buildDate), IPv\(meta.ipVersion), \(meta.nodeCount) nodes)")
     let n = options.iterations
+    if options.probeOnly {
+        probe(GeoLocator(database: database), n)
+        return
+    }
     let random = publicAddresses(count: 1 << 20, seed: 0x9E37_79B9_7F4A_7C15)
     let mask = random.count - 1
 
@@ -100,8 +111,9 @@ nonisolated func run(_ options: Options) throws {
               + "\(fmt(ns / Double(perThread * threads))) ns/lookup aggregate, located \(sink.located[0])/\(perThread)")
     }
 
-    let networks = publicAddresses(count: 10_000, seed: 42)
+    let networks = publicAddresses(count: options.networks, seed: 42)
     let locator = GeoLocator(database: database)
+    probe(locator, n)
     let now = ContinuousClock.now
     for a in networks { _ = locator.locate(a, now: now) }  // warm the per-network cache
     for threads in [1, 2] {
@@ -117,9 +129,29 @@ nonisolated func run(_ options: Options) throws {
             sink.located[t] = located
         }
         let perLookup = ns / Double(perThread * threads) * Double(threads)
-        print("GeoLocator repeat-network (10k networks), \(threads) thread(s): \(fmt(perLookup)) ns/lookup per thread, "
+        print("GeoLocator repeat-network (\(networks.count) networks), \(threads) thread(s): \(fmt(perLookup)) ns/lookup per thread, "
               + "\(fmt(ns / Double(perThread * threads))) ns/lookup aggregate, located \(sink.located[0])/\(perThread)")
     }
+}
+
+/// Decomposition: one cached address, through `databaseAnswer` (cache only) and `locate`.
+nonisolated func probe(_ locator: GeoLocator, _ n: Int) {
+    let a = IPAddress.v4(0x5102_458E)  // 81.2.69.142
+    _ = locator.locate(a, now: .now)
+    let now = ContinuousClock.now
+    let sink = Sink()
+    let t1 = timed(threads: 1) { _ in
+        var h = 0
+        for _ in 0..<n where locator.databaseAnswer(a) != nil { h += 1 }
+        sink.located[0] = h
+    }
+    let t2 = timed(threads: 1) { _ in
+        var h = 0
+        for _ in 0..<n { if case .located = locator.locate(a, now: now) { h += 1 } }
+        sink.located[1] = h
+    }
+    print("one cached address: databaseAnswer \(fmt(t1 / Double(n))) ns, locate \(fmt(t2 / Double(n))) ns "
+          + "(\(sink.located[0]), \(sink.located[1]))")
 }
 
 nonisolated func fmt(_ v: Double) -> String {
@@ -128,7 +160,7 @@ nonisolated func fmt(_ v: Double) -> String {
 }
 
 guard let options = parseOptions(CommandLine.arguments) else {
-    print("usage: proxima-locate-bench --database FILE [--iterations N]")
+    print("usage: proxima-locate-bench --database FILE [--iterations N] [--networks N] [--probe-only]")
     exit(64)
 }
 do {

@@ -90,6 +90,22 @@ final class GeoLocatorTests: XCTestCase {
         try await http.shutdown()
     }
 
+    func testOpenBreakerAnswersUnknownWithoutTheRemoteHop() async throws {
+        let port = try await closedLoopbackPort()
+        let http = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        let ipstack = try IPStackClient(httpClient: http, configuration: IPStackConfiguration(
+            baseURL: "http://127.0.0.1:\(port)", accessKey: "k", timeout: .milliseconds(200),
+            budget: .seconds(1), breakerFailures: 1, breakerCooldown: .seconds(60)))
+        let locator = GeoLocator(database: try MaxMindDatabase(path: Fixtures.cityV4), ipstack: ipstack)
+        XCTAssertEqual(locator.locate(ip("8.8.8.8"), now: .now), .needsRemote)
+        await assertNilAsync(await locator.locateRemote(ip("8.8.8.8")))
+        // One failure opened the breaker: other public networks are unknown at once.
+        XCTAssertEqual(locator.locate(ip("9.9.9.9"), now: .now), .unknown(network: net("9.9.9.0/24")))
+        // IPv6 in an IPv4-only database: the gap is ::/0, the scope the ipstack /48.
+        XCTAssertEqual(locator.locate(ip("2a02:c7f::1"), now: .now), .unknown(network: net("2a02:c7f::/48")))
+        try await http.shutdown()
+    }
+
     func testRepeatLookupsAreCheap() throws {
         let locator = GeoLocator(database: try MaxMindDatabase(path: Fixtures.cityV6))
         let addresses = (0..<256).map { IPAddress.v4(0x420A_0000 | UInt32($0) << 8 | 7) }  // 66.10.x.7
