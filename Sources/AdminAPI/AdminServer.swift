@@ -121,7 +121,7 @@ public final class AdminServer: Service, Sendable {
 
     /// Serves until graceful shutdown or cancellation.
     public func run() async throws {
-        let router = Router(context: BasicRequestContext.self)
+        let router = Hummingbird.Router(context: BasicRequestContext.self)
         addRoutes(to: router)
         let app = Application(
             router: router,
@@ -160,7 +160,7 @@ public final class AdminServer: Service, Sendable {
 
     // MARK: Routes
 
-    private func addRoutes(to router: Router<BasicRequestContext>) {
+    private func addRoutes(to router: Hummingbird.Router<BasicRequestContext>) {
         router.get("/health") { _, _ in
             Self.json(200, ["status": "ok"])
         }

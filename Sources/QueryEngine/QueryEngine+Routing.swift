@@ -23,7 +23,7 @@ public struct RouteReport: Sendable {
     public var clientAddress: IPAddress
     /// The Client Subnet option the query carried, if any.
     public var clientSubnet: ClientSubnet?
-    public var location: LocateOutcome
+    public var location: Placement
     public var route: RouteSpec
     public var decision: RouteDecision
     public var outcome: Outcome
@@ -49,7 +49,7 @@ extension QueryEngine {
         // RFC 7871 §7.1.2: SOURCE PREFIX-LENGTH 0 means "do not use my address": use the source.
         let usedECS = (ecs?.sourcePrefixLength ?? 0) > 0 ? ecs : nil
         let clientAddress = usedECS?.address ?? context.source
-        let location: LocateOutcome
+        let location: Placement
         if let remote = context.remoteLocation {
             location = remote.map { .located($0) } ?? .unknown(network: nil)
         } else {
@@ -99,7 +99,7 @@ extension QueryEngine {
     /// SCOPE PREFIX-LENGTH for a routed answer (RFC 7871 §7.2.1): no longer than the network the
     /// location holds for, so resolvers cache per region, not per client; 0 when the answer does not
     /// depend on the client (policies that ignore location, or ECS not used).
-    static func ecsScope(for ecs: ClientSubnet, used: Bool, location: LocateOutcome, policy: RoutePolicy) -> UInt8 {
+    static func ecsScope(for ecs: ClientSubnet, used: Bool, location: Placement, policy: RoutePolicy) -> UInt8 {
         guard used, policy == .nearest || policy == .leastLoad else { return 0 }
         let source = Int(ecs.sourcePrefixLength)
         var network: IPNetwork?

@@ -4,7 +4,7 @@ import GeoRouting
 
 /// Where the locator chain placed an address, as the query path needs it (no IO here: the
 /// `ClientLocator` implementation is an adapter over the mmdb/ipstack shell).
-public enum LocateOutcome: Sendable, Hashable {
+public enum Placement: Sendable, Hashable {
     /// Coordinates with where they came from and the network they hold for.
     case located(Location)
     /// Nothing knows this address. `network` is the network the "no answer" holds for, if known
@@ -16,13 +16,13 @@ public enum LocateOutcome: Sendable, Hashable {
 
 /// Synchronous, non-blocking client location (overrides → database → remote cache).
 public protocol ClientLocator: Sendable {
-    func locate(_ address: IPAddress) -> LocateOutcome
+    func locate(_ address: IPAddress) -> Placement
 }
 
 /// A locator that knows nothing (no database configured).
 public struct NoLocator: ClientLocator {
     public init() {}
-    public func locate(_ address: IPAddress) -> LocateOutcome { .unknown(network: nil) }
+    public func locate(_ address: IPAddress) -> Placement { .unknown(network: nil) }
 }
 
 /// Settings the engine needs from config.

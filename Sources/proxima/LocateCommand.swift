@@ -5,7 +5,8 @@ import Foundation
 import GeoIP
 import GeoRouting
 import NIOPosix
-import Yams
+import ProximaApp
+import ProximaConfig
 
 /// `proxima locate IP`: where the locator chain (overrides → database → ipstack) places a client.
 struct Locate: AsyncParsableCommand {
@@ -117,9 +118,7 @@ struct Locate: AsyncParsableCommand {
     }
 }
 
-/// The part of the config `proxima locate` needs, read directly with Yams.
-///
-/// Stop-gap until ProximaConfig lands: the lead will switch `--config` to the validated config.
+/// The part of the config `proxima locate` needs: the validated `geoip` section.
 struct LocateSettings {
     var databasePath: String?
     var overrides = LocationOverrides()
@@ -130,88 +129,28 @@ struct LocateSettings {
     }
 
     static func load(configPath: String) throws -> LocateSettings {
-        let text: String
+        guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
+            throw Problem(description: "\(configPath): cannot read config file")
+        }
+        let config: ProximaConfiguration
+        switch ConfigLoader.load(yaml: text, file: configPath, environment: ProcessInfo.processInfo.environment,
+                                 workingDirectory: FileManager.default.currentDirectoryPath) {
+        case .success(let c): config = c
+        case .failure(let e): throw Problem(description: e.description)
+        }
+        var settings = LocateSettings(databasePath: config.geoip.databasePath)
         do {
-            text = try String(contentsOfFile: configPath, encoding: .utf8)
+            settings.overrides = try LocationOverrides(config.geoip.overrides.map {
+                LocationOverrides.Entry(network: $0.network, coordinate: $0.coordinate, label: $0.label)
+            })
         } catch {
-            throw Problem(description: "\(configPath): cannot read: \(error.localizedDescription)")
+            throw Problem(description: "\(configPath): geoip.overrides: \(error)")
         }
-        guard let root = try Yams.compose(yaml: text) else { return LocateSettings() }
-        guard let geoip = root["geoip"] else { return LocateSettings() }
-        let directory = URL(fileURLWithPath: configPath).deletingLastPathComponent()
-        func fail(_ node: Node?, _ key: String, _ message: String) -> Problem {
-            let line = node.map { ":\($0.mark?.line ?? 0)" } ?? ""
-            return Problem(description: "\(configPath)\(line): \(key): \(message)")
-        }
-        var settings = LocateSettings()
-        if let db = geoip["database"] {
-            guard let path = db.string, !path.isEmpty else { throw fail(db, "geoip.database", "expected a path") }
-            settings.databasePath = path.hasPrefix("/") ? path : directory.appendingPathComponent(path).standardized.path
-        }
-        if let list = geoip["overrides"] {
-            guard let items = list.sequence else { throw fail(list, "geoip.overrides", "expected a list") }
-            var entries: [LocationOverrides.Entry] = []
-            for (i, item) in items.enumerated() {
-                let key = "geoip.overrides[\(i)]"
-                guard let cidr = item["network"]?.string, let network = IPNetwork(cidr) else {
-                    throw fail(item, "\(key).network", "expected a CIDR such as 10.0.0.0/8")
-                }
-                guard let lat = item["latitude"]?.float, let lon = item["longitude"]?.float else {
-                    throw fail(item, key, "latitude and longitude are required numbers")
-                }
-                entries.append(.init(network: network, coordinate: Coordinate(latitude: lat, longitude: lon),
-                                     label: item["label"]?.string))
-            }
-            do {
-                settings.overrides = try LocationOverrides(entries)
-            } catch let error as GeoIPError {
-                throw fail(list, "geoip.overrides", error.message)
-            }
-        }
-        if let node = geoip["ipstack"], node["enabled"]?.bool == true {
-            let envName = node["access_key_env"]?.string ?? "IPSTACK_ACCESS_KEY"
-            var key = node["access_key"]?.string ?? ""
-            if key.isEmpty { key = ProcessInfo.processInfo.environment[envName] ?? "" }
-            var c = IPStackConfiguration(accessKey: key)
-            if let v = node["base_url"]?.string { c.baseURL = v }
-            func duration(_ name: String) throws -> Duration? {
-                guard let n = node[name] else { return nil }
-                guard let text = n.string, let d = parseDuration(text) else {
-                    throw fail(n, "geoip.ipstack.\(name)", "expected a duration such as 250ms, 2s, 5m, 1h")
-                }
-                return d
-            }
-            func integer(_ name: String) throws -> Int? {
-                guard let n = node[name] else { return nil }
-                guard let v = n.int else { throw fail(n, "geoip.ipstack.\(name)", "expected an integer") }
-                return v
-            }
-            c.timeout = try duration("timeout") ?? c.timeout
-            c.budget = try duration("budget") ?? c.budget
-            c.cacheTTL = try duration("cache_ttl") ?? c.cacheTTL
-            c.negativeCacheTTL = try duration("negative_cache_ttl") ?? c.negativeCacheTTL
-            c.breakerCooldown = try duration("breaker_cooldown") ?? c.breakerCooldown
-            c.maxConcurrent = try integer("max_concurrent") ?? c.maxConcurrent
-            c.cachePrefixV4 = try integer("cache_prefix_v4") ?? c.cachePrefixV4
-            c.cachePrefixV6 = try integer("cache_prefix_v6") ?? c.cachePrefixV6
-            c.breakerFailures = try integer("breaker_failures") ?? c.breakerFailures
-            if key.isEmpty {
-                throw fail(node, "geoip.ipstack.access_key", "empty, and $\(envName) is not set")
-            }
-            settings.ipstack = c
+        let ipstack = config.geoip.ipstack
+        if ipstack.enabled, let key = ipstack.accessKey, !key.isEmpty {
+            settings.ipstack = ProximaServer.ipstackConfiguration(ipstack, key: key)
         }
         return settings
-    }
-
-    /// `250ms`, `2s`, `5m`, `1h`, or a bare number of seconds (config schema).
-    static func parseDuration(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let v = Double(text.dropLast(suffix.count)), v >= 0, v.isFinite else { return nil }
-            return .nanoseconds(Int64(v * scale * 1e9))
-        }
-        guard let v = Double(text), v >= 0, v.isFinite else { return nil }
-        return .nanoseconds(Int64(v * 1e9))
     }
 }
 

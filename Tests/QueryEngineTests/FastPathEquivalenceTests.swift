@@ -8,7 +8,7 @@ import XCTest
 /// with known places so ranking and ECS scope can be checked exactly.
 struct TableLocator: ClientLocator {
     var table: [(IPNetwork, Coordinate)]
-    func locate(_ address: IPAddress) -> LocateOutcome {
+    func locate(_ address: IPAddress) -> Placement {
         let hits = table.filter { $0.0.contains(address) }.sorted { $0.0.prefixLength > $1.0.prefixLength }
         guard let h = hits.first else { return .unknown(network: nil) }
         return .located(Location(coordinate: h.1, source: .database, network: h.0))

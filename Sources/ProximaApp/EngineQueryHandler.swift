@@ -1,0 +1,101 @@
+import DNSServer
+import DNSWire
+import GeoRouting
+import Logging
+import QueryEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Monotonic seconds (CLOCK_MONOTONIC), the time base of load reports and caches.
+@inline(__always)
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Waits a bounded time for a remote (ipstack) location; nil when none arrived in time.
+public protocol RemoteLocating: Sendable {
+    func locateRemote(_ address: IPAddress) async -> Location?
+}
+
+/// Connects the transports to the engine: one `EngineWorker` per UDP thread / TCP event loop.
+public struct EngineQueryHandler: QueryHandler {
+    let store: SnapshotStore
+    let remote: (any RemoteLocating)?
+    let logger: Logger
+
+    public init(store: SnapshotStore, remote: (any RemoteLocating)?, logger: Logger) {
+        self.store = store
+        self.remote = remote
+        self.logger = logger
+    }
+
+    public func makeWorker() -> QueryWorker {
+        EngineWorker(store: store, remote: remote, logger: logger)
+    }
+}
+
+/// Per-thread answering: the fast-path caches over the current snapshot, refreshed when the
+/// store's generation changes.
+final class EngineWorker: QueryWorker {
+    let store: SnapshotStore
+    let remote: (any RemoteLocating)?
+    let logger: Logger
+    var cache: AnswerCache
+    var states: BackendStates
+    var generation: UInt64
+    var snapshotGeneration: UInt64
+
+    init(store: SnapshotStore, remote: (any RemoteLocating)?, logger: Logger) {
+        self.store = store
+        self.remote = remote
+        self.logger = logger
+        let cur = store.current()
+        cache = AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max))
+        states = cur.states
+        generation = cur.generation
+        snapshotGeneration = cur.snapshot.generation
+    }
+
+    func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
+                sink: ReplySink) -> QueryDisposition {
+        if store.generation != generation {
+            let cur = store.current()
+            generation = cur.generation
+            states = cur.states
+            // Health and load changes keep the answer cache (routed answers are ranked per query);
+            // a new snapshot clears it.
+            if cur.snapshot.generation != snapshotGeneration {
+                snapshotGeneration = cur.snapshot.generation
+                cache.replace(snapshot: cur.snapshot)
+            }
+        }
+        let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
+        let now = monotonicSeconds()
+        switch cache.answer(query: query, source: client.address, transport: transport, now: now, states: states,
+                            output: output) {
+        case .reply(let n):
+            return .reply(length: n)
+        case .drop:
+            return .drop
+        case .needsRemote(let address):
+            guard let remote else { return .drop }
+            let bytes = Array(query)
+            let snapshot = cache.snapshot
+            let states = self.states
+            let entropy = cache.nextEntropy()
+            Task {
+                let loc = await remote.locateRemote(address)
+                let ctx = QueryContext(source: client.address, transport: transport, now: monotonicSeconds(),
+                                       entropy: entropy, remoteLocation: .some(loc))
+                if case .response(let r) = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states) {
+                    sink.send(r, to: client)
+                }
+            }
+            return .later
+        }
+    }
+}

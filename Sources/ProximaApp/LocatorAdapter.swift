@@ -1,0 +1,28 @@
+import DNSWire
+import GeoIP
+import GeoRouting
+import ProximaConfig
+import QueryEngine
+
+/// Presents the GeoIP locator chain (overrides → mmdb → ipstack cache) to the pure engine.
+struct LocatorAdapter: ClientLocator {
+    let locator: GeoLocator
+
+    func locate(_ address: IPAddress) -> Placement {
+        switch locator.locate(address, now: .now) {
+        case .located(let l): return .located(l)
+        case .unknown(let n): return .unknown(network: n)
+        case .needsRemote: return .needsRemote
+        }
+    }
+}
+
+/// Waits (bounded by the ipstack budget) for a remote lookup on behalf of a deferred query.
+struct RemoteLocatorAdapter: RemoteLocating {
+    let ipstack: LockedBox<(IPStackSettings, IPStackClient)?>
+
+    func locateRemote(_ address: IPAddress) async -> Location? {
+        guard let (settings, client) = ipstack.value else { return nil }
+        return await client.lookup(address, budget: settings.budget)
+    }
+}

@@ -1,2 +1,0 @@
-/// ProximaApp module (see shared/DESIGN.md §4).
-public enum ProximaAppModule {}

@@ -1,0 +1,289 @@
+import AdminAPI
+import AsyncHTTPClient
+import DNSServer
+import DNSWire
+import Foundation
+import GeoIP
+import GeoRouting
+import HealthChecks
+import Logging
+import NIOCore
+import NIOPosix
+import ProximaConfig
+import QueryEngine
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// The running nameserver: loads the configuration, builds the engine snapshot, and runs the DNS
+/// listeners, health monitor, admin API and reloader as one `ServiceGroup`.
+public final class ProximaServer: Sendable {
+    /// How the server is started.
+    public struct Options: Sendable {
+        public var configPath: String
+        public var environment: [String: String]
+        /// Install SIGINT/SIGTERM (graceful shutdown) and SIGHUP (reload) handlers. Tests run the
+        /// server in-process without them and stop it by cancellation.
+        public var handleSignals: Bool
+        /// How often watched files are checked for changes.
+        public var pollInterval: Duration
+
+        public init(configPath: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                    handleSignals: Bool = true, pollInterval: Duration = .seconds(2)) {
+            self.configPath = configPath
+            self.environment = environment
+            self.handleSignals = handleSignals
+            self.pollInterval = pollInterval
+        }
+    }
+
+    /// Why the server could not start.
+    public struct StartupError: Error, CustomStringConvertible {
+        public var problems: [LoadProblem]
+        public var description: String { problems.map(\.description).joined(separator: "\n") }
+    }
+
+    let options: Options
+    let logger: Logger
+    let store: SnapshotStore
+    let backends: BackendStateStore
+    let runtime: LockedBox<LoadedRuntime>
+    let generation = Atomic<UInt64>(1)
+    let httpClient: HTTPClient
+    let ipstack: LockedBox<(IPStackSettings, IPStackClient)?>
+    let health: HealthMonitor
+    let dns: DNSServerGroup
+    let admin: AdminServer?
+    let group = LockedBox<ServiceGroup?>(nil)
+
+    /// Loads and validates everything; throws `StartupError` listing every problem.
+    public init(options: Options, logger: Logger) throws {
+        self.options = options
+        self.logger = logger
+        let loaded: LoadedRuntime
+        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment) {
+        case .success(let rt): loaded = rt
+        case .failure(let f): throw StartupError(problems: f.problems)
+        }
+        for w in loaded.warnings { logger.warning("\(w.description)") }
+        let config = loaded.config
+        httpClient = HTTPClient(eventLoopGroupProvider: .singleton,
+                                configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
+        ipstack = LockedBox(nil)
+        runtime = LockedBox(loaded)
+
+        let storeBox = SnapshotStoreBox()
+        backends = BackendStateStore(onChange: { states in storeBox.store?.replace(states: states) })
+        let initialSnapshot = ProximaServer.makeSnapshot(loaded, generation: 1, ipstack: nil)
+        store = SnapshotStore(snapshot: initialSnapshot, states: backends.snapshot())
+        storeBox.store = store
+
+        health = HealthMonitor(store: backends, targets: ProximaServer.healthTargets(loaded.geoData),
+                               logger: logger.with(label: "proxima.health"))
+        let udpThreads = config.udpThreads
+        dns = DNSServerGroup(
+            configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
+                                 udp: UDPServer.Configuration(threads: udpThreads),
+                                 tcp: TCPServer.Configuration(idleTimeout: config.tcp.idleTimeout,
+                                                              maxConnections: config.tcp.maxConnections)),
+            handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
+                                        logger: logger),
+            logger: logger.with(label: "proxima.dns"))
+        if let a = config.admin {
+            let runtimeRef = runtime
+            let storeRef = store
+            admin = AdminServer(
+                configuration: AdminServerConfiguration(host: a.listen.address.description, port: a.listen.port, token: a.token),
+                store: backends,
+                pools: { ProximaServer.poolViews(runtimeRef.withLock { $0.geoData }) },
+                knownBackends: { ProximaServer.memberAddresses(runtimeRef.withLock { $0.geoData }) },
+                explain: { address, name in ProximaServer.explainJSON(store: storeRef, address: address, name: name, ecs: nil) },
+                loadMaxAge: { runtimeRef.withLock { $0.config.health.loadMaxAge.configSeconds } },
+                logger: logger.with(label: "proxima.admin"))
+        } else {
+            admin = nil
+        }
+        // The first snapshot again, now with the ipstack client: the same path reloads take.
+        installIPStack(for: config)
+        store.replace(snapshot: makeSnapshot(loaded))
+    }
+
+    /// Runs until cancelled or, with signal handling, until SIGINT/SIGTERM.
+    public func run() async throws {
+        var services: [any Service] = [dns, health, ReloadService(server: self)]
+        if let admin { services.append(admin) }
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
+            logger: logger))
+        self.group.withLock { $0 = group }
+        do {
+            try await group.run()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try? await httpClient.shutdown()
+    }
+
+    /// Stops the server as SIGTERM does: listeners close, probes stop, `run()` returns.
+    public func shutdown() async {
+        guard let g = group.value else { return }
+        await g.triggerGracefulShutdown()
+    }
+
+    /// The DNS endpoints bound (ports resolved); waits until the listeners are up.
+    public func waitForDNS(timeout: Duration = .seconds(10)) async throws -> [ServerEndpoint] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let b = dns.boundEndpoints
+            if !b.isEmpty { return b }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw StartupError(problems: [LoadProblem("DNS listeners did not start in time")])
+    }
+
+    /// The admin API port once it listens (nil when no admin section is configured).
+    public func waitForAdmin() async throws -> Int? {
+        guard let admin else { return nil }
+        return try await admin.waitUntilListening()
+    }
+
+    /// The backend state store (health, forced state, load).
+    public var backendStates: BackendStateStore { backends }
+
+    /// The current engine snapshot and backend states.
+    public var snapshotStore: SnapshotStore { store }
+
+    /// Reloads config, zones, geo data and database. On any problem the running data stays and
+    /// every problem is logged; returns whether the new data is now serving.
+    @discardableResult
+    public func reload(reason: String) -> Bool {
+        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment) {
+        case .failure(let failure):
+            let problems = failure.problems
+            logger.error("reload (\(reason)) refused; still serving the previous data", metadata: ["problems": "\(problems.count)"])
+            for p in problems { logger.error("\(p.description)") }
+            return false
+        case .success(let loaded):
+            for w in loaded.warnings { logger.warning("\(w.description)") }
+            let old = runtime.withLock { $0.config }
+            if old.listen != loaded.config.listen || old.udpThreads != loaded.config.udpThreads || old.admin != loaded.config.admin
+                || old.tcp != loaded.config.tcp {
+                logger.warning("reload (\(reason)): listen, udp_threads, tcp and admin changes take effect after a restart")
+            }
+            runtime.withLock { $0 = loaded }
+            installIPStack(for: loaded.config)
+            store.replace(snapshot: makeSnapshot(loaded))
+            let targets = ProximaServer.healthTargets(loaded.geoData)
+            health.update(targets: targets)
+            backends.retain(addresses: ProximaServer.memberAddresses(loaded.geoData))
+            logger.notice("reloaded (\(reason))", metadata: [
+                "zones": "\(loaded.zones.zones.count)", "routed_names": "\(loaded.routes.count)",
+                "database": "\(loaded.database.map { "\($0.metadata.databaseType)" } ?? "none")",
+            ])
+            return true
+        }
+    }
+
+    /// Files whose change triggers a reload.
+    var watchedFiles: [String] { runtime.withLock { $0.watchedFiles } }
+
+    func installIPStack(for config: ProximaConfiguration) {
+        ipstack.withLock { current in
+            let settings = config.geoip.ipstack
+            guard settings.enabled, let key = settings.accessKey, !key.isEmpty else {
+                if settings.enabled { logger.warning("geoip.ipstack is enabled but has no access key; ipstack lookups are off") }
+                current = nil
+                return
+            }
+            if let c = current, c.0 == settings { return }
+            do {
+                current = (settings, try IPStackClient(httpClient: httpClient,
+                                                       configuration: ProximaServer.ipstackConfiguration(settings, key: key),
+                                                       logger: logger.with(label: "proxima.ipstack")))
+            } catch {
+                logger.error("geoip.ipstack: \(error); ipstack lookups are off")
+                current = nil
+            }
+        }
+    }
+
+    /// The GeoIP module's ipstack configuration for the config's settings.
+    public static func ipstackConfiguration(_ settings: IPStackSettings, key: String) -> IPStackConfiguration {
+        IPStackConfiguration(
+            baseURL: settings.baseURL, accessKey: key, timeout: settings.timeout, budget: settings.budget,
+            maxConcurrent: settings.maxConcurrent, cacheTTL: settings.cacheTTL, negativeCacheTTL: settings.negativeCacheTTL,
+            cachePrefixV4: settings.cachePrefixV4, cachePrefixV6: settings.cachePrefixV6,
+            breakerFailures: settings.breakerFailures, breakerCooldown: settings.breakerCooldown)
+    }
+
+    func makeSnapshot(_ rt: LoadedRuntime) -> EngineSnapshot {
+        let gen = generation.wrappingAdd(1, ordering: .relaxed).newValue
+        let client = ipstack.withLock { $0?.1 }
+        return ProximaServer.makeSnapshot(rt, generation: gen, ipstack: client)
+    }
+
+    /// An engine snapshot of loaded data (the server's and `proxima route`'s one way to build it).
+    public static func makeSnapshot(_ rt: LoadedRuntime, generation: UInt64, ipstack: IPStackClient?) -> EngineSnapshot {
+        let locator = GeoLocator(overrides: rt.overrides, database: rt.database, ipstack: ipstack)
+        return EngineSnapshot(zones: rt.zones, routes: rt.routes, geoData: rt.geoData, locator: LocatorAdapter(locator: locator),
+                              settings: EngineSettings(maxUDPPayload: rt.config.maxUDPPayload,
+                                                       loadMaxAge: rt.config.health.loadMaxAge.configSeconds),
+                              generation: generation)
+    }
+
+    static func healthTargets(_ geo: GeoData?) -> [HealthTarget] {
+        guard let geo else { return [] }
+        var out: [HealthTarget] = []
+        for pool in geo.pools {
+            for m in pool.members {
+                if let spec = m.healthCheck { out.append(HealthTarget(address: m.address, name: m.name, spec: spec)) }
+            }
+        }
+        return out
+    }
+
+    static func memberAddresses(_ geo: GeoData?) -> Set<IPAddress> {
+        Set((geo?.pools ?? []).flatMap { $0.members.map(\.address) })
+    }
+
+    static func poolViews(_ geo: GeoData?) -> [PoolView] {
+        (geo?.pools ?? []).map { pool in
+            PoolView(name: pool.name, members: pool.members.map {
+                MemberView(address: $0.address, name: $0.name, latitude: $0.coordinate.latitude,
+                           longitude: $0.coordinate.longitude, weight: $0.weight, capacity: $0.capacity,
+                           hasHealthCheck: $0.healthCheck != nil)
+            })
+        }
+    }
+
+    /// The route explanation for `address` as JSON (admin API `/route`).
+    static func explainJSON(store: SnapshotStore, address: IPAddress, name: String?, ecs: ClientSubnet?) -> String {
+        let cur = store.current()
+        let routed = cur.snapshot.routes.keys.sorted { $0.description < $1.description }
+        let target: DomainName?
+        if let name { target = try? DomainName(parsing: name.hasSuffix(".") ? name : name + ".") } else { target = routed.first }
+        guard let target else { return #"{"error": "no routed names are configured"}"# }
+        let type: RecordType = address.family == 2 ? .aaaa : .a
+        guard let report = QueryEngine.explainRoute(name: target, type: type, source: address, ecs: ecs,
+                                                    now: monotonicSeconds(), snapshot: cur.snapshot, states: cur.states)
+        else { return #"{"error": "\#(target) is not a routed name"}"# }
+        return report.json()
+    }
+}
+
+/// Lets the backend store's change callback reach the snapshot store created after it.
+final class SnapshotStoreBox: @unchecked Sendable {
+    // Written once during ProximaServer.init before any callback can fire, read afterwards.
+    var store: SnapshotStore?
+}
+
+extension Logger {
+    /// A copy with another label and the same level.
+    func with(label: String) -> Logger {
+        var l = Logger(label: label)
+        l.logLevel = logLevel
+        return l
+    }
+}

@@ -1,0 +1,181 @@
+import DNSWire
+import DNSZone
+import Foundation
+import GeoIP
+import GeoRouting
+import ProximaConfig
+import QueryEngine
+
+/// One problem found while loading, rendered as `file:line: message` (zones) or
+/// `file: key.path: message` (config and geo data) — the formats `proxima check` prints.
+public struct LoadProblem: Error, Sendable, CustomStringConvertible, Hashable {
+    public var text: String
+    public init(_ text: String) { self.text = text }
+    public var description: String { text }
+}
+
+/// Every problem that stopped a load.
+public struct LoadFailure: Error, Sendable, CustomStringConvertible {
+    public var problems: [LoadProblem]
+    public init(_ problems: [LoadProblem]) { self.problems = problems }
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// Everything read from disk for one configuration, validated, ready to become a snapshot.
+public struct LoadedRuntime: Sendable {
+    public var configPath: String
+    public var config: ProximaConfiguration
+    public var zones: ZoneSet
+    public var geoData: GeoData?
+    public var routes: [DomainName: RouteSpec]
+    public var database: MaxMindDatabase?
+    public var overrides: LocationOverrides
+    /// Files whose changes trigger a reload (config, zones, geo data, database).
+    public var watchedFiles: [String]
+    /// Non-fatal findings (zone warnings).
+    public var warnings: [LoadProblem]
+}
+
+/// Reads and validates config, zones, geo data and database. All IO of loading lives here; the
+/// parsing itself is done by the pure modules.
+public enum RuntimeLoader {
+    /// Loads everything the config names; returns every problem found, not only the first.
+    public static func load(configPath: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> Result<LoadedRuntime, LoadFailure> {
+        let cwd = FileManager.default.currentDirectoryPath
+        guard let text = readText(configPath) else {
+            return .failure(LoadFailure([LoadProblem("\(configPath): cannot read config file")]))
+        }
+        let config: ProximaConfiguration
+        switch ConfigLoader.load(yaml: text, file: configPath, environment: environment, workingDirectory: cwd) {
+        case .success(let c): config = c
+        case .failure(let e): return .failure(LoadFailure(e.issues.map { LoadProblem($0.description) }))
+        }
+        var problems: [LoadProblem] = []
+        var warnings: [LoadProblem] = []
+        var watched = [absolute(configPath, cwd: cwd)]
+
+        // Zones.
+        var zones: [Zone] = []
+        for (i, z) in config.zones.enumerated() {
+            watched.append(z.file)
+            guard let zoneText = readText(z.file) else {
+                problems.append(LoadProblem("\(configPath): zones[\(i)].file: cannot read \(z.file)"))
+                continue
+            }
+            guard let origin = try? DomainName(parsing: z.origin) else {
+                problems.append(LoadProblem("\(configPath): zones[\(i)].origin: invalid name \(z.origin)"))
+                continue
+            }
+            do {
+                let zone = try ZoneParser.parse(text: zoneText, file: z.file, origin: origin)
+                zones.append(zone)
+                warnings += zone.warnings.map { LoadProblem($0.description) }
+            } catch {
+                problems += error.issues.map { LoadProblem($0.description) }
+            }
+        }
+        var zoneSet = ZoneSet.empty
+        do {
+            zoneSet = try ZoneSet(zones)
+        } catch {
+            problems += error.issues.map { LoadProblem("\(configPath): zones: \($0.message)") }
+        }
+
+        // Geo data.
+        var geoData: GeoData?
+        if let path = config.geoDataPath {
+            watched.append(path)
+            if let bytes = FileManager.default.contents(atPath: path) {
+                do {
+                    geoData = try GeoData.parse(json: [UInt8](bytes), file: path, defaults: healthDefaults(config.health))
+                } catch {
+                    problems += error.issues.map { LoadProblem($0.description) }
+                }
+            } else {
+                problems.append(LoadProblem("\(configPath): geo_data: cannot read \(path)"))
+            }
+        }
+
+        // Routes: each routed name must exist in its zone (it needs a node for its other types) and
+        // name a pool the geo data has.
+        var routes: [DomainName: RouteSpec] = [:]
+        for (key, routed) in config.routing.names.sorted(by: { $0.key < $1.key }) {
+            let keyPath = "routing.names.\"\(key)\""
+            guard let name = try? DomainName(parsing: routed.name) else {
+                problems.append(LoadProblem("\(configPath): \(keyPath): invalid name"))
+                continue
+            }
+            let spec = routeSpec(routed.route)
+            if let zone = zoneSet.zone(for: name) {
+                if case .nameError = zone.lookup(name, .a) {
+                    problems.append(LoadProblem("\(configPath): \(keyPath): \(name) does not exist in zone \(zone.origin); add a last-resort A or AAAA record for it to the zone file"))
+                }
+            }
+            if let geoData {
+                if geoData.pool(named: spec.pool) == nil {
+                    problems.append(LoadProblem("\(configPath): \(keyPath).pool: no pool \"\(spec.pool)\" in \(config.geoDataPath ?? "geo data") (pools: \(geoData.pools.map(\.name).joined(separator: ", ")))"))
+                }
+                if case .fallback(let fb) = spec.allDown, geoData.pool(named: fb) == nil {
+                    problems.append(LoadProblem("\(configPath): \(keyPath).fallback_pool: no pool \"\(fb)\" in geo data"))
+                }
+            }
+            routes[name] = spec
+        }
+
+        // GeoIP database and overrides.
+        var database: MaxMindDatabase?
+        if let dbPath = config.geoip.databasePath {
+            if config.geoip.watch { watched.append(dbPath) }
+            do {
+                database = try MaxMindDatabase(path: dbPath)
+            } catch {
+                problems.append(LoadProblem("\(configPath): geoip.database: \(error)"))
+            }
+        }
+        var overrides = LocationOverrides()
+        do {
+            overrides = try LocationOverrides(config.geoip.overrides.map {
+                LocationOverrides.Entry(network: $0.network, coordinate: $0.coordinate, label: $0.label)
+            })
+        } catch {
+            problems.append(LoadProblem("\(configPath): geoip.overrides: \(error)"))
+        }
+
+        if !problems.isEmpty { return .failure(LoadFailure(problems)) }
+        return .success(LoadedRuntime(configPath: configPath, config: config, zones: zoneSet, geoData: geoData, routes: routes,
+                                      database: database, overrides: overrides, watchedFiles: watched, warnings: warnings))
+    }
+
+    static func healthDefaults(_ h: HealthSettings) -> HealthCheckDefaults {
+        HealthCheckDefaults(interval: h.interval.configSeconds, timeout: h.timeout.configSeconds, rise: h.rise, fall: h.fall)
+    }
+
+    /// Maps the config's route settings to GeoRouting's.
+    static func routeSpec(_ r: RouteSettings) -> RouteSpec {
+        let policy: RoutePolicy
+        switch r.policy {
+        case .nearest: policy = .nearest
+        case .roundRobin: policy = .roundRobin
+        case .random: policy = .random
+        case .weighted: policy = .weighted
+        case .leastLoad: policy = .leastLoad
+        }
+        let allDown: AllDownBehavior
+        switch r.allDown {
+        case .failOpen: allDown = .failOpen
+        case .servfail: allDown = .servfail
+        case .fallback(let p): allDown = .fallback(pool: p)
+        }
+        return RouteSpec(pool: r.pool, policy: policy, answers: r.answers, ttl: r.ttl, tieBand: r.tieBand, allDown: allDown)
+    }
+
+    static func readText(_ path: String) -> String? {
+        guard let d = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    static func absolute(_ path: String, cwd: String) -> String {
+        path.hasPrefix("/") ? path : cwd + "/" + path
+    }
+}

@@ -1,0 +1,21 @@
+import ArgumentParser
+
+/// `proxima`: the nameserver and its operator tools.
+@main
+struct Proxima: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxima",
+        abstract: "An authoritative DNS server that sends every client to the nearest healthy backend.",
+        discussion: """
+        Proxima serves RFC 1035 zone files and answers the names you route (config `routing.names`) with \
+        the backends of a pool, nearest healthy one first, by great-circle distance from the client \
+        (EDNS Client Subnet, else the source address), located by config overrides, a MaxMind-format \
+        database, or the ipstack API.
+
+        Start with:  proxima serve --config config/proxima.yaml
+        Validate:    proxima check --config config/proxima.yaml
+        Explain:     proxima route 81.2.69.160 --name www.example.test --config config/proxima.yaml
+        """,
+        subcommands: [Serve.self, Check.self, Route.self, Locate.self, ReportLoad.self]
+    )
+}

@@ -1,0 +1,122 @@
+import ArgumentParser
+import AsyncHTTPClient
+import DNSWire
+import Foundation
+import GeoRouting
+import NIOCore
+import ProximaApp
+import QueryEngine
+
+/// `proxima route`.
+struct Route: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain which backend a client address gets for a routed name, and why.",
+        discussion: """
+        Prints where the address was placed (source, coordinates, network), every pool member with its \
+        distance, health, load and weight, the policy, the answer, its TTL and the ECS scope. It runs the \
+        same routing code as the server.
+
+        Without --admin, the data comes from the config files and every member counts as healthy with no \
+        load (no probes run). With --admin URL it asks a running server's admin API, so live health and \
+        load are included and the answer equals what `dig` gets from that server.
+
+        Examples:
+          proxima route 81.2.69.160 --name www.example.test
+          proxima route 192.0.2.53 --ecs 81.2.69.0/24 --json     # a resolver asking for a London client
+          proxima route 81.2.69.160 --admin http://127.0.0.1:8053
+        """)
+
+    @Argument(help: "Client address (the query's source; with --ecs, the resolver's address).")
+    var ip: String
+
+    @Option(name: .long, help: "Routed name to explain (default: the first routed name in the config).")
+    var name: String?
+
+    @Option(name: .long, help: "EDNS Client Subnet the query carries, e.g. 81.2.69.0/24.")
+    var ecs: String?
+
+    @Option(name: .long, help: "Record type: A or AAAA (default: A for an IPv4 client, AAAA for IPv6).")
+    var type: String?
+
+    @Option(name: .shortAndLong, help: "Path of the YAML config file.")
+    var config: String = "config/proxima.yaml"
+
+    @Option(name: .long, help: "Ask a running server's admin API (e.g. http://127.0.0.1:8053) instead of the files.")
+    var admin: String?
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard IPAddress(ip) != nil else { throw ValidationError("'\(ip)' is not an IPv4 or IPv6 address") }
+        if let ecs, IPNetwork(ecs) == nil {
+            throw ValidationError("--ecs '\(ecs)' is not a network like 81.2.69.0/24 (host bits must be zero)")
+        }
+        if let type, RecordType(mnemonic: type) != .a && RecordType(mnemonic: type) != .aaaa {
+            throw ValidationError("--type must be A or AAAA")
+        }
+        if admin != nil && ecs != nil { throw ValidationError("--ecs cannot be combined with --admin") }
+    }
+
+    func run() async throws {
+        let address = IPAddress(ip)!
+        if let admin { return try await viaAdmin(admin, address: address) }
+        let rt: LoadedRuntime
+        switch RuntimeLoader.load(configPath: config) {
+        case .success(let r): rt = r
+        case .failure(let failure):
+            let problems = failure.problems
+            for p in problems { FileHandle.standardError.write(Data((p.description + "\n").utf8)) }
+            throw ExitCode(2)
+        }
+        let routed = rt.routes.keys.sorted { $0.description < $1.description }
+        guard !routed.isEmpty else { throw ValidationError("\(config) routes no names (routing.names is empty)") }
+        let target: DomainName
+        if let name {
+            guard let n = try? DomainName(parsing: name.hasSuffix(".") ? name : name + ".") else {
+                throw ValidationError("--name '\(name)' is not a domain name")
+            }
+            guard rt.routes[n] != nil else {
+                throw ValidationError("\(n) is not a routed name; routed names: \(routed.map(\.description).joined(separator: ", "))")
+            }
+            target = n
+        } else {
+            target = routed[0]
+        }
+        let subnet = ecs.flatMap(IPNetwork.init).map {
+            ClientSubnet(address: $0.address, sourcePrefixLength: UInt8($0.prefixLength))
+        }
+        let qtype: RecordType = type.flatMap { RecordType(mnemonic: $0) } ?? ((subnet?.address ?? address).family == 2 ? .aaaa : .a)
+        let report = try await RouteExplainer.explain(runtime: rt, name: target, type: qtype, source: address, ecs: subnet)
+        print(json ? report.json() : report.text())
+    }
+
+    func viaAdmin(_ base: String, address: IPAddress) async throws {
+        var url = base.hasSuffix("/") ? String(base.dropLast()) : base
+        url += "/route?ip=\(address)"
+        if let name { url += "&name=\(name)" }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let response: HTTPClientResponse
+        let body: ByteBuffer
+        do {
+            response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
+            body = try await response.body.collect(upTo: 1 << 20)
+        } catch {
+            try? await client.shutdown()
+            FileHandle.standardError.write(Data("admin API \(base): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        try? await client.shutdown()
+        let text = String(buffer: body)
+        guard response.status == .ok else {
+            FileHandle.standardError.write(Data("admin API: HTTP \(response.status.code): \(text)\n".utf8))
+            throw ExitCode(1)
+        }
+        if json {
+            print(text)
+        } else {
+            let doc = try JSONDecoder().decode(RouteReportDocument.self, from: Data(text.utf8))
+            print(RouteReportDocument.renderText(doc))
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("proxima: not yet built")

@@ -1,0 +1,63 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A real HTTP server on a loopback address for health-check tests: answers every request with a
+/// settable status; can be stopped and started again on the same port.
+final class TestHTTPBackend: @unchecked Sendable {
+    let host: String
+    private(set) var port: Int = 0
+    private var channel: Channel?
+    private let lock = NSLock()
+    private var statusCode = 200
+    private(set) var requests = 0
+
+    init(host: String) { self.host = host }
+
+    var status: Int {
+        get { lock.lock(); defer { lock.unlock() }; return statusCode }
+        set { lock.lock(); statusCode = newValue; lock.unlock() }
+    }
+
+    func countRequest() { lock.lock(); requests += 1; lock.unlock() }
+
+    func start() async throws {
+        let backend = self
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(Handler(backend: backend))
+                }
+            }
+        let ch = try await bootstrap.bind(host: host, port: port).get()
+        port = ch.localAddress?.port ?? 0
+        channel = ch
+    }
+
+    func stop() async {
+        try? await channel?.close()
+        channel = nil
+    }
+
+    final class Handler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let backend: TestHTTPBackend
+        init(backend: TestHTTPBackend) { self.backend = backend }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard case .end = unwrapInboundIn(data) else { return }
+            backend.countRequest()
+            let body = context.channel.allocator.buffer(string: "ok\n")
+            var headers = HTTPHeaders()
+            headers.add(name: "content-length", value: "\(body.readableBytes)")
+            headers.add(name: "connection", value: "close")
+            let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: backend.status), headers: headers)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}
