@@ -76,7 +76,7 @@ final class EngineWorker: QueryWorker {
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
         let now = monotonicSeconds()
         switch cache.answer(query: query, source: client.address, transport: transport, now: now, states: states,
-                            output: output) {
+                            statesGeneration: generation, output: output) {
         case .reply(let n):
             return .reply(length: n)
         case .drop:

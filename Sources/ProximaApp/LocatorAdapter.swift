@@ -8,6 +8,16 @@ import QueryEngine
 struct LocatorAdapter: ClientLocator {
     let locator: GeoLocator
 
+    /// Overrides, then the database's precomputed record table: what `locate` answers for every
+    /// address the overrides or the database place (ipstack results take the full path).
+    func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int)? {
+        if !locator.overrides.isEmpty, let hit = locator.overrides.lookup(address) {
+            return (hit.coordinate, hit.network.prefixLength)
+        }
+        guard let q = locator.database?.quickLocate(address) else { return nil }
+        return (q.coordinate, q.prefixLength)
+    }
+
     func locate(_ address: IPAddress) -> Placement {
         switch locator.locate(address, now: .now) {
         case .located(let l): return .located(l)

@@ -128,7 +128,7 @@ public enum RuntimeLoader {
         if let dbPath = config.geoip.databasePath {
             if config.geoip.watch { watched.append(dbPath) }
             do {
-                database = try MaxMindDatabase(path: dbPath)
+                database = try MaxMindDatabase(path: dbPath, precomputeCoordinates: true)
             } catch {
                 problems.append(LoadProblem("\(configPath): geoip.database: \(error)"))
             }

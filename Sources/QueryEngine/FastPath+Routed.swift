@@ -3,22 +3,19 @@ import GeoRouting
 
 extension AnswerCache {
     /// The per-thread location cache key: the client address widened to /24 (IPv4) or /48 (IPv6),
-    /// the granularity resolvers send ECS at. Only locations whose network covers the whole key
-    /// network are cached this way.
-    static func locationKey(_ a: IPAddress) -> (IPAddress, Int) {
+    /// the granularity resolvers send ECS at, as a tagged integer (never 0). Only locations whose
+    /// network covers the whole key network are cached this way.
+    @inline(__always)
+    static func locationKey(_ a: IPAddress) -> (key: UInt64, width: Int) {
         switch a {
-        case .v4: return (a.masked(to: 24), 24)
-        case .v6: return (a.masked(to: 48), 48)
+        case .v4(let v): return (UInt64(v >> 8) | (1 << 62), 24)
+        case .v6(let hi, _): return ((hi >> 16) | (1 << 63), 48)
         }
     }
 
-    static func slot(of key: IPAddress) -> Int {
-        var h: UInt64
-        switch key {
-        case .v4(let v): h = UInt64(v) &* 0x9e37_79b9_7f4a_7c15
-        case .v6(let hi, let lo): h = (hi ^ (lo &* 0xff51_afd7_ed55_8ccd)) &* 0x9e37_79b9_7f4a_7c15
-        }
-        return Int(truncatingIfNeeded: h >> 40) & (AnswerCache.locationSlots - 1)
+    @inline(__always)
+    static func slot(of key: UInt64) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9e37_79b9_7f4a_7c15) >> 40) & (AnswerCache.locationSlots - 1)
     }
 
     /// Locates `address` through the per-thread cache, then the snapshot's locator. Returns nil
@@ -26,33 +23,42 @@ extension AnswerCache {
     mutating func cachedLocation(_ address: IPAddress, now: Double) -> (Coordinate, networkPrefix: Int)? {
         let (key, width) = AnswerCache.locationKey(address)
         let s = AnswerCache.slot(of: key)
-        if locations.isEmpty { locations = Array(repeating: nil, count: AnswerCache.locationSlots) }
-        if let c = locations[s], c.key == key, c.expires > now {
-            return (c.coordinate, c.networkPrefix)
+        if locations.isEmpty { locations = Array(repeating: .empty, count: AnswerCache.locationSlots) }
+        let c = locations[s]
+        if c.key == key, c.expires > now {
+            return (Coordinate(latitude: c.latitude, longitude: c.longitude), Int(c.networkPrefix))
         }
-        guard case .located(let l) = snapshot.locator.locate(address),
-              l.network.address.family == address.family else { return nil }
-        if l.network.prefixLength <= width {
-            locations[s] = CachedLocation(key: key, coordinate: l.coordinate, networkPrefix: l.network.prefixLength,
-                                          expires: now + AnswerCache.locationLifetime)
+        let found: (Coordinate, Int)
+        if address.mappedIPv4 == nil, let q = snapshot.locator.quickLocate(address) {
+            found = (q.coordinate, q.networkPrefix)
+        } else {
+            guard case .located(let l) = snapshot.locator.locate(address),
+                  l.network.address.family == address.family else { return nil }
+            found = (l.coordinate, l.network.prefixLength)
         }
-        return (l.coordinate, l.network.prefixLength)
+        if found.1 <= width {
+            locations[s] = CachedLocation(key: key, latitude: found.0.latitude, longitude: found.0.longitude,
+                                          expires: now + AnswerCache.locationLifetime, networkPrefix: UInt8(found.1))
+        }
+        return found
     }
 
     /// Answers a directly routed A/AAAA question, writing the records straight into `output`.
     /// Returns nil for every case the engine must handle (unknown location, SERVFAIL, zone
     /// fallback, too large), so the answer is always the engine's answer.
     mutating func routed(_ q: SimpleQuery, route: RouteSpec, query p: UnsafeRawBufferPointer, source: IPAddress,
-                         transport: QueryTransport, now: Double, states: BackendStates,
+                         transport: QueryTransport, now: Double, states: BackendStates, statesGeneration: UInt64?,
                          output: UnsafeMutableRawBufferPointer) -> Int? {
-        guard let geo = snapshot.geoData else { return nil }
+        guard let geo = snapshot.geoData, let resolvedStates = resolvedStates(states, generation: statesGeneration) else {
+            return nil
+        }
         let ecs = q.clientSubnet
         let usedECS = (ecs?.sourcePrefixLength ?? 0) > 0
         let client = usedECS ? ecs!.address : source
         guard let (coordinate, networkPrefix) = cachedLocation(client, now: now) else { return nil }
         let isAAAA = q.qtype == RecordType.aaaa.rawValue
         let decision = Router.decide(route: route, pools: geo, client: coordinate, family: isAAAA ? .v6 : .v4,
-                                     states: states, now: now, loadMaxAge: snapshot.settings.loadMaxAge,
+                                     states: resolvedStates, now: now, loadMaxAge: snapshot.settings.loadMaxAge,
                                      entropy: nextEntropy(), explain: false)
         guard case .answer(let addrs) = decision.outcome, !addrs.isEmpty else { return nil }
 

@@ -38,21 +38,31 @@ public struct AnswerCache {
         }
     }
 
+    /// One per-thread location entry, 40 bytes: the client network as an integer key (0 = empty),
+    /// its coordinate, the network prefix the location holds for, and when it stops being trusted.
     struct CachedLocation {
-        var key: IPAddress
-        var coordinate: Coordinate
-        var networkPrefix: Int
+        var key: UInt64
+        var latitude: Double
+        var longitude: Double
         var expires: Double
+        var networkPrefix: UInt8
+        static let empty = CachedLocation(key: 0, latitude: 0, longitude: 0, expires: 0, networkPrefix: 0)
     }
 
     static let answerSlots = 4096
-    static let locationSlots = 65536
+    /// 2^19 direct-mapped entries (20 MiB per thread): resolvers send ECS for hundreds of
+    /// thousands of /24s; a cache much smaller than that set misses on almost every query.
+    static let locationSlots = 1 << 19
     /// How long a per-thread location entry is trusted (the locator's own caches hold the TTLs).
     static let locationLifetime = 30.0
 
     var entries: [Entry?]
-    var locations: [CachedLocation?]
+    var locations: [CachedLocation]
     var rng: UInt64
+    /// Backend states resolved against the snapshot's pools (no per-member hashing when ranking),
+    /// rebuilt when the caller's states generation changes.
+    var resolved: ResolvedBackendStates?
+    var resolvedGeneration: UInt64?
 
     public init(snapshot: EngineSnapshot, seed: UInt64) {
         self.snapshot = snapshot
@@ -66,6 +76,17 @@ public struct AnswerCache {
         self.snapshot = snapshot
         for i in entries.indices { entries[i] = nil }
         locations = []
+        resolved = nil
+        resolvedGeneration = nil
+    }
+
+    /// `states` resolved for ranking; cached per `generation` (nil: resolve every time).
+    mutating func resolvedStates(_ states: BackendStates, generation: UInt64?) -> ResolvedBackendStates? {
+        guard let geo = snapshot.geoData else { return nil }
+        if let generation, generation == resolvedGeneration, let r = resolved { return r }
+        let r = ResolvedBackendStates(states, for: geo)
+        if let generation { resolved = r; resolvedGeneration = generation }
+        return r
     }
 
     /// Next per-query entropy (xorshift64*).
@@ -78,8 +99,10 @@ public struct AnswerCache {
 
     /// Answers the packet in `query`, writing into `output` (which must hold at least the
     /// transport's maximum message size).
+    /// `statesGeneration` identifies `states` (the shell's store generation); with it, the
+    /// states are resolved for ranking once per change instead of once per query.
     public mutating func answer(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport,
-                                now: Double, states: BackendStates,
+                                now: Double, states: BackendStates, statesGeneration: UInt64? = nil,
                                 output: UnsafeMutableRawBufferPointer) -> FastPathResult {
         if let q = SimpleQuery.parse(query), q.qtype != RecordType.axfr.rawValue, q.qtype != RecordType.ixfr.rawValue {
             let slot = Int(truncatingIfNeeded: q.hash) & (AnswerCache.answerSlots - 1)
@@ -92,7 +115,7 @@ public struct AnswerCache {
                     }
                 case .routed(_, let route):
                     if let n = routed(q, route: route, query: query, source: source, transport: transport, now: now,
-                                      states: states, output: output) {
+                                      states: states, statesGeneration: statesGeneration, output: output) {
                         return .reply(length: n)
                     }
                 case .engine:

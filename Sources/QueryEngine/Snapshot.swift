@@ -17,6 +17,13 @@ public enum Placement: Sendable, Hashable {
 /// Synchronous, non-blocking client location (overrides → database → remote cache).
 public protocol ClientLocator: Sendable {
     func locate(_ address: IPAddress) -> Placement
+    /// An optional cheaper answer for the fast path: the coordinate and network prefix `locate`
+    /// would report as `.located` for `address`, or nil to fall back to `locate`.
+    func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int)?
+}
+
+extension ClientLocator {
+    public func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int)? { nil }
 }
 
 /// A locator that knows nothing (no database configured).

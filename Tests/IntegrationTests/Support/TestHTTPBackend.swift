@@ -11,7 +11,10 @@ final class TestHTTPBackend: @unchecked Sendable {
     private var channel: Channel?
     private let lock = NSLock()
     private var statusCode = 200
+    private var bodyText = "ok\n"
+    private var delaySeconds = 0.0
     private(set) var requests = 0
+    private(set) var paths: [String] = []
 
     init(host: String) { self.host = host }
 
@@ -20,7 +23,19 @@ final class TestHTTPBackend: @unchecked Sendable {
         set { lock.lock(); statusCode = newValue; lock.unlock() }
     }
 
-    func countRequest() { lock.lock(); requests += 1; lock.unlock() }
+    /// Response body (e.g. ipstack JSON).
+    var body: String {
+        get { lock.lock(); defer { lock.unlock() }; return bodyText }
+        set { lock.lock(); bodyText = newValue; lock.unlock() }
+    }
+
+    /// Seconds to wait before answering (a slow upstream).
+    var delay: Double {
+        get { lock.lock(); defer { lock.unlock() }; return delaySeconds }
+        set { lock.lock(); delaySeconds = newValue; lock.unlock() }
+    }
+
+    func countRequest(_ path: String) { lock.lock(); requests += 1; paths.append(path); lock.unlock() }
 
     func start() async throws {
         let backend = self
@@ -47,10 +62,26 @@ final class TestHTTPBackend: @unchecked Sendable {
         let backend: TestHTTPBackend
         init(backend: TestHTTPBackend) { self.backend = backend }
 
+        var path = ""
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard case .end = unwrapInboundIn(data) else { return }
-            backend.countRequest()
-            let body = context.channel.allocator.buffer(string: "ok\n")
+            switch unwrapInboundIn(data) {
+            case .head(let head): path = head.uri; return
+            case .body: return
+            case .end: break
+            }
+            backend.countRequest(path)
+            let delay = backend.delay
+            if delay > 0 {
+                let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) { self.respond(ctx.value) }
+            } else {
+                respond(context)
+            }
+        }
+
+        func respond(_ context: ChannelHandlerContext) {
+            let body = context.channel.allocator.buffer(string: backend.body)
             var headers = HTTPHeaders()
             headers.add(name: "content-length", value: "\(body.readableBytes)")
             headers.add(name: "connection", value: "close")
