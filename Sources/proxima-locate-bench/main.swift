@@ -111,6 +111,23 @@ nonisolated func run(_ options: Options) throws {
               + "\(fmt(ns / Double(perThread * threads))) ns/lookup aggregate, located \(sink.located[0])/\(perThread)")
     }
 
+    // The DNS query path's lookup: precomputed record coordinates (no record decoding, no lock).
+    let openStart = ContinuousClock.now
+    let precomputed = try MaxMindDatabase(path: options.database, precomputeCoordinates: true)
+    print("open with precomputed coordinates: \(ContinuousClock.now - openStart), \(precomputed.locatedRecordCount) records with coordinates")
+    for threads in [1, 2] {
+        let perThread = n / threads
+        let ns = timed(threads: threads) { t in
+            var located = 0
+            let offset = t * 7919
+            for i in 0..<perThread where precomputed.quickLocate(random[(i &+ offset) & mask]) != nil { located += 1 }
+            sink.located[t] = located
+        }
+        let perLookup = ns / Double(perThread * threads) * Double(threads)
+        print("quickLocate (query path), random IPv4, \(threads) thread(s): \(fmt(perLookup)) ns/lookup per thread, "
+              + "\(fmt(ns / Double(perThread * threads))) ns/lookup aggregate, located \(sink.located[0])/\(perThread)")
+    }
+
     let networks = publicAddresses(count: options.networks, seed: 42)
     let locator = GeoLocator(database: database)
     probe(locator, n)
