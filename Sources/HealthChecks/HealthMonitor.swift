@@ -146,7 +146,7 @@ public final class HealthMonitor: Service, Sendable {
         let firstDelay = max(0, initialDelay(interval))
         let startsUp = store.status(of: address).probeHealthy
         let task = Task { [self] in
-            var machine = ProbeStreak(rise: spec.rise, fall: spec.fall, isUp: startsUp)
+            var machine = HealthStateMachine(spec: spec, initial: startsUp ? .up : .down)
             try? await Task.sleep(nanoseconds: UInt64(firstDelay * 1e9))
             while !Task.isCancelled {
                 let started = BackendStateStore.monotonicSeconds()
@@ -168,7 +168,7 @@ public final class HealthMonitor: Service, Sendable {
     }
 
     /// Writes a transition to the store and logs it, unless the loop was replaced meanwhile.
-    private func apply(_ action: ProbeTransition, target: HealthTarget, loopID: UInt64, reason: String) {
+    private func apply(_ action: HealthAction, target: HealthTarget, loopID: UInt64, reason: String) {
         let current = state.withLockedValue { state -> Bool in
             guard state.loops[target.address]?.id == loopID else { return false }
             store.setProbeHealth(address: target.address, healthy: action == .markUp)

@@ -63,7 +63,7 @@ final class HealthMonitorTests: XCTestCase {
             XCTAssertTrue(wentDown)
             // Exactly `fall` failing probes were needed (allow one probe in flight at the switch).
             let failuresSeen = server.requestCount - failuresBefore
-            // (The exact count is ProbeStreakTests' job; here a probe in flight at the switch and the
+            // (The exact count is HealthStateMachineTests' job; here a probe in flight at the switch and the
             // 10 ms polling blur it by one either way.)
             XCTAssertTrue((2...5).contains(failuresSeen), "went down after \(failuresSeen) failing probes")
 
