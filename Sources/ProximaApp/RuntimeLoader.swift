@@ -151,23 +151,9 @@ public enum RuntimeLoader {
         HealthCheckDefaults(interval: h.interval.configSeconds, timeout: h.timeout.configSeconds, rise: h.rise, fall: h.fall)
     }
 
-    /// Maps the config's route settings to GeoRouting's.
+    /// The route of a routed name: the config's settings are GeoRouting's own types.
     static func routeSpec(_ r: RouteSettings) -> RouteSpec {
-        let policy: RoutePolicy
-        switch r.policy {
-        case .nearest: policy = .nearest
-        case .roundRobin: policy = .roundRobin
-        case .random: policy = .random
-        case .weighted: policy = .weighted
-        case .leastLoad: policy = .leastLoad
-        }
-        let allDown: AllDownBehavior
-        switch r.allDown {
-        case .failOpen: allDown = .failOpen
-        case .servfail: allDown = .servfail
-        case .fallback(let p): allDown = .fallback(pool: p)
-        }
-        return RouteSpec(pool: r.pool, policy: policy, answers: r.answers, ttl: r.ttl, tieBand: r.tieBand, allDown: allDown)
+        RouteSpec(pool: r.pool, policy: r.policy, answers: r.answers, ttl: r.ttl, tieBand: r.tieBand, allDown: r.allDown)
     }
 
     static func readText(_ path: String) -> String? {

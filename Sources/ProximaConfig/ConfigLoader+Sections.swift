@@ -130,7 +130,7 @@ extension DecodeContext {
     /// Route keys as written in one mapping; nil members were not set there.
     struct PartialRoute {
         var pool: String?
-        var policy: ConfiguredPolicy?
+        var policy: RoutePolicy?
         var answers: Int?
         var ttl: UInt32?
         var tieBand: Double?
@@ -142,11 +142,11 @@ extension DecodeContext {
     func decodePartialRoute(_ map: MappingReader) -> PartialRoute {
         var route = PartialRoute()
         if let v = map.optional("policy"), let text = ValueDecoder.string(v, sink: sink) {
-            if let policy = ConfiguredPolicy(rawValue: text) {
+            if let policy = RoutePolicy(rawValue: text) {
                 route.policy = policy
             } else {
                 sink.add(.invalidValue, at: v, "unknown policy '\(text)'; expected one of: "
-                         + ConfiguredPolicy.allCases.map(\.rawValue).joined(separator: ", "))
+                         + RoutePolicy.allCases.map(\.rawValue).joined(separator: ", "))
             }
         }
         route.answers = map.int("answers", in: 1...8)
@@ -247,7 +247,7 @@ extension DecodeContext {
         let pool = partial.pool ?? base.pool
         let keyword = partial.allDown?.keyword ?? defaults.allDown?.keyword ?? "fail-open"
         let fallback = partial.fallbackPool ?? defaults.fallbackPool
-        var allDown = ConfiguredAllDown.failOpen
+        var allDown = AllDownBehavior.failOpen
         switch keyword {
         case "servfail":
             allDown = .servfail

@@ -208,46 +208,12 @@ public struct IPStackSettings: Sendable, Hashable {
     }
 }
 
-/// How a routed name's answers are chosen among a pool's healthy members. The config's own
-/// spelling; the lead maps it to GeoRouting's `RoutePolicy`.
-public enum ConfiguredPolicy: String, Sendable, Hashable, CaseIterable {
-    /// Nearest by great-circle distance, ties within `tieBand` balanced by weight.
-    case nearest
-    /// Rotate through the members.
-    case roundRobin = "round-robin"
-    /// Uniformly random members.
-    case random
-    /// Random, proportional to member weight.
-    case weighted
-    /// The least loaded member (fresh load reports only).
-    case leastLoad = "least-load"
-}
-
-/// What to answer when every member of the pool is down (DESIGN §3).
-public enum ConfiguredAllDown: Sendable, Hashable {
-    /// Answer as if all members were up (the default, as gdnsd and Route 53 do).
-    case failOpen
-    /// Answer SERVFAIL.
-    case servfail
-    /// Answer from another pool of `geo_data.json`.
-    case fallback(pool: String)
-
-    /// The YAML spelling: `fail-open`, `servfail` or `fallback`.
-    public var keyword: String {
-        switch self {
-        case .failOpen: return "fail-open"
-        case .servfail: return "servfail"
-        case .fallback: return "fallback"
-        }
-    }
-}
-
 /// The route settings of one routed name (defaults merged with its overrides).
 public struct RouteSettings: Sendable, Hashable {
     /// Pool name in `geo_data.json` (`default` for the flat form). Default `default`.
     public var pool: String
     /// Selection policy. Default `.nearest`.
-    public var policy: ConfiguredPolicy
+    public var policy: RoutePolicy
     /// Number of A/AAAA records answered, 1...8. Default 1.
     public var answers: Int
     /// TTL of the routed answers, 0...2147483647 (RFC 2181 §8). Default 60.
@@ -255,7 +221,7 @@ public struct RouteSettings: Sendable, Hashable {
     /// Members within this fraction of the best distance count as equally near, 0...1. Default 0.05.
     public var tieBand: Double
     /// Behaviour when every member is down. Default `.failOpen`.
-    public var allDown: ConfiguredAllDown
+    public var allDown: AllDownBehavior
 
     /// The fallback pool when `allDown` is `.fallback`, else nil.
     public var fallbackPool: String? {
@@ -264,8 +230,8 @@ public struct RouteSettings: Sendable, Hashable {
     }
 
     /// Creates route settings; the defaults are the schema's.
-    public init(pool: String = "default", policy: ConfiguredPolicy = .nearest, answers: Int = 1,
-                ttl: UInt32 = 60, tieBand: Double = 0.05, allDown: ConfiguredAllDown = .failOpen) {
+    public init(pool: String = "default", policy: RoutePolicy = .nearest, answers: Int = 1,
+                ttl: UInt32 = 60, tieBand: Double = 0.05, allDown: AllDownBehavior = .failOpen) {
         self.pool = pool
         self.policy = policy
         self.answers = answers

@@ -1,4 +1,5 @@
 import DNSWire
+import GeoRouting
 import XCTest
 @testable import ProximaConfig
 
@@ -109,7 +110,7 @@ final class ConfigDefaultsTests: XCTestCase {
     }
 
     func testAllPoliciesAndLogLevelsParse() throws {
-        for policy in ConfiguredPolicy.allCases {
+        for policy in RoutePolicy.allCases {
             let yaml = ConfigTestSupport.zoneOnly + "\nrouting:\n  defaults:\n    policy: \(policy.rawValue)\n"
             XCTAssertEqual(ConfigTestSupport.load(yaml)?.routing.defaults.policy, policy)
         }
