@@ -131,9 +131,6 @@ public struct DomainName: Hashable, Sendable, Comparable, CustomStringConvertibl
     /// True for the root name.
     public var isRoot: Bool { wire.count == 1 }
 
-    /// The first label is `*` (RFC 4592 §2.1.1).
-    public var isWildcard: Bool { wire.count >= 2 && wire[0] == 1 && wire[1] == UInt8(ascii: "*") }
-
     /// The name without its first label; nil for the root.
     public var parent: DomainName? {
         guard !isRoot else { return nil }

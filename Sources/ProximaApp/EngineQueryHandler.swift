@@ -1,7 +1,6 @@
 import DNSServer
 import DNSWire
 import GeoRouting
-import Logging
 import QueryEngine
 
 #if canImport(Glibc)
@@ -25,16 +24,14 @@ public protocol RemoteLocating: Sendable {
 public struct EngineQueryHandler: QueryHandler {
     let store: SnapshotStore
     let remote: (any RemoteLocating)?
-    let logger: Logger
 
-    public init(store: SnapshotStore, remote: (any RemoteLocating)?, logger: Logger) {
+    public init(store: SnapshotStore, remote: (any RemoteLocating)?) {
         self.store = store
         self.remote = remote
-        self.logger = logger
     }
 
     public func makeWorker() -> QueryWorker {
-        EngineWorker(store: store, remote: remote, logger: logger)
+        EngineWorker(store: store, remote: remote)
     }
 }
 
@@ -43,16 +40,14 @@ public struct EngineQueryHandler: QueryHandler {
 final class EngineWorker: QueryWorker {
     let store: SnapshotStore
     let remote: (any RemoteLocating)?
-    let logger: Logger
     var cache: AnswerCache
     var states: BackendStates
     var generation: UInt64
     var snapshotGeneration: UInt64
 
-    init(store: SnapshotStore, remote: (any RemoteLocating)?, logger: Logger) {
+    init(store: SnapshotStore, remote: (any RemoteLocating)?) {
         self.store = store
         self.remote = remote
-        self.logger = logger
         let cur = store.current()
         cache = AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max))
         states = cur.states

@@ -86,8 +86,7 @@ public final class ProximaServer: Sendable {
                                  udp: UDPServer.Configuration(threads: udpThreads),
                                  tcp: TCPServer.Configuration(idleTimeout: config.tcp.idleTimeout,
                                                               maxConnections: config.tcp.maxConnections)),
-            handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                        logger: logger),
+            handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack)),
             logger: logger.with(label: "proxima.dns"))
         if let a = config.admin {
             let runtimeRef = runtime
@@ -148,9 +147,6 @@ public final class ProximaServer: Sendable {
         guard let admin else { return nil }
         return try await admin.waitUntilListening()
     }
-
-    /// The backend state store (health, forced state, load).
-    public var backendStates: BackendStateStore { backends }
 
     /// The current engine snapshot and backend states.
     public var snapshotStore: SnapshotStore { store }
