@@ -107,8 +107,16 @@ public final class ProximaServer: Sendable {
         store.replace(snapshot: makeSnapshot(loaded))
     }
 
-    /// Runs until cancelled or, with signal handling, until SIGINT/SIGTERM.
+    /// Runs until cancelled or, with signal handling, until SIGINT/SIGTERM. The DNS listeners are
+    /// bound before any service starts, so a bind failure (e.g. the port is taken) is reported at
+    /// once and nothing else runs.
     public func run() async throws {
+        do {
+            try await dns.start()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
         var services: [any Service] = [dns, health, ReloadService(server: self)]
         if let admin { services.append(admin) }
         let group = ServiceGroup(configuration: .init(
@@ -132,7 +140,7 @@ public final class ProximaServer: Sendable {
     }
 
     /// The DNS endpoints bound (ports resolved); waits until the listeners are up.
-    public func waitForDNS(timeout: Duration = .seconds(10)) async throws -> [ServerEndpoint] {
+    public func waitForDNS(timeout: Duration = .seconds(30)) async throws -> [ServerEndpoint] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let b = dns.boundEndpoints
