@@ -27,7 +27,7 @@ struct ReloadService: Service {
 
     func run() async throws {
         // Both loops end when shutdown begins (a poll sleep may be long).
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await runLoops()
         }
     }
