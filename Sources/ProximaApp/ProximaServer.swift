@@ -61,7 +61,7 @@ public final class ProximaServer: Sendable {
         self.options = options
         self.logger = logger
         let loaded: LoadedRuntime
-        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment) {
+        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment, forServing: true) {
         case .success(let rt): loaded = rt
         case .failure(let f): throw StartupError(problems: f.problems)
         }
@@ -163,7 +163,7 @@ public final class ProximaServer: Sendable {
     /// every problem is logged; returns whether the new data is now serving.
     @discardableResult
     public func reload(reason: String) -> Bool {
-        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment) {
+        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment, forServing: true) {
         case .failure(let failure):
             let problems = failure.problems
             logger.error("reload (\(reason)) refused; still serving the previous data", metadata: ["problems": "\(problems.count)"])
