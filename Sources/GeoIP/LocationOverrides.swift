@@ -8,22 +8,8 @@ import GeoRouting
 /// lookup costs one masked hash probe per distinct prefix length in use (usually a handful) and
 /// nothing at all when there are no overrides of the address's family.
 public struct LocationOverrides: Sendable {
-    /// One configured override.
-    public struct Entry: Sendable, Hashable {
-        /// The client network the override applies to.
-        public var network: IPNetwork
-        /// Where clients of that network are placed.
-        public var coordinate: Coordinate
-        /// Optional operator label (shown by `proxima locate` and route explanations).
-        public var label: String?
-
-        /// Creates an entry.
-        public init(network: IPNetwork, coordinate: Coordinate, label: String? = nil) {
-            self.network = network
-            self.coordinate = coordinate
-            self.label = label
-        }
-    }
+    /// One configured override (the same value the config loader produces).
+    public typealias Entry = LocationOverride
 
     private struct Level: Sendable {
         var prefixLength: Int

@@ -64,3 +64,21 @@ public struct Location: Hashable, Sendable {
         self.label = label
     }
 }
+
+/// A config override: clients in `network` are placed at `coordinate` (checked before the
+/// database; longest prefix wins). Shared by the config loader and the GeoIP locator chain.
+public struct LocationOverride: Sendable, Hashable {
+    /// The network (host bits are zero: `10.0.0.1/8` is rejected at load).
+    public var network: IPNetwork
+    /// Where its clients are; always `isValid` once loaded.
+    public var coordinate: Coordinate
+    /// Optional free-form label shown by `proxima route`/`locate`.
+    public var label: String?
+
+    /// Creates an override.
+    public init(network: IPNetwork, coordinate: Coordinate, label: String? = nil) {
+        self.network = network
+        self.coordinate = coordinate
+        self.label = label
+    }
+}

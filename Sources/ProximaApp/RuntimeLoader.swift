@@ -137,9 +137,7 @@ public enum RuntimeLoader {
         }
         var overrides = LocationOverrides()
         do {
-            overrides = try LocationOverrides(config.geoip.overrides.map {
-                LocationOverrides.Entry(network: $0.network, coordinate: $0.coordinate, label: $0.label)
-            })
+            overrides = try LocationOverrides(config.geoip.overrides)
         } catch {
             problems.append(LoadProblem("\(configPath): geoip.overrides: \(error)"))
         }

@@ -137,23 +137,6 @@ public struct GeoIPSettings: Sendable, Hashable {
     }
 }
 
-/// One `geoip.overrides` entry: every client address inside `network` is placed at `coordinate`.
-public struct LocationOverride: Sendable, Hashable {
-    /// The network (host bits are zero: `10.0.0.1/8` is rejected at load).
-    public var network: IPNetwork
-    /// Where its clients are; always `isValid`.
-    public var coordinate: Coordinate
-    /// Optional free-form label shown by `proxima route`/`locate`.
-    public var label: String?
-
-    /// Creates an override.
-    public init(network: IPNetwork, coordinate: Coordinate, label: String? = nil) {
-        self.network = network
-        self.coordinate = coordinate
-        self.label = label
-    }
-}
-
 /// Settings of the ipstack geolocation fallback (`geoip.ipstack`).
 public struct IPStackSettings: Sendable, Hashable {
     /// Whether uncached lookups go to ipstack. False when the section is absent; true by default

@@ -140,9 +140,7 @@ struct LocateSettings {
         }
         var settings = LocateSettings(databasePath: config.geoip.databasePath)
         do {
-            settings.overrides = try LocationOverrides(config.geoip.overrides.map {
-                LocationOverrides.Entry(network: $0.network, coordinate: $0.coordinate, label: $0.label)
-            })
+            settings.overrides = try LocationOverrides(config.geoip.overrides)
         } catch {
             throw Problem(description: "\(configPath): geoip.overrides: \(error)")
         }
