@@ -10,7 +10,7 @@ import Synchronization
 /// stops all listeners.
 ///
 /// For each endpoint UDP binds first; when the port is 0 TCP then binds the port UDP got, so both
-/// transports of one endpoint share a port. Call `start()` first to learn the bound endpoints
+/// transports of one endpoint share a port (another ephemeral port is tried when TCP finds it taken). Call `start()` first to learn the bound endpoints
 /// before handing the group to a `ServiceGroup` (`run()` then serves what `start()` bound).
 public final class DNSServerGroup: Service, Sendable {
     /// What to listen on and how.
@@ -80,15 +80,9 @@ public final class DNSServerGroup: Service, Sendable {
         var bound: [ServerEndpoint] = []
         do {
             for endpoint in configuration.endpoints {
-                let udp = UDPServer(endpoint: endpoint, handler: handler, configuration: configuration.udp)
-                let udpBound = try udp.start()
+                let (udp, tcp, udpBound) = try await bindPair(endpoint)
                 udpServers.append(udp)
-                if configuration.tcpEnabled {
-                    let tcp = TCPServer(endpoint: udpBound, handler: handler, group: group,
-                                        configuration: configuration.tcp)
-                    tcpServers.append(tcp)
-                    try await tcp.start()
-                }
+                if let tcp { tcpServers.append(tcp) }
                 bound.append(udpBound)
                 logger.info("DNS listening", metadata: [
                     "endpoint": "\(udpBound)", "udp_threads": "\(udp.threadCount)",
@@ -112,6 +106,36 @@ public final class DNSServerGroup: Service, Sendable {
             throw DNSServerError(code: .invalidState, context: "stopped during start")
         }
         return bound
+    }
+
+    /// How many ephemeral ports to try before giving up on an endpoint configured with port 0.
+    static let ephemeralAttempts = 16
+
+    /// Binds UDP, then TCP on the port UDP got. With port 0 the kernel picks a port free for UDP
+    /// only; when TCP then finds it taken (an outgoing connection may hold it), both are released
+    /// and another ephemeral port is tried. A configured port gets exactly one attempt.
+    private func bindPair(_ endpoint: ServerEndpoint) async throws -> (UDPServer, TCPServer?, ServerEndpoint) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let udp = UDPServer(endpoint: endpoint, handler: handler, configuration: configuration.udp)
+            let udpBound = try udp.start()
+            guard configuration.tcpEnabled else { return (udp, nil, udpBound) }
+            let tcp = TCPServer(endpoint: udpBound, handler: handler, group: group, configuration: configuration.tcp)
+            do {
+                try await tcp.start()
+                return (udp, tcp, udpBound)
+            } catch let error as DNSServerError where error.code == .tcpBind && endpoint.port == 0
+                && attempt < Self.ephemeralAttempts {
+                udp.stop()
+                logger.debug("ephemeral port taken for TCP; trying another", metadata: [
+                    "endpoint": "\(udpBound)", "error": "\(error)",
+                ])
+            } catch {
+                udp.stop()
+                throw error
+            }
+        }
     }
 
     /// `Service.run()`: starts (unless `start()` was called), serves until graceful shutdown or
