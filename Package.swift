@@ -72,7 +72,7 @@ let package = Package(
         ]),
         .target(name: "ProximaApp", dependencies: [
             "DNSWire", "DNSZone", "GeoRouting", "QueryEngine", "ProximaConfig",
-            "GeoIP", "HealthChecks", "DNSServer", "AdminAPI",
+            "GeoIP", "HealthChecks", "DNSServer", "AdminAPI", "CProximaNet",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -45,6 +45,20 @@ public protocol QueryWorker: AnyObject {
     /// query's EDNS and `client.transport`. Must not block.
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint,
                 output: UnsafeMutableRawBufferPointer, sink: ReplySink) -> QueryDisposition
+
+    /// The UDP fast path received a batch: called once before `prepare` and `handle` run for its
+    /// queries (e.g. to read the clock once per batch). TCP never calls it. Default: nothing.
+    func beginBatch()
+
+    /// Called for every query of a UDP batch before any of them is handled, so the worker can start
+    /// memory loads it will need (prefetch) and the batch's cache misses overlap. Must not change
+    /// what `handle` answers. Default: nothing.
+    func prepare(query: UnsafeRawBufferPointer, client: ClientEndpoint)
+}
+
+extension QueryWorker {
+    public func beginBatch() {}
+    public func prepare(query: UnsafeRawBufferPointer, client: ClientEndpoint) {}
 }
 
 /// Makes one `QueryWorker` per transport thread / event loop.

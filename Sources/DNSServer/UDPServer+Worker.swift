@@ -58,7 +58,8 @@ final class UDPWorkerThread: @unchecked Sendable {
     }
 
     /// The hot loop. All buffers are allocated once up front; per batch it resets the receive
-    /// headers it used, calls the worker once per datagram and sends the replies in one batch.
+    /// headers it used, tells the worker a batch began, lets it `prepare` every datagram (prefetch),
+    /// then calls `handle` once per datagram and sends the replies in one batch.
     private func run() {
         cproxima_set_thread_name("proxima-udp")
         let worker = handler.makeWorker()
@@ -75,12 +76,16 @@ final class UDPWorkerThread: @unchecked Sendable {
         let recvVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
         let sendVectors = UnsafeMutablePointer<iovec>.allocate(capacity: batch)
         let names = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: batch)
+        // The batch's clients, decoded once before `prepare` and reused by `handle`.
+        let clients = UnsafeMutablePointer<ClientEndpoint?>.allocate(capacity: batch)
+        clients.initialize(repeating: nil, count: batch)
         let queryBytes = UnsafeMutableRawPointer.allocate(byteCount: batch * querySize, alignment: 64)
         let responseBytes = UnsafeMutableRawPointer.allocate(byteCount: batch * responseSize, alignment: 64)
         defer {
             recvHeaders.deallocate(); sendHeaders.deallocate()
             recvVectors.deallocate(); sendVectors.deallocate()
             names.deallocate(); queryBytes.deallocate(); responseBytes.deallocate()
+            clients.deinitialize(count: batch); clients.deallocate()
         }
         names.initialize(repeating: sockaddr_storage(), count: batch)
         for i in 0..<batch {
@@ -117,12 +122,23 @@ final class UDPWorkerThread: @unchecked Sendable {
                 }
             }
             used = Int(received)
-            var replies = 0
+            worker.beginBatch()
             for i in 0..<used {
                 let header = recvHeaders[i]
-                if header.msg_hdr.msg_flags & truncatedFlag != 0 { continue }
-                guard let (address, port) = IPAddress.decode(sockaddr: UnsafeRawPointer(names + i)) else { continue }
+                guard header.msg_hdr.msg_flags & truncatedFlag == 0,
+                      let (address, port) = IPAddress.decode(sockaddr: UnsafeRawPointer(names + i)) else {
+                    clients[i] = nil
+                    continue
+                }
                 let client = ClientEndpoint(address: address, port: port, transport: .udp)
+                clients[i] = client
+                worker.prepare(query: UnsafeRawBufferPointer(start: queryBytes + i * querySize, count: Int(header.msg_len)),
+                               client: client)
+            }
+            var replies = 0
+            for i in 0..<used {
+                guard let client = clients[i] else { continue }
+                let header = recvHeaders[i]
                 let query = UnsafeRawBufferPointer(start: queryBytes + i * querySize, count: Int(header.msg_len))
                 let output = UnsafeMutableRawBufferPointer(start: responseBytes + i * responseSize, count: responseSize)
                 switch worker.handle(query: query, client: client, output: output, sink: sink) {

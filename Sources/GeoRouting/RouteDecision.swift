@@ -138,3 +138,16 @@ public struct MemberRanking: Hashable, Sendable {
         self.chosen = chosen
     }
 }
+
+/// `Router.nearestPick`'s answer: the member a `nearest` route answers with.
+public struct NearestPick: Sendable, Equatable {
+    /// The address answered.
+    public var address: IPAddress
+    /// True when several members were equally near and the query's entropy chose among them (the
+    /// pick differs per query); false when one member alone was nearest.
+    public var drawn: Bool
+    /// The last moment (on the `now` clock) the same health and load give the same pick: when the
+    /// first load report that puts a member over its capacity, or not, goes stale. +inf when no
+    /// load report matters.
+    public var validUntil: Double
+}

@@ -53,6 +53,42 @@ public enum Router {
                now: now, loadMaxAge: loadMaxAge, entropy: entropy, explain: explain)
     }
 
+    /// The answer `decide` gives (with `explain: false`) for a `nearest` route with one answer when
+    /// a healthy member exists, without building a decision; nil in every other case (another
+    /// policy or answer count, unknown pool, no member of the family, invalid client location, every
+    /// member down), where the caller must use `decide`.
+    ///
+    /// The result says whether the same inputs give the same pick for any `entropy` (`drawn` is
+    /// false when one member alone is nearest) and until when it stays right as time passes
+    /// (`validUntil`), so a caller may remember it per client network until health or load change.
+    public static func nearestPick(route: RouteSpec, pools: GeoData, client: Coordinate, family: AddressFamily,
+                                   states: ResolvedBackendStates, now: Double, loadMaxAge: Double,
+                                   entropy: UInt64) -> NearestPick? {
+        guard route.policy == .nearest, route.answerLimit == 1, client.isValid,
+              let poolIndex = pools.poolIndex(named: route.pool) else { return nil }
+        let members = pools.pools[poolIndex].family(family)
+        guard members.count > 0 else { return nil }
+        let dense = states.members(of: pools, pool: poolIndex, family: family)
+        let ctx = Context(policy: route.policy, tieBand: route.effectiveTieBand, answerLimit: 1,
+                          client: RadianPoint(client), states: states.states, now: now,
+                          loadMaxAge: loadMaxAge, entropy: entropy, explain: false)
+        guard let pick = fastNearest(members, dense, ctx) else { return nil }
+        // Time only changes a pick by letting a load report that decides a capacity tier go stale.
+        var validUntil = Double.infinity
+        for slot in 0..<members.count where members[slot].capacity != nil {
+            let receivedAt: Double
+            if let dense {
+                guard !dense[slot].load.isNaN else { continue }
+                receivedAt = dense[slot].receivedAt
+            } else {
+                guard let report = states.states.byAddress[members[slot].address]?.lastLoad else { continue }
+                receivedAt = report.receivedAt
+            }
+            if now - receivedAt <= loadMaxAge { validUntil = min(validUntil, receivedAt + loadMaxAge) }
+        }
+        return NearestPick(address: members[pick.slot].address, drawn: pick.drawn, validUntil: validUntil)
+    }
+
     static func decide(route: RouteSpec, pools: GeoData, client: Coordinate?, family: AddressFamily,
                        states: BackendStates, resolved: ResolvedBackendStates?, now: Double, loadMaxAge: Double,
                        entropy: UInt64, explain: Bool) -> RouteDecision {
@@ -79,8 +115,8 @@ public enum Router {
                           loadMaxAge: loadMaxAge, entropy: entropy, explain: explain)
 
         if !explain && route.policy == .nearest && route.answerLimit == 1,
-           let address = fastNearest(members, dense, ctx) {
-            return decision(.answer([address]), pool: pool.name)
+           let pick = fastNearest(members, dense, ctx) {
+            return decision(.answer([members[pick.slot].address]), pool: pool.name)
         }
 
         let primary = rank(pool, members, dense, ctx, failOpen: false)
@@ -217,11 +253,12 @@ extension Router {
     }
 
     /// `nearest` with one answer and no explanation: the same pick as the first entry of the full
-    /// ranking (same tiers, band, index order and first draw), without sorting. Nil when every
-    /// member is down.
-    static func fastNearest(_ members: FamilyMembers, _ dense: [MemberState]?, _ ctx: Context) -> IPAddress? {
+    /// ranking (same tiers, band, index order and first draw), without sorting; `drawn` is false
+    /// when the band held one member (no draw). Nil when every member is down.
+    static func fastNearest(_ members: FamilyMembers, _ dense: [MemberState]?,
+                            _ ctx: Context) -> (slot: Int, drawn: Bool)? {
         let n = members.count
-        return withUnsafeTemporaryAllocation(of: Candidate.self, capacity: n) { buf -> IPAddress? in
+        return withUnsafeTemporaryAllocation(of: Candidate.self, capacity: n) { buf -> (slot: Int, drawn: Bool)? in
             var bestTier: UInt8 = 2
             var bestHav = Double.infinity
             for slot in 0..<n {
@@ -244,7 +281,7 @@ extension Router {
                 inBand += 1
                 only = slot
             }
-            if inBand == 1 { return buf[only].address }
+            if inBand == 1 { return (only, false) }
             var rng = SplitMix64(seed: ctx.entropy)
             let r = rng.nextUnit() * total
             var acc = 0.0
@@ -256,7 +293,7 @@ extension Router {
                     break
                 }
             }
-            return buf[pick].address
+            return (pick, true)
         }
     }
 

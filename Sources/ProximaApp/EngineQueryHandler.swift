@@ -1,3 +1,4 @@
+import CProximaNet
 import DNSServer
 import DNSWire
 import GeoRouting
@@ -44,6 +45,7 @@ final class EngineWorker: QueryWorker {
     var states: BackendStates
     var generation: UInt64
     var snapshotGeneration: UInt64
+    var batchClock: Double?
 
     init(store: SnapshotStore, remote: (any RemoteLocating)?) {
         self.store = store
@@ -53,6 +55,19 @@ final class EngineWorker: QueryWorker {
         states = cur.states
         generation = cur.generation
         snapshotGeneration = cur.snapshot.generation
+    }
+
+    /// UDP: one clock reading per received batch (a batch is answered within well under a
+    /// millisecond). TCP never begins a batch and reads the clock per query.
+    func beginBatch() {
+        batchClock = monotonicSeconds()
+    }
+
+    /// Prefetches the location-table entry the query will read, so a batch's misses overlap.
+    func prepare(query: UnsafeRawBufferPointer, client: ClientEndpoint) {
+        if let line = cache.locationPrefetchAddress(query: query, source: client.address) {
+            cproxima_prefetch(line)
+        }
     }
 
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
@@ -69,7 +84,7 @@ final class EngineWorker: QueryWorker {
             }
         }
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
-        let now = monotonicSeconds()
+        let now = batchClock ?? monotonicSeconds()
         switch cache.answer(query: query, source: client.address, transport: transport, now: now, states: states,
                             statesGeneration: generation, output: output) {
         case .reply(let n):

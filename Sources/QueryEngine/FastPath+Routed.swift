@@ -1,10 +1,96 @@
 import DNSWire
 import GeoRouting
 
+/// One per-thread client network, one 64-byte cache line: where the network is, and the answer
+/// last given to it for one routed question (remembered only when no draw chose it).
+struct CachedLocation {
+    /// `AnswerCache.locationKey` of the network, with the located network's prefix length in bits
+    /// 52...59; 0 = empty.
+    var tag: UInt64
+    var latitude: Double
+    var longitude: Double
+    /// When the location stops being trusted.
+    var expires: Double
+    /// The remembered answer: valid while `memoRoute` is the asking entry's id, the backend states
+    /// are still generation `memoGeneration` and `now <= memoExpires`.
+    var memoExpires: Double
+    var memoHi: UInt64
+    var memoLo: UInt64
+    var memoGeneration: UInt32
+    var memoRoute: UInt32
+
+    static let prefixShift: UInt64 = 52
+    static let keyMask: UInt64 = ~(0xff << prefixShift)
+
+    var key: UInt64 { tag & CachedLocation.keyMask }
+    var networkPrefix: Int { Int(truncatingIfNeeded: (tag >> CachedLocation.prefixShift) & 0xff) }
+}
+
+/// The per-thread location table: `AnswerCache.locationSlots` entries, cache-line aligned, in
+/// two-way sets (an entry lives in one of two neighbouring slots, the more recent first). A class,
+/// so copies of an `AnswerCache` share it: keep each cache on the one thread that owns it.
+final class LocationTable {
+    let base: UnsafeMutablePointer<CachedLocation>
+    let mask: Int
+
+    init(slots: Int) {
+        precondition(slots >= 2 && slots & (slots - 1) == 0, "slots must be a power of two")
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: slots * MemoryLayout<CachedLocation>.stride,
+                                                   alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: slots * MemoryLayout<CachedLocation>.stride)
+        base = raw.bindMemory(to: CachedLocation.self, capacity: slots)
+        mask = slots - 1
+    }
+
+    deinit { base.deallocate() }
+
+    /// The first slot of `key`'s set.
+    @inline(__always)
+    func set(of key: UInt64) -> Int {
+        Int(truncatingIfNeeded: (key &* 0x9e37_79b9_7f4a_7c15) >> 40) & mask & ~1
+    }
+
+    /// The slot holding `key`, still trusted at `now`.
+    @inline(__always)
+    func find(_ key: UInt64, now: Double) -> Int? {
+        let s = set(of: key)
+        if base[s].key == key && base[s].tag != 0 && base[s].expires > now { return s }
+        if base[s + 1].key == key && base[s + 1].tag != 0 && base[s + 1].expires > now { return s + 1 }
+        return nil
+    }
+
+    /// Stores a location for `key` (no remembered answer) and returns its slot. A key already in
+    /// the set (stale) is refreshed where it is; a new key goes first, and a first entry still
+    /// trusted moves to second (evicting the second).
+    func insert(_ key: UInt64, coordinate: Coordinate, networkPrefix: Int, expires: Double, now: Double) -> Int {
+        let s = set(of: key)
+        let entry = CachedLocation.entry(key, coordinate, networkPrefix, expires)
+        if base[s].tag != 0 && base[s].key == key {
+            base[s] = entry
+            return s
+        }
+        if base[s + 1].tag != 0 && base[s + 1].key == key {
+            base[s + 1] = entry
+            return s + 1
+        }
+        if base[s].tag != 0 && base[s].expires > now { base[s + 1] = base[s] }
+        base[s] = entry
+        return s
+    }
+}
+
+extension CachedLocation {
+    static func entry(_ key: UInt64, _ c: Coordinate, _ prefix: Int, _ expires: Double) -> CachedLocation {
+        CachedLocation(tag: key | (UInt64(UInt8(clamping: prefix)) << prefixShift), latitude: c.latitude,
+                       longitude: c.longitude, expires: expires, memoExpires: -.infinity, memoHi: 0, memoLo: 0,
+                       memoGeneration: 0, memoRoute: 0)
+    }
+}
+
 extension AnswerCache {
     /// The per-thread location cache key: the client address widened to /24 (IPv4) or /48 (IPv6),
-    /// the granularity resolvers send ECS at, as a tagged integer (never 0). Only locations whose
-    /// network covers the whole key network are cached this way.
+    /// the granularity resolvers send ECS at, as a tagged integer (never 0, below bit 52 apart from
+    /// the tag bits 62/63). Only locations whose network covers the whole key network are cached.
     @inline(__always)
     static func locationKey(_ a: IPAddress) -> (key: UInt64, width: Int) {
         switch a {
@@ -13,62 +99,153 @@ extension AnswerCache {
         }
     }
 
-    @inline(__always)
-    static func slot(of key: UInt64) -> Int {
-        Int(truncatingIfNeeded: (key &* 0x9e37_79b9_7f4a_7c15) >> 40) & (AnswerCache.locationSlots - 1)
+    /// Where the location-table entry a query would read lives, so a batch's entries can be
+    /// prefetched before the batch is answered (nil before the first routed query). Reads the
+    /// client address from a Client Subnet option at the end of the packet, the form resolvers
+    /// send; anything else uses `source`. A wrong guess costs a useless prefetch, never an answer.
+    // `mutating` only so callers reach it in place (a non-mutating call on a class-held struct copies it).
+    public mutating func locationPrefetchAddress(query p: UnsafeRawBufferPointer, source: IPAddress) -> UnsafeRawPointer? {
+        guard let table = locations else { return nil }
+        let client = AnswerCache.trailingClientSubnetAddress(p) ?? source
+        return UnsafeRawPointer(table.base + table.set(of: AnswerCache.locationKey(client).key))
     }
 
-    /// Locates `address` through the per-thread cache, then the snapshot's locator. Returns nil
-    /// when the location is unknown or needs a remote lookup (the engine handles those cases).
-    mutating func cachedLocation(_ address: IPAddress, now: Double) -> (Coordinate, networkPrefix: Int)? {
+    /// The address of a Client Subnet option (source prefix > 0) that ends the packet, if any.
+    static func trailingClientSubnetAddress(_ p: UnsafeRawBufferPointer) -> IPAddress? {
+        let n = p.count
+        guard n >= 12 + 11 + 8, p[11] == 1 else { return nil }
+        // OPTION-CODE 8, OPTION-LENGTH 4 + k, FAMILY, SOURCE PREFIX, SCOPE, k address octets.
+        for k in 1...16 {
+            let h = n - k - 8
+            guard h >= 12 else { return nil }
+            guard p[h] == 0, p[h + 1] == 8, p[h + 2] == 0, Int(p[h + 3]) == 4 + k, p[h + 4] == 0,
+                  (Int(p[h + 6]) + 7) / 8 == k else { continue }
+            switch p[h + 5] {
+            case 1 where k <= 4:
+                var v: UInt32 = 0
+                for j in 0..<k { v |= UInt32(p[h + 8 + j]) << UInt32(24 - 8 * j) }
+                return .v4(v)
+            case 2:
+                var hi: UInt64 = 0, lo: UInt64 = 0
+                for j in 0..<k {
+                    if j < 8 { hi |= UInt64(p[h + 8 + j]) << UInt64(56 - 8 * j) } else { lo |= UInt64(p[h + 8 + j]) << UInt64(56 - 8 * (j - 8)) }
+                }
+                return .v6(hi, lo)
+            default:
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// Locates `address` through the per-thread table, then the snapshot's locator. Returns nil
+    /// when the location is unknown or needs a remote lookup (the engine handles those cases);
+    /// `slot` is where the location is remembered (nil when its network is narrower than the key).
+    mutating func cachedLocation(_ address: IPAddress, now: Double)
+        -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?)? {
         let (key, width) = AnswerCache.locationKey(address)
-        let s = AnswerCache.slot(of: key)
-        if locations.isEmpty { locations = Array(repeating: .empty, count: AnswerCache.locationSlots) }
-        let c = locations[s]
-        if c.key == key, c.expires > now {
-            return (Coordinate(latitude: c.latitude, longitude: c.longitude), Int(c.networkPrefix))
+        if locations == nil { locations = LocationTable(slots: AnswerCache.locationSlots) }
+        let table = locations!
+        if let s = table.find(key, now: now) {
+            let c = table.base[s]
+            return (Coordinate(latitude: c.latitude, longitude: c.longitude), c.networkPrefix, s)
         }
         let found: (Coordinate, Int)
+        let expires: Double
         if address.mappedIPv4 == nil, let q = snapshot.locator.quickLocate(address) {
+            // Overrides and the database belong to the snapshot: true until it is replaced.
             found = (q.coordinate, q.networkPrefix)
+            expires = .infinity
         } else {
             guard case .located(let l) = snapshot.locator.locate(address),
                   l.network.address.family == address.family else { return nil }
             found = (l.coordinate, l.network.prefixLength)
+            expires = now + AnswerCache.locationLifetime
         }
-        if found.1 <= width {
-            locations[s] = CachedLocation(key: key, latitude: found.0.latitude, longitude: found.0.longitude,
-                                          expires: now + AnswerCache.locationLifetime, networkPrefix: UInt8(found.1))
-        }
-        return found
+        guard found.1 <= width else { return (found.0, found.1, nil) }
+        let s = table.insert(key, coordinate: found.0, networkPrefix: found.1, expires: expires, now: now)
+        return (found.0, found.1, s)
     }
 
     /// Answers a directly routed A/AAAA question, writing the records straight into `output`.
     /// Returns nil for every case the engine must handle (unknown location, SERVFAIL, zone
     /// fallback, too large), so the answer is always the engine's answer.
-    mutating func routed(_ q: SimpleQuery, route: RouteSpec, query p: UnsafeRawBufferPointer, source: IPAddress,
-                         transport: QueryTransport, now: Double, states: BackendStates, statesGeneration: UInt64?,
-                         output: UnsafeMutableRawBufferPointer) -> Int? {
-        guard let geo = snapshot.geoData, let resolvedStates = resolvedStates(states, generation: statesGeneration) else {
-            return nil
-        }
+    ///
+    /// A `nearest` one-answer pick that no draw decided is remembered in the client network's
+    /// location entry, keyed by the routed entry `id` and the states generation, until a load report
+    /// that matters goes stale (`Router.nearestPick`); the next query from that network then
+    /// skips the ranking. It still takes the query's entropy, so the draw sequence is unchanged.
+    mutating func routed(_ q: SimpleQuery, route: RouteSpec, id: UInt32, query p: UnsafeRawBufferPointer,
+                         source: IPAddress, transport: QueryTransport, now: Double, states: BackendStates,
+                         statesGeneration: UInt64?, output: UnsafeMutableRawBufferPointer) -> Int? {
         let ecs = q.clientSubnet
         let usedECS = (ecs?.sourcePrefixLength ?? 0) > 0
         let client = usedECS ? ecs!.address : source
-        guard let (coordinate, networkPrefix) = cachedLocation(client, now: now) else { return nil }
         let isAAAA = q.qtype == RecordType.aaaa.rawValue
-        let decision = Router.decide(route: route, pools: geo, client: coordinate, family: isAAAA ? .v6 : .v4,
-                                     states: resolvedStates, now: now, loadMaxAge: snapshot.settings.loadMaxAge,
-                                     entropy: nextEntropy(), explain: false)
-        guard case .answer(let addrs) = decision.outcome, !addrs.isEmpty else { return nil }
+        let generation = statesGeneration.map { UInt32(truncatingIfNeeded: $0) }
 
+        // Remembered answer for this network?
+        if let generation, let table = locations {
+            let (key, _) = AnswerCache.locationKey(client)
+            if let s = table.find(key, now: now) {
+                let c = table.base[s]
+                if c.memoRoute == id && c.memoGeneration == generation && now <= c.memoExpires {
+                    _ = nextEntropy()
+                    let address: IPAddress = isAAAA ? .v6(c.memoHi, c.memoLo) : .v4(UInt32(truncatingIfNeeded: c.memoLo))
+                    return write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
+                                 networkPrefix: c.networkPrefix, output: output) { _ in address }
+                }
+            }
+        }
+
+        guard let geo = snapshot.geoData, let resolvedStates = resolvedStates(states, generation: statesGeneration) else {
+            return nil
+        }
+        guard let (coordinate, networkPrefix, slot) = cachedLocation(client, now: now) else { return nil }
+        let family: AddressFamily = isAAAA ? .v6 : .v4
+        let entropy = nextEntropy()
+        let loadMaxAge = snapshot.settings.loadMaxAge
+        if let pick = Router.nearestPick(route: route, pools: geo, client: coordinate, family: family,
+                                         states: resolvedStates, now: now, loadMaxAge: loadMaxAge, entropy: entropy) {
+            if !pick.drawn, let generation, let slot, let table = locations {
+                let memoHi: UInt64, memoLo: UInt64
+                switch pick.address {
+                case .v4(let v): (memoHi, memoLo) = (0, UInt64(v))
+                case .v6(let hi, let lo): (memoHi, memoLo) = (hi, lo)
+                }
+                table.base[slot].memoExpires = pick.validUntil
+                table.base[slot].memoHi = memoHi
+                table.base[slot].memoLo = memoLo
+                table.base[slot].memoGeneration = generation
+                table.base[slot].memoRoute = id
+            }
+            let address = pick.address
+            return write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
+                         networkPrefix: networkPrefix, output: output) { _ in address }
+        }
+        let decision = Router.decide(route: route, pools: geo, client: coordinate, family: family,
+                                     states: resolvedStates, now: now, loadMaxAge: loadMaxAge,
+                                     entropy: entropy, explain: false)
+        guard case .answer(let addrs) = decision.outcome, !addrs.isEmpty else { return nil }
+        return write(q, route: route, query: p, transport: transport, count: addrs.count, usedECS: usedECS,
+                     networkPrefix: networkPrefix, output: output) { addrs[$0] }
+    }
+
+    /// Writes the routed answer: header, question, `count` A/AAAA records (`address(i)`), and the
+    /// OPT record with the ECS echo when the query had EDNS. Nil when it would not fit.
+    @inline(__always)
+    func write(_ q: SimpleQuery, route: RouteSpec, query p: UnsafeRawBufferPointer, transport: QueryTransport,
+               count: Int, usedECS: Bool, networkPrefix: Int, output: UnsafeMutableRawBufferPointer,
+               address: (Int) -> IPAddress) -> Int? {
+        let ecs = q.clientSubnet
+        let isAAAA = q.qtype == RecordType.aaaa.rawValue
         let rdlen = isAAAA ? 16 : 4
         var optLen = 0
         if q.hasEDNS {
             optLen = 11
             if let ecs { optLen += 8 + (Int(ecs.sourcePrefixLength) + 7) / 8 }
         }
-        let total = 12 + q.nameLength + 4 + addrs.count * (12 + rdlen) + optLen
+        let total = 12 + q.nameLength + 4 + count * (12 + rdlen) + optLen
         guard total <= q.sizeLimit(transport: transport, settings: snapshot.settings), total <= output.count else {
             return nil
         }
@@ -77,14 +254,15 @@ extension AnswerCache {
         o[2] = 0x84 | (p[2] & 0x01)           // QR, AA, RD copied
         o[3] = p[3] & 0x10                    // CD copied, RA never, RCODE 0
         o[4] = 0; o[5] = 1
-        o[6] = 0; o[7] = UInt8(addrs.count)
+        o[6] = 0; o[7] = UInt8(count)
         o[8] = 0; o[9] = 0
         o[10] = 0; o[11] = q.hasEDNS ? 1 : 0
         var i = 12
         for j in 0..<(q.nameLength + 4) { o[i + j] = p[12 + j] }
         i += q.nameLength + 4
         let ttl = route.ttl
-        for a in addrs {
+        for n in 0..<count {
+            let a = address(n)
             o[i] = 0xc0; o[i + 1] = 0x0c       // owner: pointer to the question name
             o[i + 2] = 0; o[i + 3] = isAAAA ? 28 : 1
             o[i + 4] = 0; o[i + 5] = 1

@@ -17,7 +17,9 @@ public enum FastPathResult: Equatable {
 /// One instance belongs to exactly one thread (a UDP worker or a TCP event loop), so nothing here
 /// is locked. Static answers (those that do not depend on the client) are replayed from bytes the
 /// engine produced, with only the ID, RD/CD and the question's case patched; routed names are
-/// answered by ranking the pool per query and writing the records directly. Every other query,
+/// answered by ranking the pool (or, for a `nearest` pick that no draw decided, by the answer
+/// remembered for the client network until health, load or the snapshot change) and writing the
+/// records directly. Every other query,
 /// and every cache miss, goes through `QueryEngine.respond`. A new snapshot clears all caches.
 public struct AnswerCache {
     /// The snapshot these caches were built from.
@@ -26,39 +28,34 @@ public struct AnswerCache {
     enum Entry {
         /// A complete response produced by the engine, with ID 0.
         case response(key: [UInt8], bytes: [UInt8])
-        /// A directly routed name asked for A/AAAA.
-        case routed(key: [UInt8], route: RouteSpec)
+        /// A directly routed name asked for A/AAAA; `id` (never 0) names this entry in the
+        /// location table's remembered answers.
+        case routed(key: [UInt8], route: RouteSpec, id: UInt32)
         /// The engine must answer every time (e.g. a CNAME chain ending at a routed name).
         case engine(key: [UInt8])
 
         var key: [UInt8] {
             switch self {
-            case .response(let k, _), .routed(let k, _), .engine(let k): return k
+            case .response(let k, _), .routed(let k, _, _), .engine(let k): return k
             }
         }
     }
 
-    /// One per-thread location entry, 40 bytes: the client network as an integer key (0 = empty),
-    /// its coordinate, the network prefix the location holds for, and when it stops being trusted.
-    struct CachedLocation {
-        var key: UInt64
-        var latitude: Double
-        var longitude: Double
-        var expires: Double
-        var networkPrefix: UInt8
-        static let empty = CachedLocation(key: 0, latitude: 0, longitude: 0, expires: 0, networkPrefix: 0)
-    }
-
     static let answerSlots = 4096
-    /// 2^19 direct-mapped entries (20 MiB per thread): resolvers send ECS for hundreds of
-    /// thousands of /24s; a cache much smaller than that set misses on almost every query.
+    /// Client networks remembered per thread: 2^19 entries of 64 bytes (32 MiB), allocated on the
+    /// first routed query. Resolvers send ECS for hundreds of thousands of /24s; a table much
+    /// smaller than that set misses on almost every query.
     static let locationSlots = 1 << 19
-    /// How long a per-thread location entry is trusted (the locator's own caches hold the TTLs).
+    /// How long a per-thread location entry from the locator's full path (ipstack results) is
+    /// trusted; the locator's own caches hold their TTLs. Locations from `quickLocate` (overrides,
+    /// database) are fixed for the snapshot's life and are kept until it is replaced.
     static let locationLifetime = 30.0
 
     var entries: [Entry?]
-    var locations: [CachedLocation]
+    var locations: LocationTable?
     var rng: UInt64
+    /// The next `Entry.routed` id (ids are never reused within one snapshot's caches).
+    var nextRouteID: UInt32 = 1
     /// Backend states resolved against the snapshot's pools (no per-member hashing when ranking),
     /// rebuilt when the caller's states generation changes.
     var resolved: ResolvedBackendStates?
@@ -67,7 +64,7 @@ public struct AnswerCache {
     public init(snapshot: EngineSnapshot, seed: UInt64) {
         self.snapshot = snapshot
         self.entries = Array(repeating: nil, count: AnswerCache.answerSlots)
-        self.locations = []
+        self.locations = nil
         self.rng = seed | 1
     }
 
@@ -75,7 +72,8 @@ public struct AnswerCache {
     public mutating func replace(snapshot: EngineSnapshot) {
         self.snapshot = snapshot
         for i in entries.indices { entries[i] = nil }
-        locations = []
+        locations = nil
+        nextRouteID = 1
         resolved = nil
         resolvedGeneration = nil
     }
@@ -113,9 +111,9 @@ public struct AnswerCache {
                        bytes.count <= output.count {
                         return .reply(length: replay(bytes, query: query, nameLength: q.nameLength, output: output))
                     }
-                case .routed(_, let route):
-                    if let n = routed(q, route: route, query: query, source: source, transport: transport, now: now,
-                                      states: states, statesGeneration: statesGeneration, output: output) {
+                case .routed(_, let route, let id):
+                    if let n = routed(q, route: route, id: id, query: query, source: source, transport: transport,
+                                      now: now, states: states, statesGeneration: statesGeneration, output: output) {
                         return .reply(length: n)
                     }
                 case .engine:
@@ -167,7 +165,14 @@ public struct AnswerCache {
                 let name = try? DomainName(wire: Array(query[12..<(12 + q.nameLength)]))
                 if let name, q.qtype == RecordType.a.rawValue || q.qtype == RecordType.aaaa.rawValue,
                    let route = snapshot.routes[name.lowercased()] {
-                    entries[slot] = .routed(key: q.key(query), route: route)
+                    entries[slot] = .routed(key: q.key(query), route: route, id: nextRouteID)
+                    if nextRouteID == .max {
+                        // Ids are about to repeat: forget every remembered answer first.
+                        locations = nil
+                        nextRouteID = 1
+                    } else {
+                        nextRouteID += 1
+                    }
                 } else {
                     entries[slot] = .engine(key: q.key(query))
                 }

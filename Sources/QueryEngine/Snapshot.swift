@@ -18,7 +18,9 @@ public enum Placement: Sendable, Hashable {
 public protocol ClientLocator: Sendable {
     func locate(_ address: IPAddress) -> Placement
     /// An optional cheaper answer for the fast path: the coordinate and network prefix `locate`
-    /// would report as `.located` for `address`, or nil to fall back to `locate`.
+    /// would report as `.located` for `address`, or nil to fall back to `locate`. Only answers
+    /// that stay true for this locator's whole life (overrides, a database): the fast path keeps
+    /// them until the snapshot is replaced.
     func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int)?
 }
 

@@ -78,13 +78,23 @@ final class WireFormatTests: XCTestCase {
     }
 
     // RFC 7871 §6: address must be truncated to the source prefix with zero padding bits.
-    func testRFC7871_6_ClientSubnetValidation() {
+    func testRFC7871_6_ClientSubnetValidation() throws {
         XCTAssertNoThrow(try ClientSubnet(optionData: [0, 1, 24, 0, 81, 2, 69]))
         XCTAssertThrowsError(try ClientSubnet(optionData: [0, 1, 24, 0, 81, 2, 69, 1]), "too many address octets")
         XCTAssertThrowsError(try ClientSubnet(optionData: [0, 1, 23, 0, 81, 2, 69]), "bits past prefix")
         XCTAssertThrowsError(try ClientSubnet(optionData: [0, 1, 33, 0, 1, 2, 3, 4, 5]))
         XCTAssertThrowsError(try ClientSubnet(optionData: [0, 3, 0, 0]))
         XCTAssertEqual(try ClientSubnet(optionData: [0, 2, 0, 0]).sourcePrefixLength, 0)
+        // Decoded values: IPv4, and IPv6 reaching past the first 8 octets; the option round-trips.
+        let v4 = try ClientSubnet(optionData: [0, 1, 24, 0, 81, 2, 69])
+        XCTAssertEqual(v4.address, IPAddress("81.2.69.0"))
+        XCTAssertEqual(v4.optionData, [0, 1, 24, 0, 81, 2, 69])
+        let v6 = try ClientSubnet(optionData: [0, 2, 72, 5, 0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 0xab])
+        XCTAssertEqual(v6.address, IPAddress("2001:db8:102:304:ab00::"))
+        XCTAssertEqual(v6.sourcePrefixLength, 72)
+        XCTAssertEqual(v6.scopePrefixLength, 5)
+        XCTAssertEqual(v6.optionData, [0, 2, 72, 5, 0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 0xab])
+        XCTAssertThrowsError(try ClientSubnet(optionData: [0, 2, 65, 0, 1, 2, 3, 4, 5, 6, 7, 8, 0x01]), "bit 66 set past /65")
     }
 
     func testTruncationCutsToQuestionWithTC() throws {

@@ -246,6 +246,66 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(decide(RouteSpec(pool: "web"), states: edge).answers, [Self.fra])
     }
 
+    // MARK: nearestPick (the fast path's shortcut)
+
+    /// `nearestPick` answers exactly what `decide` answers, says when no draw chose, and stays valid
+    /// until the first load report that decides a capacity tier goes stale.
+    func testNearestPickEqualsDecideAndKnowsHowLongItHolds() {
+        let clients = [Self.paris, Self.boston, Coordinate(latitude: 0, longitude: 0), Coordinate(latitude: -30, longitude: 150),
+                       Coordinate(latitude: 35, longitude: 139)]
+        let stateSets: [BackendStates] = [
+            BackendStates(),
+            Self.states([(Self.lon, BackendStatus(lastLoad: LoadReport(load: 0.9, receivedAt: 990)))]),
+            Self.states([(Self.lon, BackendStatus(lastLoad: LoadReport(load: 0.1, receivedAt: 985)))]),
+            Self.states([(Self.fra, Self.down), (Self.nyc, Self.down)]),
+        ]
+        for pool in ["web", "tie", "backup"] {
+            for family in [AddressFamily.v4, .v6] {
+                for states in stateSets {
+                    let resolved = ResolvedBackendStates(states, for: Self.geo)
+                    for client in clients {
+                        for entropy in [UInt64(0), 1, 0xdead_beef, .max] {
+                            let route = RouteSpec(pool: pool, tieBand: pool == "tie" ? 0.05 : 0)
+                            let d = Router.decide(route: route, pools: Self.geo, client: client, family: family, states: resolved,
+                                                  now: 1000, loadMaxAge: 30, entropy: entropy, explain: false)
+                            let pick = Router.nearestPick(route: route, pools: Self.geo, client: client, family: family,
+                                                          states: resolved, now: 1000, loadMaxAge: 30, entropy: entropy)
+                            if let pick {
+                                XCTAssertEqual([pick.address], d.answers, "\(pool) \(family) \(client)")
+                            } else {
+                                XCTAssertTrue(family == .v6 && pool != "web", "only pools without IPv6 members have no pick")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let none = ResolvedBackendStates(BackendStates(), for: Self.geo)
+        // One member alone nearest: no draw, valid forever without load reports.
+        let paris = Router.nearestPick(route: RouteSpec(pool: "web"), pools: Self.geo, client: Self.paris, family: .v4,
+                                       states: none, now: 1000, loadMaxAge: 30, entropy: 7)
+        XCTAssertEqual(paris, NearestPick(address: Self.lon, drawn: false, validUntil: .infinity))
+        // Two equally near members (tie band): drawn.
+        let tie = Router.nearestPick(route: RouteSpec(pool: "tie", tieBand: 0.05), pools: Self.geo,
+                                     client: Coordinate(latitude: 0, longitude: 0), family: .v4, states: none, now: 1000,
+                                     loadMaxAge: 30, entropy: 7)
+        XCTAssertEqual(tie?.drawn, true)
+        // London (capacity 0.8) full since 990: Frankfurt, until the report goes stale at 1020.
+        let full = ResolvedBackendStates(Self.states([(Self.lon, BackendStatus(lastLoad: LoadReport(load: 0.9, receivedAt: 990)))]),
+                                         for: Self.geo)
+        let spill = Router.nearestPick(route: RouteSpec(pool: "web"), pools: Self.geo, client: Self.paris, family: .v4,
+                                       states: full, now: 1000, loadMaxAge: 30, entropy: 7)
+        XCTAssertEqual(spill, NearestPick(address: Self.fra, drawn: false, validUntil: 1020))
+        let later = Router.nearestPick(route: RouteSpec(pool: "web"), pools: Self.geo, client: Self.paris, family: .v4,
+                                       states: full, now: 1020.5, loadMaxAge: 30, entropy: 7)
+        XCTAssertEqual(later, NearestPick(address: Self.lon, drawn: false, validUntil: .infinity))
+        // Other policies and answer counts are not picks.
+        XCTAssertNil(Router.nearestPick(route: RouteSpec(pool: "web", answers: 2), pools: Self.geo, client: Self.paris,
+                                        family: .v4, states: none, now: 1000, loadMaxAge: 30, entropy: 0))
+        XCTAssertNil(Router.nearestPick(route: RouteSpec(pool: "web", policy: .leastLoad), pools: Self.geo, client: Self.paris,
+                                        family: .v4, states: none, now: 1000, loadMaxAge: 30, entropy: 0))
+    }
+
     // MARK: other policies
 
     func testRoundRobinRotatesHealthyMembersByCounter() {

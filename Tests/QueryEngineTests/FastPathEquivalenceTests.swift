@@ -100,6 +100,131 @@ final class FastPathEquivalenceTests: XCTestCase {
         XCTAssertGreaterThan(checked, 500)
     }
 
+    /// The answers the fast path remembers per client network follow health changes (a new states
+    /// generation), load reports going stale (time) and never pin a drawn answer: every reply is
+    /// still the engine's.
+    func testRememberedAnswersFollowHealthLoadAndTime() throws {
+        let lhr = IPAddress("192.0.2.1")!, nrt = IPAddress("192.0.2.2")!, jfk = IPAddress("192.0.2.3")!
+        let tieA = IPAddress("192.0.2.41")!, tieB = IPAddress("192.0.2.42")!
+        let geo = try GeoData(pools: [
+            Pool(name: "default", members: [
+                PoolMember(address: lhr, coordinate: Coordinate(latitude: 51.5, longitude: -0.12), capacity: 0.8),
+                PoolMember(address: nrt, coordinate: Coordinate(latitude: 35.68, longitude: 139.69)),
+                PoolMember(address: jfk, coordinate: Coordinate(latitude: 40.71, longitude: -74.0)),
+            ]),
+            // Two members equally far from (0, 0): every answer is a weighted draw.
+            Pool(name: "tie", members: [
+                PoolMember(address: tieA, coordinate: Coordinate(latitude: 0, longitude: 10)),
+                PoolMember(address: tieB, coordinate: Coordinate(latitude: 0, longitude: -10)),
+            ]),
+        ])
+        let base = try Self.snapshot()
+        let snap = EngineSnapshot(zones: base.zones, routes: [
+            try DomainName(parsing: "www.fp.test."): RouteSpec(pool: "default"),
+            try DomainName(parsing: "mail.fp.test."): RouteSpec(pool: "tie", tieBand: 0.01),
+        ], geoData: geo, locator: TableLocator(table: [
+            (IPNetwork("81.2.69.0/24")!, Coordinate(latitude: 51.5, longitude: -0.1)),
+            (IPNetwork("66.10.0.0/16")!, Coordinate(latitude: 40.7, longitude: -74.0)),
+            (IPNetwork("41.0.0.0/8")!, Coordinate(latitude: 0, longitude: 0)),
+        ]), settings: EngineSettings(loadMaxAge: 30), generation: 1)
+        var cache = AnswerCache(snapshot: snap, seed: 3)
+        var out = [UInt8](repeating: 0, count: 65535)
+        var id: UInt16 = 0
+
+        /// Asks `name` from `subnet` three times (learn, remember, replay) and checks each reply
+        /// against the engine; returns the answered addresses.
+        func ask(_ name: String, _ subnet: String, states: BackendStates, generation: UInt64, now: Double,
+                 file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+            var answers: [String] = []
+            for _ in 0..<3 {
+                id &+= 1
+                let ecs = ClientSubnet(address: IPAddress(subnet)!, sourcePrefixLength: 24)
+                let q = query(name, .a, id: id, edns: EDNS(udpPayloadSize: 1232, options: [.clientSubnet(ecs)]), rd: false)
+                let r = q.withUnsafeBytes { qb in
+                    out.withUnsafeMutableBytes { ob in
+                        cache.answer(query: qb, source: IPAddress("127.0.0.1")!, transport: .udp, now: now, states: states,
+                                     statesGeneration: generation, output: ob)
+                    }
+                }
+                guard case .reply(let n) = r else { XCTFail("no reply", file: file, line: line); return [] }
+                let reply = try Message(parsing: Array(out[0..<n]))
+                answers.append(contentsOf: reply.answerSection.map { $0.rdata.description })
+                if name.hasPrefix("www") {
+                    let ctx = QueryContext(source: IPAddress("127.0.0.1")!, transport: .udp, now: now, entropy: 0)
+                    guard case .response(let ref) = QueryEngine.respond(to: q, context: ctx, snapshot: snap, states: states) else {
+                        XCTFail("engine gave no response", file: file, line: line); return []
+                    }
+                    XCTAssertEqual(Array(out[0..<n]), ref, "\(subnet) at \(now), generation \(generation)", file: file, line: line)
+                }
+            }
+            return answers
+        }
+
+        let london = "81.2.69.0", newYork = "66.10.1.0"
+        XCTAssertEqual(try ask("www.fp.test.", london, states: BackendStates(), generation: 1, now: 100), ["192.0.2.1", "192.0.2.1", "192.0.2.1"])
+        // The London network's answer is remembered.
+        let key = AnswerCache.locationKey(IPAddress(london)!).key
+        let table = try XCTUnwrap(cache.locations)
+        let slot = try XCTUnwrap(table.find(key, now: 100))
+        XCTAssertNotEqual(table.base[slot].memoRoute, 0)
+        XCTAssertEqual(table.base[slot].memoLo, 0xc000_0201)
+
+        // London reports load over its capacity (generation 2): New York until the report is stale.
+        let full = BackendStates(byAddress: [lhr: BackendStatus(lastLoad: LoadReport(load: 0.9, receivedAt: 100))])
+        XCTAssertEqual(try ask("www.fp.test.", london, states: full, generation: 2, now: 110), ["192.0.2.3", "192.0.2.3", "192.0.2.3"])
+        XCTAssertEqual(try ask("www.fp.test.", london, states: full, generation: 2, now: 130), ["192.0.2.3", "192.0.2.3", "192.0.2.3"])
+        // Same generation, 30.5 s after the report: stale, London again.
+        XCTAssertEqual(try ask("www.fp.test.", london, states: full, generation: 2, now: 130.5), ["192.0.2.1", "192.0.2.1", "192.0.2.1"])
+        // London's probe fails (generation 3).
+        let down = BackendStates(byAddress: [lhr: BackendStatus(probeHealthy: false)])
+        XCTAssertEqual(try ask("www.fp.test.", london, states: down, generation: 3, now: 131), ["192.0.2.3", "192.0.2.3", "192.0.2.3"])
+        XCTAssertEqual(try ask("www.fp.test.", newYork, states: down, generation: 3, now: 131), ["192.0.2.3", "192.0.2.3", "192.0.2.3"])
+        // Back up (generation 4).
+        XCTAssertEqual(try ask("www.fp.test.", london, states: BackendStates(), generation: 4, now: 132), ["192.0.2.1", "192.0.2.1", "192.0.2.1"])
+
+        // Drawn answers are never remembered: one network sees both tied members.
+        _ = try ask("mail.fp.test.", "41.1.2.0", states: BackendStates(), generation: 4, now: 133)  // learned
+        var seen = Set<String>()
+        for _ in 0..<20 { seen.formUnion(try ask("mail.fp.test.", "41.1.2.0", states: BackendStates(), generation: 4, now: 133)) }
+        XCTAssertEqual(seen, ["192.0.2.41", "192.0.2.42"])
+    }
+
+    /// The batch prefetch reads the ECS address a resolver puts at the end of the packet, and
+    /// points at the location-table set the answer will read.
+    func testPrefetchFindsTrailingClientSubnet() throws {
+        func packet(_ ecs: ClientSubnet?) -> [UInt8] {
+            query("www.fp.test.", .a, id: 9, edns: EDNS(options: ecs.map { [.clientSubnet($0)] } ?? []), rd: false)
+        }
+        func read(_ bytes: [UInt8]) -> IPAddress? { bytes.withUnsafeBytes { AnswerCache.trailingClientSubnetAddress($0) } }
+        XCTAssertEqual(read(packet(ClientSubnet(address: IPAddress("81.2.69.0")!, sourcePrefixLength: 24))), IPAddress("81.2.69.0"))
+        XCTAssertEqual(read(packet(ClientSubnet(address: IPAddress("81.2.69.128")!, sourcePrefixLength: 25))), IPAddress("81.2.69.128"))
+        XCTAssertEqual(read(packet(ClientSubnet(address: IPAddress("2001:db8:aa::")!, sourcePrefixLength: 48))), IPAddress("2001:db8:aa::"))
+        XCTAssertEqual(read(packet(ClientSubnet(address: IPAddress("2001:db8:1:2:3::")!, sourcePrefixLength: 80))),
+                       IPAddress("2001:db8:1:2:3::"))
+        XCTAssertNil(read(packet(ClientSubnet(address: IPAddress("0.0.0.0")!, sourcePrefixLength: 0))), "source 0: use the packet's source")
+        XCTAssertNil(read(packet(nil)))
+        XCTAssertNil(read(query("www.fp.test.", .a, id: 9, edns: nil, rd: false)))
+
+        var cache = AnswerCache(snapshot: try Self.snapshot(), seed: 1)
+        let ecsPacket = packet(ClientSubnet(address: IPAddress("81.2.69.0")!, sourcePrefixLength: 24))
+        XCTAssertNil(ecsPacket.withUnsafeBytes { cache.locationPrefetchAddress(query: $0, source: IPAddress("127.0.0.1")!) },
+                     "no table before the first routed query")
+        var out = [UInt8](repeating: 0, count: 65535)
+        for _ in 0..<2 {
+            _ = ecsPacket.withUnsafeBytes { qb in
+                out.withUnsafeMutableBytes { ob in
+                    cache.answer(query: qb, source: IPAddress("127.0.0.1")!, transport: .udp, now: 1, states: BackendStates(),
+                                 statesGeneration: 1, output: ob)
+                }
+            }
+        }
+        let table = try XCTUnwrap(cache.locations)
+        let key = AnswerCache.locationKey(IPAddress("81.2.69.0")!).key
+        let slot = try XCTUnwrap(table.find(key, now: 1))
+        let line = ecsPacket.withUnsafeBytes { cache.locationPrefetchAddress(query: $0, source: IPAddress("127.0.0.1")!) }
+        XCTAssertEqual(line, UnsafeRawPointer(table.base + (slot & ~1)))
+    }
+
     // RFC 7871 §7.2.1: scope no longer than the located network; source 0 → scope 0.
     func testRFC7871_7_2_1_scopeFollowsLocatedNetwork() throws {
         let snap = try Self.snapshot()
