@@ -13,7 +13,13 @@ public struct LocationOverrides: Sendable {
 
     private struct Level: Sendable {
         var prefixLength: Int
-        var entries: [IPAddress: Location]
+        var entries: [IPAddress: Hit]
+    }
+
+    /// One override as stored: its location and the more specific overrides inside its network.
+    private struct Hit: Sendable {
+        var location: Location
+        var nested: [IPNetwork]
     }
 
     /// The entries as given, in configuration order.
@@ -51,8 +57,20 @@ public struct LocationOverrides: Sendable {
             byFamily[family, default: [:]][entry.network.prefixLength, default: [:]][entry.network.address] = location
         }
         func levels(_ family: UInt16) -> [Level] {
-            (byFamily[family] ?? [:])
-                .map { Level(prefixLength: $0.key, entries: $0.value) }
+            let table = byFamily[family] ?? [:]
+            var hits = table.mapValues { $0.mapValues { Hit(location: $0, nested: []) } }
+            // Every override inside a shorter one is listed there (one probe per shorter level).
+            for (length, networks) in table {
+                for address in networks.keys {
+                    for shorter in table.keys where shorter < length {
+                        let outer = address.masked(to: shorter)
+                        if hits[shorter]?[outer] != nil {
+                            hits[shorter]![outer]!.nested.append(IPNetwork(address: address, prefixLength: length))
+                        }
+                    }
+                }
+            }
+            return hits.map { Level(prefixLength: $0.key, entries: $0.value) }
                 .sorted { $0.prefixLength > $1.prefixLength }
         }
         self.entries = entries
@@ -63,8 +81,11 @@ public struct LocationOverrides: Sendable {
     /// True when there are no overrides.
     public var isEmpty: Bool { entries.isEmpty }
 
-    /// The override for `address` with the longest matching prefix, as a `.override` location
-    /// whose network is the override's CIDR. IPv4-mapped IPv6 addresses match IPv4 overrides.
+    /// The override for `address` with the longest matching prefix, as a `.override` location.
+    /// Its network is the largest block around `address` that the answer holds for: the override's
+    /// CIDR, narrowed just enough to leave out more specific overrides inside it (so a resolver
+    /// caching by ECS scope, or a cache keyed by network, never applies it to their clients).
+    /// IPv4-mapped IPv6 addresses match IPv4 overrides.
     public func lookup(_ address: IPAddress) -> Location? {
         let ip = address.mappedIPv4 ?? address
         let levels: [Level]
@@ -73,8 +94,27 @@ public struct LocationOverrides: Sendable {
         case .v6: levels = v6Levels
         }
         for level in levels {
-            if let hit = level.entries[ip.masked(to: level.prefixLength)] { return hit }
+            guard let hit = level.entries[ip.masked(to: level.prefixLength)] else { continue }
+            guard !hit.nested.isEmpty else { return hit.location }
+            var prefix = level.prefixLength
+            for inner in hit.nested {
+                // A block of `ip` excludes `inner` once it is longer than their common prefix.
+                prefix = max(prefix, min(inner.prefixLength, LocationOverrides.commonPrefixLength(ip, inner.address) + 1))
+            }
+            var location = hit.location
+            location.network = IPNetwork(address: ip.masked(to: prefix), prefixLength: prefix)
+            return location
         }
         return nil
+    }
+
+    /// Leading bits `a` and `b` (same family) share.
+    static func commonPrefixLength(_ a: IPAddress, _ b: IPAddress) -> Int {
+        switch (a, b) {
+        case (.v4(let x), .v4(let y)): return (x ^ y).leadingZeroBitCount
+        case (.v6(let xh, let xl), .v6(let yh, let yl)):
+            return xh != yh ? (xh ^ yh).leadingZeroBitCount : 64 + (xl ^ yl).leadingZeroBitCount
+        default: return 0
+        }
     }
 }

@@ -99,6 +99,23 @@ extension AnswerCache {
         }
     }
 
+    /// The key of one exact IPv4 address (tag bit 61), for locations narrower than /24: an ECS
+    /// /24 always carries the same address (the host bits are zero), so such networks are still
+    /// remembered per address instead of walking the database on every query.
+    @inline(__always)
+    static func exactKey(_ a: IPAddress) -> UInt64? {
+        if case .v4(let v) = a { return UInt64(v) | (1 << 61) }
+        return nil
+    }
+
+    /// The trusted table slot for `address`: its /24 (/48) entry, else its exact-address entry.
+    @inline(__always)
+    static func findLocation(_ table: LocationTable, _ address: IPAddress, now: Double) -> Int? {
+        if let s = table.find(locationKey(address).key, now: now) { return s }
+        if let exact = exactKey(address) { return table.find(exact, now: now) }
+        return nil
+    }
+
     /// Where the location-table entry a query would read lives, so a batch's entries can be
     /// prefetched before the batch is answered (nil before the first routed query). Reads the
     /// client address from a Client Subnet option at the end of the packet, the form resolvers
@@ -140,13 +157,13 @@ extension AnswerCache {
 
     /// Locates `address` through the per-thread table, then the snapshot's locator. Returns nil
     /// when the location is unknown or needs a remote lookup (the engine handles those cases);
-    /// `slot` is where the location is remembered (nil when its network is narrower than the key).
+    /// `slot` is where the location is remembered (nil for an IPv6 network narrower than /48).
     mutating func cachedLocation(_ address: IPAddress, now: Double)
         -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?)? {
         let (key, width) = AnswerCache.locationKey(address)
         if locations == nil { locations = LocationTable(slots: AnswerCache.locationSlots) }
         let table = locations!
-        if let s = table.find(key, now: now) {
+        if let s = AnswerCache.findLocation(table, address, now: now) {
             let c = table.base[s]
             return (Coordinate(latitude: c.latitude, longitude: c.longitude), c.networkPrefix, s)
         }
@@ -162,8 +179,15 @@ extension AnswerCache {
             found = (l.coordinate, l.network.prefixLength)
             expires = now + AnswerCache.locationLifetime
         }
-        guard found.1 <= width else { return (found.0, found.1, nil) }
-        let s = table.insert(key, coordinate: found.0, networkPrefix: found.1, expires: expires, now: now)
+        let storeKey: UInt64
+        if found.1 <= width {
+            storeKey = key
+        } else if let exact = AnswerCache.exactKey(address) {
+            storeKey = exact
+        } else {
+            return (found.0, found.1, nil)
+        }
+        let s = table.insert(storeKey, coordinate: found.0, networkPrefix: found.1, expires: expires, now: now)
         return (found.0, found.1, s)
     }
 
@@ -186,8 +210,7 @@ extension AnswerCache {
 
         // Remembered answer for this network?
         if let generation, let table = locations {
-            let (key, _) = AnswerCache.locationKey(client)
-            if let s = table.find(key, now: now) {
+            if let s = AnswerCache.findLocation(table, client, now: now) {
                 let c = table.base[s]
                 if c.memoRoute == id && c.memoGeneration == generation && now <= c.memoExpires {
                     _ = nextEntropy()

@@ -125,6 +125,7 @@ final class FastPathEquivalenceTests: XCTestCase {
         ], geoData: geo, locator: TableLocator(table: [
             (IPNetwork("81.2.69.0/24")!, Coordinate(latitude: 51.5, longitude: -0.1)),
             (IPNetwork("66.10.0.0/16")!, Coordinate(latitude: 40.7, longitude: -74.0)),
+            (IPNetwork("66.10.1.16/28")!, Coordinate(latitude: 40.73, longitude: -74.17)),
             (IPNetwork("41.0.0.0/8")!, Coordinate(latitude: 0, longitude: 0)),
         ]), settings: EngineSettings(loadMaxAge: 30), generation: 1)
         var cache = AnswerCache(snapshot: snap, seed: 3)
@@ -133,12 +134,12 @@ final class FastPathEquivalenceTests: XCTestCase {
 
         /// Asks `name` from `subnet` three times (learn, remember, replay) and checks each reply
         /// against the engine; returns the answered addresses.
-        func ask(_ name: String, _ subnet: String, states: BackendStates, generation: UInt64, now: Double,
+        func ask(_ name: String, _ subnet: String, prefix: UInt8 = 24, states: BackendStates, generation: UInt64, now: Double,
                  file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
             var answers: [String] = []
             for _ in 0..<3 {
                 id &+= 1
-                let ecs = ClientSubnet(address: IPAddress(subnet)!, sourcePrefixLength: 24)
+                let ecs = ClientSubnet(address: IPAddress(subnet)!, sourcePrefixLength: prefix)
                 let q = query(name, .a, id: id, edns: EDNS(udpPayloadSize: 1232, options: [.clientSubnet(ecs)]), rd: false)
                 let r = q.withUnsafeBytes { qb in
                     out.withUnsafeMutableBytes { ob in
@@ -168,6 +169,15 @@ final class FastPathEquivalenceTests: XCTestCase {
         let slot = try XCTUnwrap(table.find(key, now: 100))
         XCTAssertNotEqual(table.base[slot].memoRoute, 0)
         XCTAssertEqual(table.base[slot].memoLo, 0xc000_0201)
+
+        // A network narrower than /24 (66.10.1.16/28) is remembered per exact address.
+        XCTAssertEqual(try ask("www.fp.test.", "66.10.1.16", prefix: 28, states: BackendStates(), generation: 1, now: 100),
+                       ["192.0.2.3", "192.0.2.3", "192.0.2.3"])
+        let exact = try XCTUnwrap(AnswerCache.exactKey(IPAddress("66.10.1.16")!))
+        XCTAssertNotNil(table.find(exact, now: 100))
+        XCTAssertNil(table.find(AnswerCache.locationKey(IPAddress("66.10.1.16")!).key, now: 100), "not for the whole /24")
+        XCTAssertEqual(try ask("www.fp.test.", "66.10.1.0", states: BackendStates(), generation: 1, now: 100),
+                       ["192.0.2.3", "192.0.2.3", "192.0.2.3"])
 
         // London reports load over its capacity (generation 2): New York until the report is stale.
         let full = BackendStates(byAddress: [lhr: BackendStatus(lastLoad: LoadReport(load: 0.9, receivedAt: 100))])
