@@ -65,8 +65,9 @@ final class EngineWorker: QueryWorker {
 
     /// Prefetches the location-table entry the query will read, so a batch's misses overlap.
     func prepare(query: UnsafeRawBufferPointer, client: ClientEndpoint) {
-        if let line = cache.locationPrefetchAddress(query: query, source: client.address) {
-            cproxima_prefetch(line)
+        if let (first, second) = cache.locationPrefetchAddresses(query: query, source: client.address) {
+            cproxima_prefetch(first)
+            cproxima_prefetch(second)
         }
     }
 

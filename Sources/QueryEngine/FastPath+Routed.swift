@@ -27,14 +27,18 @@ struct CachedLocation {
 }
 
 /// The per-thread location table: `AnswerCache.locationSlots` entries, cache-line aligned, in
-/// two-way sets (an entry lives in one of two neighbouring slots, the more recent first). A class,
-/// so copies of an `AnswerCache` share it: keep each cache on the one thread that owns it.
+/// two-way sets; every key has two candidate sets from two hashes ("two choices"), so four slots in
+/// all, and a new key takes a free one. With two choices a set overflows only when both of a
+/// key's sets are full, which keeps hundreds of thousands of networks resident where one fixed set
+/// per key would keep evicting the same few percent of them (a resolver cycling through its
+/// clients is the worst case for that). A class, so copies of an `AnswerCache` share it: keep each
+/// cache on the one thread that owns it.
 final class LocationTable {
     let base: UnsafeMutablePointer<CachedLocation>
     let mask: Int
 
     init(slots: Int) {
-        precondition(slots >= 2 && slots & (slots - 1) == 0, "slots must be a power of two")
+        precondition(slots >= 4 && slots & (slots - 1) == 0, "slots must be a power of two")
         let raw = UnsafeMutableRawPointer.allocate(byteCount: slots * MemoryLayout<CachedLocation>.stride,
                                                    alignment: 64)
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: slots * MemoryLayout<CachedLocation>.stride)
@@ -44,38 +48,70 @@ final class LocationTable {
 
     deinit { base.deallocate() }
 
-    /// The first slot of `key`'s set.
+    /// The first slot of `key`'s first and second set.
     @inline(__always)
-    func set(of key: UInt64) -> Int {
-        Int(truncatingIfNeeded: (key &* 0x9e37_79b9_7f4a_7c15) >> 40) & mask & ~1
+    func sets(of key: UInt64) -> (Int, Int) {
+        let a = Int(truncatingIfNeeded: (key &* 0x9e37_79b9_7f4a_7c15) >> 40) & mask & ~1
+        let b = Int(truncatingIfNeeded: (key &* 0xff51_afd7_ed55_8ccd) >> 24) & mask & ~1
+        return (a, b)
+    }
+
+    @inline(__always)
+    func holds(_ s: Int, _ key: UInt64, now: Double) -> Bool {
+        base[s].tag != 0 && base[s].key == key && base[s].expires > now
     }
 
     /// The slot holding `key`, still trusted at `now`.
     @inline(__always)
     func find(_ key: UInt64, now: Double) -> Int? {
-        let s = set(of: key)
-        if base[s].key == key && base[s].tag != 0 && base[s].expires > now { return s }
-        if base[s + 1].key == key && base[s + 1].tag != 0 && base[s + 1].expires > now { return s + 1 }
+        let (a, b) = sets(of: key)
+        if holds(a, key, now: now) { return a }
+        if holds(a + 1, key, now: now) { return a + 1 }
+        if holds(b, key, now: now) { return b }
+        if holds(b + 1, key, now: now) { return b + 1 }
         return nil
     }
 
-    /// Stores a location for `key` (no remembered answer) and returns its slot. A key already in
-    /// the set (stale) is refreshed where it is; a new key goes first, and a first entry still
-    /// trusted moves to second (evicting the second).
+    /// Stores a location for `key` (no remembered answer) and returns its slot: where the key
+    /// already is (stale); else a free or stale slot of the emptier of its two sets; else a slot of
+    /// its first set whose resident can move to its own other set; else one of its four slots chosen
+    /// by the key's bits (a pseudo-random eviction: no pattern of clients keeps evicting itself).
     func insert(_ key: UInt64, coordinate: Coordinate, networkPrefix: Int, expires: Double, now: Double) -> Int {
-        let s = set(of: key)
+        let (a, b) = sets(of: key)
         let entry = CachedLocation.entry(key, coordinate, networkPrefix, expires)
-        if base[s].tag != 0 && base[s].key == key {
+        func place(_ s: Int) -> Int {
             base[s] = entry
             return s
         }
-        if base[s + 1].tag != 0 && base[s + 1].key == key {
-            base[s + 1] = entry
-            return s + 1
+        if base[a].tag != 0 && base[a].key == key { return place(a) }
+        if base[a + 1].tag != 0 && base[a + 1].key == key { return place(a + 1) }
+        if base[b].tag != 0 && base[b].key == key { return place(b) }
+        if base[b + 1].tag != 0 && base[b + 1].key == key { return place(b + 1) }
+        // Into the set with more free (or stale) slots: the "power of two choices" that keeps sets
+        // evenly filled, so both of a key's sets are rarely full.
+        func free(_ s: Int) -> Bool { base[s].tag == 0 || base[s].expires <= now }
+        let freeA = (free(a) ? 1 : 0) + (free(a + 1) ? 1 : 0)
+        let freeB = (free(b) ? 1 : 0) + (free(b + 1) ? 1 : 0)
+        if freeA > 0 || freeB > 0 {
+            let s = freeA >= freeB ? a : b
+            return place(free(s) ? s : s + 1)
         }
-        if base[s].tag != 0 && base[s].expires > now { base[s + 1] = base[s] }
-        base[s] = entry
-        return s
+        // Both full: move a resident of set a whose other set has room there, then take its slot
+        // (one cuckoo step).
+        for s in a...(a + 1) {
+            let (oa, ob) = sets(of: base[s].key)
+            let other = oa == a ? ob : oa
+            if other != a, free(other) || free(other + 1) {
+                base[free(other) ? other : other + 1] = base[s]
+                return place(s)
+            }
+        }
+        switch (key &* 0xc2b2_ae3d_27d4_eb4f) >> 62 {
+        case 0: return place(a)
+        case 1: return place(a + 1)
+        case 2: return place(b)
+        default: return place(b + 1)
+        }
     }
 }
 
@@ -116,15 +152,17 @@ extension AnswerCache {
         return nil
     }
 
-    /// Where the location-table entry a query would read lives, so a batch's entries can be
+    /// Where the location-table sets a query would read live, so a batch's entries can be
     /// prefetched before the batch is answered (nil before the first routed query). Reads the
     /// client address from a Client Subnet option at the end of the packet, the form resolvers
     /// send; anything else uses `source`. A wrong guess costs a useless prefetch, never an answer.
     // `mutating` only so callers reach it in place (a non-mutating call on a class-held struct copies it).
-    public mutating func locationPrefetchAddress(query p: UnsafeRawBufferPointer, source: IPAddress) -> UnsafeRawPointer? {
+    public mutating func locationPrefetchAddresses(query p: UnsafeRawBufferPointer,
+                                                   source: IPAddress) -> (UnsafeRawPointer, UnsafeRawPointer)? {
         guard let table = locations else { return nil }
         let client = AnswerCache.trailingClientSubnetAddress(p) ?? source
-        return UnsafeRawPointer(table.base + table.set(of: AnswerCache.locationKey(client).key))
+        let (a, b) = table.sets(of: AnswerCache.locationKey(client).key)
+        return (UnsafeRawPointer(table.base + a), UnsafeRawPointer(table.base + b))
     }
 
     /// The address of a Client Subnet option (source prefix > 0) that ends the packet, if any.

@@ -217,7 +217,7 @@ final class FastPathEquivalenceTests: XCTestCase {
 
         var cache = AnswerCache(snapshot: try Self.snapshot(), seed: 1)
         let ecsPacket = packet(ClientSubnet(address: IPAddress("81.2.69.0")!, sourcePrefixLength: 24))
-        XCTAssertNil(ecsPacket.withUnsafeBytes { cache.locationPrefetchAddress(query: $0, source: IPAddress("127.0.0.1")!) },
+        XCTAssertNil(ecsPacket.withUnsafeBytes { cache.locationPrefetchAddresses(query: $0, source: IPAddress("127.0.0.1")!) },
                      "no table before the first routed query")
         var out = [UInt8](repeating: 0, count: 65535)
         for _ in 0..<2 {
@@ -231,8 +231,33 @@ final class FastPathEquivalenceTests: XCTestCase {
         let table = try XCTUnwrap(cache.locations)
         let key = AnswerCache.locationKey(IPAddress("81.2.69.0")!).key
         let slot = try XCTUnwrap(table.find(key, now: 1))
-        let line = ecsPacket.withUnsafeBytes { cache.locationPrefetchAddress(query: $0, source: IPAddress("127.0.0.1")!) }
-        XCTAssertEqual(line, UnsafeRawPointer(table.base + (slot & ~1)))
+        let lines = try XCTUnwrap(ecsPacket.withUnsafeBytes { cache.locationPrefetchAddresses(query: $0, source: IPAddress("127.0.0.1")!) })
+        XCTAssertTrue([lines.0, lines.1].contains(UnsafeRawPointer(table.base + (slot & ~1))))
+    }
+
+    /// Two choices of set per key: at half load every network stays resident, and a key is always
+    /// refreshed in place (one slot per key), where one fixed two-way set per key loses the networks of
+    /// every set that three of them hash to.
+    func testLocationTableKeepsHalfALoadResident() {
+        let table = LocationTable(slots: 4096)
+        // Scattered /24s (a fixed xorshift sequence), as ECS from many resolvers' clients arrive.
+        var x: UInt64 = 0x9e37_79b9_7f4a_7c15
+        var keys: [UInt64] = []
+        while keys.count < 2048 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            let k = AnswerCache.locationKey(.v4(UInt32(truncatingIfNeeded: x) & 0xffff_ff00)).key
+            if !keys.contains(k) { keys.append(k) }
+        }
+        for k in keys {
+            _ = table.insert(k, coordinate: Coordinate(latitude: 1, longitude: 2), networkPrefix: 24, expires: .infinity, now: 0)
+        }
+        let resident = keys.filter { table.find($0, now: 0) != nil }.count
+        XCTAssertEqual(resident, keys.count)
+        // Re-inserting (a stale refresh) reuses the key's slot instead of duplicating it.
+        let before = table.find(keys[7], now: 0)
+        XCTAssertEqual(table.insert(keys[7], coordinate: Coordinate(latitude: 3, longitude: 4), networkPrefix: 16,
+                                    expires: .infinity, now: 0), before)
+        XCTAssertEqual(table.base[before!].networkPrefix, 16)
     }
 
     // RFC 7871 §7.2.1: scope no longer than the located network; source 0 → scope 0.

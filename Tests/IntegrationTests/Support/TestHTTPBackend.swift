@@ -88,7 +88,8 @@ final class TestHTTPBackend: @unchecked Sendable {
             let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: backend.status), headers: headers)
             context.write(wrapOutboundOut(.head(head)), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+            let channel = context.channel  // Sendable, unlike the context
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 }
