@@ -1,6 +1,27 @@
 import DNSWire
 import GeoRouting
 
+/// Where the per-thread location table's memory comes from. The default is the standard allocator;
+/// the server's shell passes one that asks the kernel for huge pages, so the table's random
+/// accesses do not also miss the TLB on every query (DESIGN §5: the pure core makes no syscalls).
+public struct TableMemory: Sendable {
+    /// Returns at least `byteCount` bytes, 64-byte aligned.
+    public var allocate: @Sendable (_ byteCount: Int) -> UnsafeMutableRawPointer
+    /// Releases what `allocate` returned.
+    public var deallocate: @Sendable (_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) -> Void
+
+    public init(allocate: @escaping @Sendable (Int) -> UnsafeMutableRawPointer,
+                deallocate: @escaping @Sendable (UnsafeMutableRawPointer, Int) -> Void) {
+        self.allocate = allocate
+        self.deallocate = deallocate
+    }
+
+    /// The standard library's allocator.
+    public static let standard = TableMemory(
+        allocate: { UnsafeMutableRawPointer.allocate(byteCount: $0, alignment: 64) },
+        deallocate: { pointer, _ in pointer.deallocate() })
+}
+
 /// One per-thread client network, one 64-byte cache line: where the network is, and the answer
 /// last given to it for one routed question (remembered only when no draw chose it).
 struct CachedLocation {
@@ -36,17 +57,20 @@ struct CachedLocation {
 final class LocationTable {
     let base: UnsafeMutablePointer<CachedLocation>
     let mask: Int
+    private let memory: TableMemory
+    private let byteCount: Int
 
-    init(slots: Int) {
+    init(slots: Int, memory: TableMemory = .standard) {
         precondition(slots >= 4 && slots & (slots - 1) == 0, "slots must be a power of two")
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: slots * MemoryLayout<CachedLocation>.stride,
-                                                   alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: slots * MemoryLayout<CachedLocation>.stride)
+        byteCount = slots * MemoryLayout<CachedLocation>.stride
+        self.memory = memory
+        let raw = memory.allocate(byteCount)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
         base = raw.bindMemory(to: CachedLocation.self, capacity: slots)
         mask = slots - 1
     }
 
-    deinit { base.deallocate() }
+    deinit { memory.deallocate(UnsafeMutableRawPointer(base), byteCount) }
 
     /// The first slot of `key`'s first and second set.
     @inline(__always)
@@ -199,7 +223,7 @@ extension AnswerCache {
     mutating func cachedLocation(_ address: IPAddress, now: Double)
         -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?)? {
         let (key, width) = AnswerCache.locationKey(address)
-        if locations == nil { locations = LocationTable(slots: AnswerCache.locationSlots) }
+        if locations == nil { locations = LocationTable(slots: AnswerCache.locationSlots, memory: tableMemory) }
         let table = locations!
         if let s = AnswerCache.findLocation(table, address, now: now) {
             let c = table.base[s]

@@ -61,8 +61,14 @@ public struct AnswerCache {
     var resolved: ResolvedBackendStates?
     var resolvedGeneration: UInt64?
 
-    public init(snapshot: EngineSnapshot, seed: UInt64) {
+    /// Where the location table's memory comes from.
+    let tableMemory: TableMemory
+
+    /// Creates the caches for `snapshot`; `seed` starts the per-query entropy, `tableMemory`
+    /// provides the location table (allocated on the first routed query).
+    public init(snapshot: EngineSnapshot, seed: UInt64, tableMemory: TableMemory = .standard) {
         self.snapshot = snapshot
+        self.tableMemory = tableMemory
         self.entries = Array(repeating: nil, count: AnswerCache.answerSlots)
         self.locations = nil
         self.rng = seed | 1
