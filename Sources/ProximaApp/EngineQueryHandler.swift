@@ -37,6 +37,15 @@ extension TableMemory {
         deallocate: { pointer, _ in free(pointer) })
 }
 
+/// CLOCK_MONOTONIC_COARSE: the same time base as `monotonicSeconds`, at the kernel tick's
+/// resolution (a few milliseconds), without reading the hardware clock.
+@inline(__always)
+func coarseMonotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
 /// Waits a bounded time for a remote (ipstack) location; nil when none arrived in time.
 public protocol RemoteLocating: Sendable {
     func locateRemote(_ address: IPAddress) async -> Location?
@@ -59,34 +68,52 @@ public struct EngineQueryHandler: QueryHandler {
 
 /// Per-thread answering: the fast-path caches over the current snapshot, refreshed when the
 /// store's generation changes.
+///
+/// The mutable state lives behind a pointer this worker alone owns: class stored properties get
+/// dynamic exclusivity checks (a thread-local access set) on every query, which showed in profiles;
+/// one thread per worker is the transports' contract (`QueryWorker`).
 final class EngineWorker: QueryWorker {
+    struct State {
+        var states: BackendStates
+        var generation: UInt64
+        var snapshotGeneration: UInt64
+        var batchClock: Double?
+    }
+
     let store: SnapshotStore
     let remote: (any RemoteLocating)?
-    var cache: AnswerCache
-    var states: BackendStates
-    var generation: UInt64
-    var snapshotGeneration: UInt64
-    var batchClock: Double?
+    let state: UnsafeMutablePointer<State>
+    let cache: UnsafeMutablePointer<AnswerCache>
 
     init(store: SnapshotStore, remote: (any RemoteLocating)?) {
         self.store = store
         self.remote = remote
         let cur = store.current()
-        cache = AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max), tableMemory: .hugePages)
-        states = cur.states
-        generation = cur.generation
-        snapshotGeneration = cur.snapshot.generation
+        state = UnsafeMutablePointer<State>.allocate(capacity: 1)
+        state.initialize(to: State(states: cur.states, generation: cur.generation,
+                                   snapshotGeneration: cur.snapshot.generation, batchClock: nil))
+        cache = UnsafeMutablePointer<AnswerCache>.allocate(capacity: 1)
+        cache.initialize(to: AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max),
+                                         tableMemory: .hugePages))
+    }
+
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
+        cache.deinitialize(count: 1)
+        cache.deallocate()
     }
 
     /// UDP: one clock reading per received batch (a batch is answered within well under a
-    /// millisecond). TCP never begins a batch and reads the clock per query.
+    /// millisecond; the coarse clock is within a few milliseconds, far finer than any health or
+    /// load timing). TCP never begins a batch and reads the clock per query.
     func beginBatch() {
-        batchClock = monotonicSeconds()
+        state.pointee.batchClock = coarseMonotonicSeconds()
     }
 
-    /// Prefetches the location-table entry the query will read, so a batch's misses overlap.
+    /// Prefetches the location-table sets the query will read, so a batch's misses overlap.
     func prepare(query: UnsafeRawBufferPointer, client: ClientEndpoint) {
-        if let (first, second) = cache.locationPrefetchAddresses(query: query, source: client.address) {
+        if let (first, second) = cache.pointee.locationPrefetchAddresses(query: query, source: client.address) {
             cproxima_prefetch(first)
             cproxima_prefetch(second)
         }
@@ -94,21 +121,22 @@ final class EngineWorker: QueryWorker {
 
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
                 sink: ReplySink) -> QueryDisposition {
-        if store.generation != generation {
+        if store.generation != state.pointee.generation {
             let cur = store.current()
-            generation = cur.generation
-            states = cur.states
-            // Health and load changes keep the answer cache (routed answers are ranked per query);
-            // a new snapshot clears it.
-            if cur.snapshot.generation != snapshotGeneration {
-                snapshotGeneration = cur.snapshot.generation
-                cache.replace(snapshot: cur.snapshot)
+            state.pointee.generation = cur.generation
+            state.pointee.states = cur.states
+            // Health and load changes keep the answer cache (routed answers carry the states
+            // generation); a new snapshot clears it.
+            if cur.snapshot.generation != state.pointee.snapshotGeneration {
+                state.pointee.snapshotGeneration = cur.snapshot.generation
+                cache.pointee.replace(snapshot: cur.snapshot)
             }
         }
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
-        let now = batchClock ?? monotonicSeconds()
-        switch cache.answer(query: query, source: client.address, transport: transport, now: now, states: states,
-                            statesGeneration: generation, output: output) {
+        let now = state.pointee.batchClock ?? monotonicSeconds()
+        switch cache.pointee.answer(query: query, source: client.address, transport: transport, now: now,
+                                    states: state.pointee.states, statesGeneration: state.pointee.generation,
+                                    output: output) {
         case .reply(let n):
             return .reply(length: n)
         case .drop:
@@ -116,9 +144,9 @@ final class EngineWorker: QueryWorker {
         case .needsRemote(let address):
             guard let remote else { return .drop }
             let bytes = Array(query)
-            let snapshot = cache.snapshot
-            let states = self.states
-            let entropy = cache.nextEntropy()
+            let snapshot = cache.pointee.snapshot
+            let states = state.pointee.states
+            let entropy = cache.pointee.nextEntropy()
             Task {
                 let loc = await remote.locateRemote(address)
                 let ctx = QueryContext(source: client.address, transport: transport, now: monotonicSeconds(),
