@@ -10,8 +10,9 @@ import Synchronization
 /// stops all listeners.
 ///
 /// For each endpoint UDP binds first; when the port is 0 TCP then binds the port UDP got, so both
-/// transports of one endpoint share a port (another ephemeral port is tried when TCP finds it taken). Call `start()` first to learn the bound endpoints
-/// before handing the group to a `ServiceGroup` (`run()` then serves what `start()` bound).
+/// transports of one endpoint share a port (another ephemeral port is tried when TCP finds it
+/// taken). Call `start()` first to learn the bound endpoints before handing the group to a
+/// `ServiceGroup` (`run()` then serves what `start()` bound).
 public final class DNSServerGroup: Service, Sendable {
     /// What to listen on and how.
     public struct Configuration: Sendable, Hashable {
