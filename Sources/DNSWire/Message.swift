@@ -99,12 +99,19 @@ public struct ClientSubnet: Hashable, Sendable {
     /// RFC 7871 §6: prefix within family width, address truncated to ceil(source/8) octets, and the
     /// bits past the source prefix zero.
     public init(optionData d: some Collection<UInt8>) throws(DNSWireError) {
-        // No intermediate arrays: this runs for every ECS query on the fast path.
-        let count = d.count
-        guard count >= 4 else { throw DNSWireError(.badOption, detail: "ECS shorter than 4 octets") }
-        var it = d.makeIterator()
-        let family = UInt16(it.next()!) << 8 | UInt16(it.next()!)
-        let source = it.next()!, scope = it.next()!
+        let parsed = d.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(DNSWireError) in try ClientSubnet(optionBytes: UnsafeRawBufferPointer(buffer)) }
+        } ?? Array(d).withUnsafeBytes { bytes in
+            Result { () throws(DNSWireError) in try ClientSubnet(optionBytes: bytes) }
+        }
+        self = try parsed.get()
+    }
+
+    /// `init(optionData:)` over bytes in place, without copying: what the query fast path uses.
+    public init(optionBytes b: UnsafeRawBufferPointer) throws(DNSWireError) {
+        guard b.count >= 4 else { throw DNSWireError(.badOption, detail: "ECS shorter than 4 octets") }
+        let family = UInt16(b[0]) << 8 | UInt16(b[1])
+        let source = b[2], scope = b[3]
         let width: Int
         switch family {
         case 1: width = 32
@@ -113,10 +120,10 @@ public struct ClientSubnet: Hashable, Sendable {
         }
         guard Int(source) <= width, Int(scope) <= width else { throw DNSWireError(.badOption, detail: "ECS prefix too long") }
         let octets = (Int(source) + 7) / 8
-        guard count - 4 == octets else { throw DNSWireError(.badOption, detail: "ECS address length") }
+        guard b.count - 4 == octets else { throw DNSWireError(.badOption, detail: "ECS address length") }
         var hi: UInt64 = 0, lo: UInt64 = 0
         for i in 0..<octets {
-            let byte = UInt64(it.next()!)
+            let byte = UInt64(b[4 + i])
             if i < 8 { hi |= byte << UInt64(56 - 8 * i) } else { lo |= byte << UInt64(56 - 8 * (i - 8)) }
         }
         let addr: IPAddress = family == 1 ? .v4(UInt32(truncatingIfNeeded: hi >> 32)) : .v6(hi, lo)

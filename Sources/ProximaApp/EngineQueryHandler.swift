@@ -9,10 +9,12 @@ import Glibc
 #endif
 
 /// Monotonic seconds (CLOCK_MONOTONIC), the time base of load reports and caches.
+/// `CLOCK_MONOTONIC_COARSE` reads the same clock at the kernel tick's resolution (a few
+/// milliseconds) without touching the hardware clock: what the UDP path reads once per batch.
 @inline(__always)
-public func monotonicSeconds() -> Double {
+public func monotonicSeconds(_ clock: clockid_t = CLOCK_MONOTONIC) -> Double {
     var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(clock, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
@@ -35,15 +37,6 @@ extension TableMemory {
             return pointer
         },
         deallocate: { pointer, _ in free(pointer) })
-}
-
-/// CLOCK_MONOTONIC_COARSE: the same time base as `monotonicSeconds`, at the kernel tick's
-/// resolution (a few milliseconds), without reading the hardware clock.
-@inline(__always)
-func coarseMonotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// Waits a bounded time for a remote (ipstack) location; nil when none arrived in time.
@@ -108,7 +101,7 @@ final class EngineWorker: QueryWorker {
     /// millisecond; the coarse clock is within a few milliseconds, far finer than any health or
     /// load timing). TCP never begins a batch and reads the clock per query.
     func beginBatch() {
-        state.pointee.batchClock = coarseMonotonicSeconds()
+        state.pointee.batchClock = monotonicSeconds(CLOCK_MONOTONIC_COARSE)
     }
 
     /// Prefetches the location-table sets the query will read, so a batch's misses overlap.

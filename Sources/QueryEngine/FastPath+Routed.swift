@@ -82,7 +82,7 @@ final class LocationTable {
 
     @inline(__always)
     func holds(_ s: Int, _ key: UInt64, now: Double) -> Bool {
-        base[s].tag != 0 && base[s].key == key && base[s].expires > now
+        base[s].key == key && base[s].expires > now  // keys are never 0, the empty tag
     }
 
     /// The slot holding `key`, still trusted at `now`.
@@ -107,10 +107,10 @@ final class LocationTable {
             base[s] = entry
             return s
         }
-        if base[a].tag != 0 && base[a].key == key { return place(a) }
-        if base[a + 1].tag != 0 && base[a + 1].key == key { return place(a + 1) }
-        if base[b].tag != 0 && base[b].key == key { return place(b) }
-        if base[b + 1].tag != 0 && base[b + 1].key == key { return place(b + 1) }
+        if base[a].key == key { return place(a) }
+        if base[a + 1].key == key { return place(a + 1) }
+        if base[b].key == key { return place(b) }
+        if base[b + 1].key == key { return place(b + 1) }
         // Into the set with more free (or stale) slots: the "power of two choices" that keeps sets
         // evenly filled, so both of a key's sets are rarely full.
         func free(_ s: Int) -> Bool { base[s].tag == 0 || base[s].expires <= now }
@@ -193,26 +193,12 @@ extension AnswerCache {
     static func trailingClientSubnetAddress(_ p: UnsafeRawBufferPointer) -> IPAddress? {
         let n = p.count
         guard n >= 12 + 11 + 8, p[11] == 1 else { return nil }
-        // OPTION-CODE 8, OPTION-LENGTH 4 + k, FAMILY, SOURCE PREFIX, SCOPE, k address octets.
+        // OPTION-CODE 8 and OPTION-LENGTH 4 + k, then k address octets end the packet.
         for k in 1...16 {
             let h = n - k - 8
             guard h >= 12 else { return nil }
-            guard p[h] == 0, p[h + 1] == 8, p[h + 2] == 0, Int(p[h + 3]) == 4 + k, p[h + 4] == 0,
-                  (Int(p[h + 6]) + 7) / 8 == k else { continue }
-            switch p[h + 5] {
-            case 1 where k <= 4:
-                var v: UInt32 = 0
-                for j in 0..<k { v |= UInt32(p[h + 8 + j]) << UInt32(24 - 8 * j) }
-                return .v4(v)
-            case 2:
-                var hi: UInt64 = 0, lo: UInt64 = 0
-                for j in 0..<k {
-                    if j < 8 { hi |= UInt64(p[h + 8 + j]) << UInt64(56 - 8 * j) } else { lo |= UInt64(p[h + 8 + j]) << UInt64(56 - 8 * (j - 8)) }
-                }
-                return .v6(hi, lo)
-            default:
-                return nil
-            }
+            guard p[h] == 0, p[h + 1] == 8, p[h + 2] == 0, Int(p[h + 3]) == 4 + k else { continue }
+            return try? ClientSubnet(optionBytes: UnsafeRawBufferPointer(rebasing: p[(h + 4)..<n])).address
         }
         return nil
     }

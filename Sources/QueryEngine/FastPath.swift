@@ -56,7 +56,9 @@ public struct SimpleQuery {
             if rdlen > 0 {
                 guard rdlen >= 8, p[i] == 0, p[i + 1] == 8 else { return nil }
                 let olen = Int(p[i + 2]) << 8 | Int(p[i + 3])
-                guard olen + 4 == rdlen, let ecs = clientSubnet(p, at: i + 4, length: olen) else { return nil }
+                guard olen + 4 == rdlen,
+                      let ecs = try? ClientSubnet(optionBytes: UnsafeRawBufferPointer(rebasing: p[(i + 4)..<(i + 4 + olen)]))
+                else { return nil }
                 q.clientSubnet = ecs
             }
             q.hasEDNS = true
@@ -69,27 +71,6 @@ public struct SimpleQuery {
         h = (h ^ UInt64((q.hasEDNS ? 1 : 0) | (q.dnssecOK ? 2 : 0))) &* 0x100_0000_01b3
         q.hash = h
         return q
-    }
-
-    /// The Client Subnet option data at `p[start..<start + length]`, with exactly the checks of
-    /// `ClientSubnet(optionData:)` (nil where it throws), read in place.
-    @inline(__always)
-    static func clientSubnet(_ p: UnsafeRawBufferPointer, at start: Int, length: Int) -> ClientSubnet? {
-        guard length >= 4, p[start] == 0, p[start + 1] == 1 || p[start + 1] == 2 else { return nil }
-        let v4 = p[start + 1] == 1
-        let width = v4 ? 32 : 128
-        let source = p[start + 2], scope = p[start + 3]
-        guard Int(source) <= width, Int(scope) <= width else { return nil }
-        let octets = (Int(source) + 7) / 8
-        guard length - 4 == octets else { return nil }
-        var hi: UInt64 = 0, lo: UInt64 = 0
-        for k in 0..<octets {
-            let byte = UInt64(p[start + 4 + k])
-            if k < 8 { hi |= byte << UInt64(56 - 8 * k) } else { lo |= byte << UInt64(56 - 8 * (k - 8)) }
-        }
-        let address: IPAddress = v4 ? .v4(UInt32(truncatingIfNeeded: hi >> 32)) : .v6(hi, lo)
-        guard address.masked(to: Int(source)) == address else { return nil }
-        return ClientSubnet(address: address, sourcePrefixLength: source, scopePrefixLength: scope)
     }
 
     /// The cache key bytes: lowercased name, type, class, EDNS flags.

@@ -8,14 +8,8 @@ import Glibc
 /// Issue #3 through the running server: the database is replaced without a restart (a corrupt
 /// one is refused), and ipstack answers clients the database does not know, within the budget.
 final class GeoIPServerTests: XCTestCase {
-    static let zone = """
-        $ORIGIN geo.test.
-        $TTL 300
-        @    SOA ns1 hostmaster 1 7200 3600 1209600 300
-             NS  ns1
-        ns1  A   192.0.2.53
-        www  A   192.0.2.200
-        """
+    /// The routing tests' zone (a routed name with a last-resort answer).
+    static let zone = GeoRoutingIntegrationTests.zone
 
     static let geoData = """
         {"127.0.0.12": {"latitude": 51.51, "longitude": -0.13, "name": "lon"},
