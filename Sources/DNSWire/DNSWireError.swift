@@ -16,6 +16,7 @@ public struct DNSWireError: Error, Hashable, Sendable, CustomStringConvertible {
         case badOption            // malformed EDNS option
         case trailingBytes        // bytes left after the last section
         case badText              // other presentation-format problems
+        case tooLarge             // a length or count does not fit its wire field (RDLENGTH, ...)
     }
 
     public var code: Code
@@ -55,6 +56,9 @@ public enum Limits {
     public static let defaultMaxUDPPayload = 1232
     /// Maximum DNS message size over TCP (RFC 1035 §4.2.2 two-byte length).
     public static let maxTCPMessage = 65535
-    /// EDNS options accepted in one OPT record.
-    public static let maxEDNSOptions = 16
+    /// Largest RDATA of one record: RDLENGTH is 16 bits (RFC 1035 §3.2.1). The zone loader refuses
+    /// bigger ones, and a record set that cannot fit one maximum-size message.
+    public static let maxRDataLength = 65535
+    // EDNS options have no count limit: RFC 6891 sets none, and each takes ≥ 4 octets of an OPT
+    // RDATA that is itself bounded by the message size.
 }

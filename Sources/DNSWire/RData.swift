@@ -58,6 +58,22 @@ public enum RData: Hashable, Sendable {
 
     /// The domain name whose A/AAAA records belong in the additional section (RFC 1034 §4.3.2
     /// step 6): NS and MX targets, and SRV targets (RFC 2782).
+    /// Octets of this RDATA on the wire without compression (RFC 1035 §3.3, RFC 3597 §4): what
+    /// RDLENGTH would say. The zone loader compares it with `Limits.maxRDataLength`.
+    public var wireLength: Int {
+        switch self {
+        case .a: return 4
+        case .aaaa: return 16
+        case .ns(let n), .cname(let n), .ptr(let n): return n.wire.count
+        case .soa(let s): return s.mname.wire.count + s.rname.wire.count + 20
+        case .mx(_, let n): return 2 + n.wire.count
+        case .srv(_, _, _, let n): return 6 + n.wire.count
+        case .txt(let strings): return strings.reduce(0) { $0 + 1 + $1.count }
+        case .caa(_, let tag, let value): return 2 + tag.count + value.count
+        case .unknown(_, let raw): return raw.count
+        }
+    }
+
     public var additionalSectionName: DomainName? {
         switch self {
         case .ns(let n): return n

@@ -36,7 +36,7 @@ public struct WireReader {
     }
 
     /// Reads a possibly compressed name (RFC 1035 §4.1.4). Pointers must point strictly backwards
-    /// (to an earlier offset than the one they appear at), at most `Limits.maxCompressionPointers`
+    /// (to an earlier offset than the one they appear at, never into the header), at most `Limits.maxCompressionPointers`
     /// hops, and the expanded name must fit in 255 octets: pointer loops are impossible.
     public mutating func name() throws(DNSWireError) -> DomainName {
         var out: [UInt8] = []
@@ -64,7 +64,9 @@ public struct WireReader {
             case 0xc0:
                 guard pos + 1 < bytes.count else { throw DNSWireError(.truncated, offset: pos) }
                 let target = Int(len & 0x3f) << 8 | Int(bytes[pos + 1])
-                guard target < pos else { throw DNSWireError(.badPointer, offset: pos) }
+                // A pointer must land on an earlier name, and names start after the 12-octet
+                // header (RFC 1035 §4.1.4): a pointer into the header is malformed.
+                guard target < pos, target >= 12 else { throw DNSWireError(.badPointer, offset: pos) }
                 hops += 1
                 guard hops <= Limits.maxCompressionPointers else { throw DNSWireError(.tooManyPointers, offset: pos) }
                 if !jumped { offset = pos + 2 }
@@ -114,11 +116,13 @@ public struct WireReader {
 extension EDNS {
     /// Builds EDNS from an OPT RR's CLASS, TTL and RDATA (RFC 6891 §6.1.2-3). A malformed Client
     /// Subnet option is an error (RFC 7871 §7.1: FORMERR); unknown options are kept opaque.
+    /// RFC 6891 sets no limit on the number of options: any number that fits the RDATA is accepted
+    /// (each takes at least 4 octets, so the message size bounds the count and the work); only
+    /// malformed option data is an error.
     init(payloadSize: UInt16, ttl: UInt32, rdata: ArraySlice<UInt8>) throws(DNSWireError) {
         var opts: [EDNSOption] = []
         var r = WireReader(bytes: Array(rdata))
         while r.remaining > 0 {
-            guard opts.count < Limits.maxEDNSOptions else { throw DNSWireError(.badOption, detail: "too many options") }
             let code = try r.u16()
             let len = Int(try r.u16())
             let data = try r.take(len)

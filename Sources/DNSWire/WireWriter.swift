@@ -61,18 +61,36 @@ public struct WireWriter {
     }
 
     /// Writes one RR; RDATA names of the RFC 1035 types are compressed, others are not (RFC 3597 §4).
-    public mutating func record(_ rr: ResourceRecord) {
+    /// Throws `.tooLarge` when the RDATA does not fit RDLENGTH's 16 bits (RFC 1035 §3.2.1) or a
+    /// length octet inside it overflows: no zone or network input can make a conversion trap.
+    public mutating func record(_ rr: ResourceRecord) throws(DNSWireError) {
         name(rr.name)
         u16(rr.type.rawValue)
         u16(rr.rclass.rawValue)
         u32(rr.ttl)
         let lenAt = bytes.count
         u16(0)
-        rdata(rr.rdata)
-        patchU16(UInt16(bytes.count - lenAt - 2), at: lenAt)
+        try rdata(rr.rdata)
+        try patchLength(bytes.count - lenAt - 2, at: lenAt, what: "RDLENGTH of \(rr.name) \(rr.type)")
     }
 
-    mutating func rdata(_ d: RData) {
+    /// Patches a 16-bit length at `offset`, or throws `.tooLarge` when `length` exceeds 65,535.
+    mutating func patchLength(_ length: Int, at offset: Int, what: @autoclosure () -> String) throws(DNSWireError) {
+        guard let v = UInt16(exactly: length) else {
+            throw DNSWireError(.tooLarge, offset: offset, detail: "\(what()) \(length) exceeds 65535")
+        }
+        patchU16(v, at: offset)
+    }
+
+    /// A one-octet length (character-string, CAA tag), or `.tooLarge` past 255.
+    mutating func lengthOctet(_ length: Int, what: @autoclosure () -> String) throws(DNSWireError) {
+        guard let v = UInt8(exactly: length) else {
+            throw DNSWireError(.tooLarge, offset: bytes.count, detail: "\(what()) of \(length) octets exceeds 255")
+        }
+        u8(v)
+    }
+
+    mutating func rdata(_ d: RData) throws(DNSWireError) {
         switch d {
         case .a(let a), .aaaa(let a): append(a.bytes)
         case .ns(let n), .cname(let n), .ptr(let n): name(n)
@@ -82,14 +100,16 @@ public struct WireWriter {
         case .mx(let p, let n): u16(p); name(n)
         case .srv(let p, let w, let port, let t): u16(p); u16(w); u16(port); name(t, compress: false)
         case .txt(let strings):
-            for s in strings { u8(UInt8(min(s.count, 255))); append(s.prefix(255)) }
-        case .caa(let flags, let tag, let value): u8(flags); u8(UInt8(tag.count)); append(tag); append(value)
+            for s in strings { try lengthOctet(s.count, what: "TXT string"); append(s) }
+        case .caa(let flags, let tag, let value):
+            u8(flags); try lengthOctet(tag.count, what: "CAA tag"); append(tag); append(value)
         case .unknown(_, let raw): append(raw)
         }
     }
 
-    /// Writes the OPT pseudo-RR (RFC 6891 §6.1.2).
-    public mutating func opt(_ e: EDNS) {
+    /// Writes the OPT pseudo-RR (RFC 6891 §6.1.2); `.tooLarge` when an option or the RDATA
+    /// overflows its 16-bit length.
+    public mutating func opt(_ e: EDNS) throws(DNSWireError) {
         u8(0)
         u16(RecordType.opt.rawValue)
         u16(e.udpPayloadSize)
@@ -100,46 +120,68 @@ public struct WireWriter {
             switch o {
             case .clientSubnet(let c):
                 let data = c.optionData
-                u16(ClientSubnet.optionCode); u16(UInt16(data.count)); append(data)
+                u16(ClientSubnet.optionCode); u16(0)
+                try patchLength(data.count, at: bytes.count - 2, what: "ECS option length"); append(data)
             case .unknown(let code, let data):
-                u16(code); u16(UInt16(data.count)); append(data)
+                u16(code); u16(0)
+                try patchLength(data.count, at: bytes.count - 2, what: "EDNS option length"); append(data)
             }
         }
-        patchU16(UInt16(bytes.count - lenAt - 2), at: lenAt)
+        try patchLength(bytes.count - lenAt - 2, at: lenAt, what: "OPT RDLENGTH")
     }
 }
 
 extension Message {
     /// Serializes the message. When it exceeds `maxSize`, the additional section (except OPT) is
     /// dropped first; if it still does not fit, the response is cut to header + question (+ OPT)
-    /// with TC set (RFC 1035 §4.1.1, RFC 2181 §9).
-    public func serialized(maxSize: Int = Limits.maxTCPMessage) -> [UInt8] {
-        let full = encode(includeAnswers: true, includeAdditional: true, truncated: header.truncated)
+    /// with TC set (RFC 1035 §4.1.1, RFC 2181 §9). Throws `.tooLarge` when a field cannot hold
+    /// what the message carries (an RDATA over 65,535 octets, a TXT string over 255, more than
+    /// 65,535 records): the caller answers SERVFAIL instead. A message longer than `maxSize`
+    /// (at most 65,535) is no error: it is cut as above.
+    ///
+    /// `additionalRequired`: the additional section is not optional (a referral's in-domain glue,
+    /// RFC 9471 §3), so dropping it sets TC.
+    public func encoded(maxSize: Int = Limits.maxTCPMessage, additionalRequired: Bool = false) throws(DNSWireError) -> [UInt8] {
+        let full = try encode(includeAnswers: true, includeAdditional: true, truncated: header.truncated)
         if full.count <= maxSize { return full }
-        let noAdditional = encode(includeAnswers: true, includeAdditional: false, truncated: header.truncated)
+        let noAdditional = try encode(includeAnswers: true, includeAdditional: false,
+                                      truncated: header.truncated || (additionalRequired && !additionalSection.isEmpty))
         if noAdditional.count <= maxSize { return noAdditional }
-        return encode(includeAnswers: false, includeAdditional: false, truncated: true)
+        return try encode(includeAnswers: false, includeAdditional: false, truncated: true)
     }
 
-    private func encode(includeAnswers: Bool, includeAdditional: Bool, truncated: Bool) -> [UInt8] {
+    /// `encoded(maxSize:)` for messages built in code (tests, fixed answers); a message that
+    /// cannot be encoded becomes header + question with TC set, never a trap.
+    public func serialized(maxSize: Int = Limits.maxTCPMessage) -> [UInt8] {
+        if let bytes = try? encoded(maxSize: maxSize) { return bytes }
+        var m = Message(header: header, questions: questions)
+        m.header.truncated = true
+        return (try? m.encode(includeAnswers: false, includeAdditional: false, truncated: true)) ?? []
+    }
+
+    private func encode(includeAnswers: Bool, includeAdditional: Bool, truncated: Bool) throws(DNSWireError) -> [UInt8] {
         var w = WireWriter()
         var h = header
         h.truncated = truncated
-        h.questionCount = UInt16(questions.count)
-        h.answerCount = includeAnswers ? UInt16(answerSection.count) : 0
-        h.authorityCount = includeAnswers ? UInt16(authoritySection.count) : 0
-        h.additionalCount = (includeAdditional ? UInt16(additionalSection.count) : 0) + (edns == nil ? 0 : 1)
+        func count(_ n: Int) throws(DNSWireError) -> UInt16 {
+            guard let c = UInt16(exactly: n) else { throw DNSWireError(.tooLarge, detail: "\(n) records in one section") }
+            return c
+        }
+        h.questionCount = try count(questions.count)
+        h.answerCount = try count(includeAnswers ? answerSection.count : 0)
+        h.authorityCount = try count(includeAnswers ? authoritySection.count : 0)
+        h.additionalCount = try count((includeAdditional ? additionalSection.count : 0) + (edns == nil ? 0 : 1))
         w.u16(h.id)
         let (f1, f2) = h.flagBytes
         w.u8(f1); w.u8(f2)
         w.u16(h.questionCount); w.u16(h.answerCount); w.u16(h.authorityCount); w.u16(h.additionalCount)
         for q in questions { w.question(q) }
         if includeAnswers {
-            for rr in answerSection { w.record(rr) }
-            for rr in authoritySection { w.record(rr) }
+            for rr in answerSection { try w.record(rr) }
+            for rr in authoritySection { try w.record(rr) }
         }
-        if includeAdditional { for rr in additionalSection { w.record(rr) } }
-        if let edns { w.opt(edns) }
+        if includeAdditional { for rr in additionalSection { try w.record(rr) } }
+        if let edns { try w.opt(edns) }
         return w.bytes
     }
 }
