@@ -68,6 +68,12 @@ struct ZoneBuilder {
                 error(.badType, lr.line, "type \(r.type) cannot appear in zone data")
                 continue
             }
+            let rdlen = r.rdata.wireLength
+            guard rdlen <= Limits.maxRDataLength else {
+                error(.rdataTooLong, lr.line,
+                      "\(r.name) \(r.type) RDATA of \(rdlen) octets exceeds \(Limits.maxRDataLength) (RFC 1035 §3.2.1 RDLENGTH)")
+                continue
+            }
             let key = SetKey(name: r.name, type: r.type)
             if let k = setIndex[key] {
                 if sets[k].seen.contains(r.rdata) { continue }
@@ -86,6 +92,17 @@ struct ZoneBuilder {
                 sets.append(PendingSet(name: r.name, type: r.type, ttl: r.ttl, records: [r], lines: [lr.line], seen: [r.rdata]))
             }
             recordCount += 1
+        }
+        // 1b. Every RRset must fit one message on its own (RFC 1035 §4.2.2: 65,535 octets over
+        //     TCP): header, the question naming the owner, and each record with its owner
+        //     compressed to a pointer. A set that cannot is served by no transport.
+        for set in sets {
+            let size = 12 + set.name.wire.count + 4
+                + set.records.reduce(0) { $0 + 2 + 10 + $1.rdata.wireLength }
+            if size > Limits.maxTCPMessage {
+                error(.rrsetTooLarge, set.lines[0],
+                      "\(set.name) \(set.type) RRset of \(set.records.count) records needs \(size) octets, more than one DNS message holds (\(Limits.maxTCPMessage), RFC 1035 §4.2.2)")
+            }
         }
         var pending: [DomainName: [PendingSet]] = [:]
         pending.reserveCapacity(order.count)

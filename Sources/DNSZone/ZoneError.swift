@@ -43,6 +43,11 @@ public struct ZoneIssue: Hashable, Sendable, CustomStringConvertible {
         case unsupportedSemantics
         /// Two zones with the same origin in one `ZoneSet`.
         case duplicateZone
+        /// RDATA longer than RDLENGTH can say (65,535 octets, RFC 1035 §3.2.1).
+        case rdataTooLong
+        /// An RRset that cannot fit one 65,535-octet message even alone (RFC 1035 §4.2.2): no
+        /// transport could ever deliver it.
+        case rrsetTooLarge
     }
 
     /// The kind of problem.
