@@ -325,7 +325,7 @@ extension AnswerCache {
         o[2] = 0x84 | (p[2] & 0x01)           // QR, AA, RD copied
         o[3] = p[3] & 0x10                    // CD copied, RA never, RCODE 0
         o[4] = 0; o[5] = 1
-        o[6] = 0; o[7] = UInt8(count)
+        o[6] = UInt8(truncatingIfNeeded: count >> 8); o[7] = UInt8(truncatingIfNeeded: count)
         o[8] = 0; o[9] = 0
         o[10] = 0; o[11] = q.hasEDNS ? 1 : 0
         var i = 12
@@ -339,7 +339,7 @@ extension AnswerCache {
             o[i + 4] = 0; o[i + 5] = 1
             o[i + 6] = UInt8(ttl >> 24); o[i + 7] = UInt8((ttl >> 16) & 0xff)
             o[i + 8] = UInt8((ttl >> 8) & 0xff); o[i + 9] = UInt8(ttl & 0xff)
-            o[i + 10] = 0; o[i + 11] = UInt8(rdlen)
+            o[i + 10] = 0; o[i + 11] = UInt8(truncatingIfNeeded: rdlen)
             i += 12
             switch a {
             case .v4(let v):
@@ -356,19 +356,19 @@ extension AnswerCache {
         if q.hasEDNS {
             let payload = snapshot.settings.maxUDPPayload
             o[i] = 0; o[i + 1] = 0; o[i + 2] = 41
-            o[i + 3] = UInt8(payload >> 8); o[i + 4] = UInt8(payload & 0xff)
+            o[i + 3] = UInt8(truncatingIfNeeded: payload >> 8); o[i + 4] = UInt8(truncatingIfNeeded: payload)
             o[i + 5] = 0; o[i + 6] = 0; o[i + 7] = q.dnssecOK ? 0x80 : 0; o[i + 8] = 0
             let rd = optLen - 11
-            o[i + 9] = UInt8(rd >> 8); o[i + 10] = UInt8(rd & 0xff)
+            o[i + 9] = UInt8(truncatingIfNeeded: rd >> 8); o[i + 10] = UInt8(truncatingIfNeeded: rd)
             i += 11
             if let ecs {
                 // RFC 7871 §7.2.1: echo family, source prefix and address; scope from the location.
                 let scope: UInt8 = usedECS && (route.policy == .nearest || route.policy == .leastLoad)
-                    ? UInt8(min(Int(ecs.sourcePrefixLength), networkPrefix)) : 0
+                    ? UInt8(clamping: min(Int(ecs.sourcePrefixLength), networkPrefix)) : 0
                 let octets = (Int(ecs.sourcePrefixLength) + 7) / 8
                 o[i] = 0; o[i + 1] = 8
-                o[i + 2] = 0; o[i + 3] = UInt8(4 + octets)
-                o[i + 4] = 0; o[i + 5] = UInt8(ecs.address.family)
+                o[i + 2] = 0; o[i + 3] = UInt8(truncatingIfNeeded: 4 + octets)
+                o[i + 4] = 0; o[i + 5] = UInt8(truncatingIfNeeded: ecs.address.family)
                 o[i + 6] = ecs.sourcePrefixLength; o[i + 7] = scope
                 i += 8
                 switch ecs.address {

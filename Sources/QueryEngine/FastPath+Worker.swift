@@ -63,6 +63,9 @@ public struct AnswerCache {
 
     /// Where the location table's memory comes from.
     let tableMemory: TableMemory
+    /// Response rate limiting of UDP answers, made on the first UDP response when the snapshot's
+    /// settings ask for it; kept across snapshots with the same settings.
+    var rateLimiter: ResponseRateLimiter?
 
     /// Creates the caches for `snapshot`; `seed` starts the per-query entropy, `tableMemory`
     /// provides the location table (allocated on the first routed query).
@@ -82,6 +85,7 @@ public struct AnswerCache {
         nextRouteID = 1
         resolved = nil
         resolvedGeneration = nil
+        if rateLimiter?.settings != snapshot.settings.rateLimit { rateLimiter = nil }
     }
 
     /// `states` resolved for ranking; cached per `generation` (nil: resolve every time).
@@ -105,10 +109,37 @@ public struct AnswerCache {
     /// transport's maximum message size).
     /// `statesGeneration` identifies `states` (the shell's store generation); with it, the
     /// states are resolved for ranking once per change instead of once per query.
+    ///
+    /// UDP answers then pass the response rate limiter (`EngineSettings.rateLimit`): the one
+    /// per-thread step between answering and sending, at the batch clock `now`. TCP is never
+    /// limited (a TCP client cannot spoof its address).
     public mutating func answer(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport,
                                 now: Double, states: BackendStates, statesGeneration: UInt64? = nil,
                                 output: UnsafeMutableRawBufferPointer) -> FastPathResult {
-        if let q = SimpleQuery.parse(query), q.qtype != RecordType.axfr.rawValue, q.qtype != RecordType.ixfr.rawValue {
+        let result = answerUnlimited(query: query, source: source, transport: transport, now: now, states: states,
+                                     statesGeneration: statesGeneration, output: output)
+        guard transport == .udp, case .reply(let length) = result, let settings = snapshot.settings.rateLimit else {
+            return result
+        }
+        if rateLimiter == nil { rateLimiter = ResponseRateLimiter(settings: settings) }
+        switch rateLimiter!.decide(response: UnsafeRawBufferPointer(rebasing: output[0..<length]), source: source, now: now) {
+        case .send: return result
+        case .drop: return .drop
+        case .truncate: return .reply(length: ResponseRateLimiter.truncate(output, length: length))
+        }
+    }
+
+    /// Answers without rate limiting (the reference engine or a cache).
+    mutating func answerUnlimited(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport,
+                                  now: Double, states: BackendStates, statesGeneration: UInt64?,
+                                  output: UnsafeMutableRawBufferPointer) -> FastPathResult {
+        // ANY is answered differently over UDP and TCP (RFC 8482), and transfers are refused:
+        // both always go to the engine, never to the transport-blind caches.
+        if var q = SimpleQuery.parse(query), q.qtype != RecordType.axfr.rawValue, q.qtype != RecordType.ixfr.rawValue,
+           q.qtype != RecordType.any.rawValue {
+            // ECS from an untrusted source is ignored as the engine ignores it: answered by the
+            // source address, not echoed.
+            if q.clientSubnet != nil && !snapshot.settings.trustsClientSubnet(from: source) { q.clientSubnet = nil }
             let slot = Int(truncatingIfNeeded: q.hash) & (AnswerCache.answerSlots - 1)
             if let e = entries[slot], q.keyMatches(e.key, query) {
                 switch e {

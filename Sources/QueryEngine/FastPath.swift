@@ -56,8 +56,10 @@ public struct SimpleQuery {
             if rdlen > 0 {
                 guard rdlen >= 8, p[i] == 0, p[i + 1] == 8 else { return nil }
                 let olen = Int(p[i + 2]) << 8 | Int(p[i + 3])
+                // A non-zero SCOPE in a query is FORMERR (RFC 7871 §6): the engine answers it.
                 guard olen + 4 == rdlen,
-                      let ecs = try? ClientSubnet(optionBytes: UnsafeRawBufferPointer(rebasing: p[(i + 4)..<(i + 4 + olen)]))
+                      let ecs = try? ClientSubnet(optionBytes: UnsafeRawBufferPointer(rebasing: p[(i + 4)..<(i + 4 + olen)])),
+                      ecs.scopePrefixLength == 0
                 else { return nil }
                 q.clientSubnet = ecs
             }

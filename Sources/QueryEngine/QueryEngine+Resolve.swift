@@ -5,6 +5,7 @@ import GeoRouting
 /// The sections being built for one response.
 struct Resolution {
     var question: Question
+    var transport: QueryTransport = .tcp
     var rcode: ResponseCode = .noError
     var authoritative = true
     var answers: [ResourceRecord] = []
@@ -14,6 +15,9 @@ struct Resolution {
     var ecsScope: UInt8?
     /// The routing report of the (last) routed name answered, for `explain`.
     var routeReport: RouteReport?
+    /// The additional section holds in-domain glue of a referral: if it does not fit, the
+    /// response must say TC rather than drop it silently (RFC 9471 §3).
+    var requiredGlue = false
 }
 
 enum ResolveStep {
@@ -61,7 +65,8 @@ extension QueryEngine {
                 }
             }
             switch zone.lookup(name, question.type) {
-            case .answer(let rrs, _):
+            case .answer(var rrs, _):
+                if question.type == .any && res.transport == .udp { rrs = minimalANY(rrs) }
                 res.answers += rrs
                 for rr in rrs { if let n = rr.rdata.additionalSectionName { additionalNames.append(n) } }
                 addAdditional(additionalNames, zone: zone, into: &res)
@@ -77,6 +82,10 @@ extension QueryEngine {
                 res.authoritative = !res.answers.isEmpty
                 res.authority = ns
                 res.additional = glue
+                // In-domain glue: addresses of name servers at or below the cut (RFC 9471 §2).
+                if let cut = ns.first?.name {
+                    res.requiredGlue = glue.contains { $0.name.isSubdomain(of: cut) }
+                }
                 return .done
             case .noData:
                 res.authority = [negativeSOA(zone)]
@@ -89,6 +98,14 @@ extension QueryEngine {
         }
         // Chain longer than the limit: answer what we have (resolvers continue from the last CNAME).
         return .done
+    }
+
+    /// RFC 8482 §4.1: over UDP, ANY is answered with one RRset instead of all of them, so the
+    /// question cannot be used to amplify traffic towards a spoofed source. Like Knot 3.2 (checked
+    /// with kdig), the RRset of the lowest type number at the name; TCP still gets everything.
+    static func minimalANY(_ rrs: [ResourceRecord]) -> [ResourceRecord] {
+        guard let first = rrs.min(by: { $0.type.rawValue < $1.type.rawValue })?.type else { return rrs }
+        return rrs.filter { $0.type == first }
     }
 
     /// SOA for the authority section of negative answers: TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).

@@ -108,8 +108,8 @@ extension QueryEngine {
         case .unknown(let n): network = n
         case .needsRemote: network = nil
         }
-        guard let network, network.address.family == ecs.address.family else { return UInt8(source) }
-        return UInt8(min(source, network.prefixLength))
+        guard let network, network.address.family == ecs.address.family else { return UInt8(clamping: source) }
+        return UInt8(clamping: min(source, network.prefixLength))
     }
 
     /// Explains how `name` would be answered for a client: the same routing code the server runs.

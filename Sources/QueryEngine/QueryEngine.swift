@@ -88,7 +88,15 @@ public enum QueryEngine {
             return .response(errorResponse(header: header, question: question, rcode: .badVers, edns: respEDNS,
                                            settings: snapshot.settings))
         }
-        guard let question, header.answerCount == 0, header.authorityCount == 0 else {
+        // A query carries no answer or authority records, except IXFR, whose authority section
+        // holds the client's SOA (RFC 1995 §3).
+        guard let question, header.answerCount == 0,
+              header.authorityCount == 0 || question.type == .ixfr else {
+            return .response(errorResponse(header: header, question: question, rcode: .formErr, edns: respEDNS,
+                                           settings: snapshot.settings))
+        }
+        // RFC 7871 §6: SCOPE PREFIX-LENGTH "MUST be set to 0" in queries; anything else is FORMERR.
+        if let ecs = message.edns?.clientSubnet, ecs.scopePrefixLength != 0 {
             return .response(errorResponse(header: header, question: question, rcode: .formErr, edns: respEDNS,
                                            settings: snapshot.settings))
         }
@@ -98,8 +106,11 @@ public enum QueryEngine {
         }
         let qtype = question.type
         if qtype == .axfr || qtype == .ixfr {
-            // RFC 5936 §4.2: zone transfer needs TCP; over TCP we do not offer transfers.
-            let rc: ResponseCode = context.transport == .udp ? .formErr : .refused
+            // We serve no transfers. Answered as Knot 3.2 answers without a transfer ACL (checked
+            // with kdig, see KnotReferenceTests): AXFR over UDP is NOTIMP (RFC 5936 §4.2: AXFR is
+            // TCP only), AXFR over TCP and IXFR over either transport are NOTAUTH (RFC 8945 §5.2:
+            // not authorized to transfer).
+            let rc: ResponseCode = qtype == .axfr && context.transport == .udp ? .notImp : .notAuth
             return .response(errorResponse(header: header, question: question, rcode: rc, edns: respEDNS,
                                            settings: snapshot.settings))
         }
@@ -108,8 +119,11 @@ public enum QueryEngine {
                                            settings: snapshot.settings))
         }
 
-        var resolution = Resolution(question: question)
-        let ecs = message.edns?.clientSubnet
+        var resolution = Resolution(question: question, transport: context.transport)
+        // ECS from a source outside `ecs.trusted_resolvers` is ignored: answered by the packet's
+        // source address, and not echoed (RFC 7871 §7.1.1: a server that does not use the option
+        // answers as if it were absent; §11.1 for why a server may trust only known resolvers).
+        let ecs = snapshot.settings.trustsClientSubnet(from: context.source) ? message.edns?.clientSubnet : nil
         switch resolve(question: question, ecs: ecs, context: context, snapshot: snapshot, states: states,
                        into: &resolution) {
         case .needsRemote(let a): return .needsRemoteLocation(a)
@@ -119,7 +133,7 @@ public enum QueryEngine {
 
         var h = Header(id: header.id, isResponse: true, opcode: .query, authoritative: resolution.authoritative,
                        recursionDesired: header.recursionDesired, checkingDisabled: header.checkingDisabled)
-        h.rcodeLow = UInt8(resolution.rcode.rawValue & 0x0f)
+        h.rcodeLow = UInt8(truncatingIfNeeded: resolution.rcode.rawValue & 0x0f)
         var edns = respEDNS
         if let ecs, edns != nil {
             // RFC 7871 §7.2.1: echo FAMILY, SOURCE PREFIX-LENGTH and ADDRESS; SCOPE says how widely
@@ -131,8 +145,15 @@ public enum QueryEngine {
         let response = Message(header: h, questions: [question], answerSection: resolution.answers,
                                authoritySection: resolution.authority, additionalSection: resolution.additional,
                                edns: edns)
-        return .response(response.serialized(maxSize: sizeLimit(query: message.edns, transport: context.transport,
-                                                                settings: snapshot.settings)))
+        let limit = sizeLimit(query: message.edns, transport: context.transport, settings: snapshot.settings)
+        do {
+            return .response(try response.encoded(maxSize: limit, additionalRequired: resolution.requiredGlue))
+        } catch {
+            // Data too big for the wire (the zone loader refuses it; this is the last line):
+            // SERVFAIL, never a trap (issue #8, "query of death").
+            return .response(errorResponse(header: header, question: question, rcode: .servFail, edns: respEDNS,
+                                           settings: snapshot.settings))
+        }
     }
 
     /// The response size limit: 512 without EDNS, else the requestor's payload clamped to
@@ -144,7 +165,7 @@ public enum QueryEngine {
     }
 
     static func responseEDNS(for query: EDNS, settings: EngineSettings) -> EDNS {
-        EDNS(udpPayloadSize: UInt16(settings.maxUDPPayload), version: 0, dnssecOK: query.dnssecOK, options: [])
+        EDNS(udpPayloadSize: UInt16(clamping: settings.maxUDPPayload), version: 0, dnssecOK: query.dnssecOK, options: [])
     }
 
     /// Best-effort question from a message that failed to parse as a whole, so FORMERR can echo it.
@@ -158,11 +179,11 @@ public enum QueryEngine {
                               settings: EngineSettings) -> [UInt8] {
         var h = Header(id: header.id, isResponse: true, opcode: header.opcode,
                        recursionDesired: header.recursionDesired, checkingDisabled: header.checkingDisabled)
-        h.rcodeLow = UInt8(rcode.rawValue & 0x0f)
+        h.rcodeLow = UInt8(truncatingIfNeeded: rcode.rawValue & 0x0f)
         var e = edns
         if rcode.rawValue > 0x0f {
-            if e == nil { e = EDNS(udpPayloadSize: UInt16(settings.maxUDPPayload)) }
-            e!.extendedRCode = UInt8(rcode.rawValue >> 4)
+            if e == nil { e = EDNS(udpPayloadSize: UInt16(clamping: settings.maxUDPPayload)) }
+            e!.extendedRCode = UInt8(truncatingIfNeeded: rcode.rawValue >> 4)
         }
         let m = Message(header: h, questions: question.map { [$0] } ?? [], edns: e)
         return m.serialized(maxSize: Limits.minUDPPayload)

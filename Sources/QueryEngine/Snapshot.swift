@@ -40,10 +40,27 @@ public struct EngineSettings: Sendable, Hashable {
     public var maxUDPPayload: Int
     /// Load reports older than this (seconds) count as unknown.
     public var loadMaxAge: Double
+    /// Sources whose EDNS Client Subnet option is used (config `ecs.trusted_resolvers`); nil
+    /// trusts everyone. ECS from any other source is ignored and not echoed.
+    public var ecsTrustedResolvers: [IPNetwork]?
+    /// Response rate limiting of UDP answers (config `rrl`); nil when off.
+    public var rateLimit: RateLimitSettings?
 
-    public init(maxUDPPayload: Int = Limits.defaultMaxUDPPayload, loadMaxAge: Double = 30) {
+    public init(maxUDPPayload: Int = Limits.defaultMaxUDPPayload, loadMaxAge: Double = 30,
+                ecsTrustedResolvers: [IPNetwork]? = nil, rateLimit: RateLimitSettings? = nil) {
         self.maxUDPPayload = max(Limits.minUDPPayload, min(65535, maxUDPPayload))
         self.loadMaxAge = loadMaxAge
+        self.ecsTrustedResolvers = ecsTrustedResolvers
+        self.rateLimit = rateLimit
+    }
+
+    /// Whether an ECS option from `source` is used (RFC 7871 §11.1: a server may accept ECS
+    /// only from resolvers it knows).
+    @inline(__always)
+    public func trustsClientSubnet(from source: IPAddress) -> Bool {
+        guard let trusted = ecsTrustedResolvers else { return true }
+        let s = source.mappedIPv4 ?? source
+        return trusted.contains { $0.contains(s) }
     }
 }
 

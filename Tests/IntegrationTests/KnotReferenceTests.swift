@@ -99,6 +99,38 @@ final class KnotReferenceTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(compared, 30)
+
+        // Issue #8: ANY over UDP (RFC 8482: one RRset, Knot's choice) and zone transfers (Knot 3.2
+        // without a transfer ACL), IXFR with its SOA in the authority section (RFC 1995 §3).
+        let soa = ResourceRecord(name: try DomainName(parsing: "battery.test."), ttl: 0, rdata: .soa(SOAData(
+            mname: try DomainName(parsing: "ns1.battery.test."), rname: try DomainName(parsing: "h.battery.test."),
+            serial: 1, refresh: 0, retry: 0, expire: 0, minimum: 0)))
+        func query(_ name: String, _ type: RecordType) throws -> [UInt8] {
+            Message(header: Header(id: 99), questions: [Question(name: try DomainName(parsing: name), type: type)],
+                    authoritySection: type == .ixfr ? [soa] : [], edns: EDNS(udpPayloadSize: 1232)).serialized()
+        }
+        let extra: [(String, RecordType, tcp: Bool)] = [
+            ("battery.test.", .any, false), ("www.battery.test.", .any, false), ("_sip._udp.battery.test.", .any, false),
+            ("alias.battery.test.", .any, false), ("host.sub.battery.test.", .any, false), ("nx.battery.test.", .any, false),
+            ("b.ent.battery.test.", .any, false), ("x.wild.battery.test.", .any, false),
+            ("battery.test.", .axfr, false), ("battery.test.", .axfr, true), ("www.battery.test.", .axfr, false),
+            ("battery.test.", .ixfr, false), ("battery.test.", .ixfr, true),
+        ]
+        for (name, type, tcp) in extra {
+            let q = try query(name, type)
+            let label = "\(name) \(type) over \(tcp ? "TCP" : "UDP")"
+            let knotBytes = tcp ? try DNSTestClient.tcpRaw([q], to: localhost, port: port)[0]
+                                : try XCTUnwrap(try DNSTestClient.udpRaw(q, to: localhost, port: port), label)
+            let oursBytes = tcp ? try DNSTestClient.tcpRaw([q], to: live.v4, port: live.port)[0]
+                                : try XCTUnwrap(try DNSTestClient.udpRaw(q, to: live.v4, port: live.port), label)
+            let knot = try Message(parsing: knotBytes), ours = try Message(parsing: oursBytes)
+            XCTAssertEqual(ours.rcode, knot.rcode, label)
+            XCTAssertEqual(ours.header.authoritative, knot.header.authoritative, label)
+            XCTAssertEqual(ours.header.truncated, knot.header.truncated, label)
+            XCTAssertEqual(QueryBattery.render(ours.answerSection), QueryBattery.render(knot.answerSection), label)
+            XCTAssertEqual(QueryBattery.render(ours.authoritySection), QueryBattery.render(knot.authoritySection), label)
+            XCTAssertEqual(QueryBattery.render(ours.additionalSection), QueryBattery.render(knot.additionalSection), label)
+        }
         await live.stop()
     }
 }
