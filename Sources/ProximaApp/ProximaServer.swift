@@ -232,9 +232,19 @@ public final class ProximaServer: Sendable {
     public static func makeSnapshot(_ rt: LoadedRuntime, generation: UInt64, ipstack: IPStackClient?) -> EngineSnapshot {
         let locator = GeoLocator(overrides: rt.overrides, database: rt.database, ipstack: ipstack)
         return EngineSnapshot(zones: rt.zones, routes: rt.routes, geoData: rt.geoData, locator: LocatorAdapter(locator: locator),
-                              settings: EngineSettings(maxUDPPayload: rt.config.maxUDPPayload,
-                                                       loadMaxAge: rt.config.health.loadMaxAge.configSeconds),
-                              generation: generation)
+                              settings: engineSettings(rt.config), generation: generation)
+    }
+
+    /// The engine's settings from the config (ECS trust and RRL included).
+    static func engineSettings(_ c: ProximaConfiguration) -> EngineSettings {
+        let rrl = c.rrl
+        return EngineSettings(maxUDPPayload: c.maxUDPPayload, loadMaxAge: c.health.loadMaxAge.configSeconds,
+                              ecsTrustedResolvers: c.ecs.trustedResolvers,
+                              rateLimit: rrl.enabled ? RateLimitSettings(rate: rrl.rate, slip: rrl.slip,
+                                                                         ipv4Prefix: rrl.ipv4Prefix,
+                                                                         ipv6Prefix: rrl.ipv6Prefix,
+                                                                         tableSize: rrl.tableSize, exempt: rrl.exempt)
+                                                     : nil)
     }
 
     static func healthTargets(_ geo: GeoData?) -> [HealthTarget] {

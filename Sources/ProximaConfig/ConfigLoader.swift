@@ -122,7 +122,7 @@ struct DecodeContext {
     static let positive = Duration.nanoseconds(1)
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
-                           "geoip", "geo_data", "routing", "health", "admin"]
+                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs"]
 
     /// Decodes the whole document; nil only when the root is not a mapping.
     func decodeRoot(_ root: YAMLValue) -> ProximaConfiguration? {
@@ -157,11 +157,16 @@ struct DecodeContext {
             sink.add(.conflict, line: at, path: KeyPath.root.appending("admin").appending("listen"),
                      "\(admin.listen) is also a DNS listen address (DNS serves TCP there); use another port")
         }
+        let rrl = map.optional("rrl").map { decodeRRL($0) } ?? RRLSettings()
+        let ecs = map.optional("ecs").map { decodeECS($0) } ?? ECSSettings()
         map.finish()
-        return ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
-                                    logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
-                                    geoDataPath: geoDataPath, routing: routing, health: health, admin: admin,
-                                    source: ConfigSourceMap(file: sink.file, lines: sink.lines))
+        var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
+                                                 logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
+                                                 geoDataPath: geoDataPath, routing: routing, health: health, admin: admin,
+                                                 source: ConfigSourceMap(file: sink.file, lines: sink.lines))
+        configuration.rrl = rrl
+        configuration.ecs = ecs
+        return configuration
     }
 
     // MARK: listen, tcp, zones

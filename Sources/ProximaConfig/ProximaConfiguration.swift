@@ -33,6 +33,10 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var admin: AdminSettings?
     /// Where each value was written, for reporting problems found after loading.
     public var source: ConfigSourceMap
+    /// Response rate limiting of UDP answers.
+    public var rrl: RRLSettings = RRLSettings()
+    /// EDNS Client Subnet policy.
+    public var ecs: ECSSettings = ECSSettings()
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],
