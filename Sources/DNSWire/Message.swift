@@ -206,8 +206,9 @@ public struct Message: Hashable, Sendable {
     public var rcode: ResponseCode {
         get { ResponseCode(rawValue: UInt16(edns?.extendedRCode ?? 0) << 4 | UInt16(header.rcodeLow)) }
         set {
-            header.rcodeLow = UInt8(newValue.rawValue & 0x0f)
-            if newValue.rawValue > 0x0f || edns != nil { edns?.extendedRCode = UInt8(newValue.rawValue >> 4) }
+            header.rcodeLow = UInt8(truncatingIfNeeded: newValue.rawValue & 0x0f)
+            // RCODEs are 12 bits (RFC 6891 §6.1.3); higher bits of a made-up value are dropped, not trapped on.
+            if newValue.rawValue > 0x0f || edns != nil { edns?.extendedRCode = UInt8(truncatingIfNeeded: newValue.rawValue >> 4) }
         }
     }
 }

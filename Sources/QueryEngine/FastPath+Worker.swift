@@ -66,6 +66,11 @@ public struct AnswerCache {
     /// Response rate limiting of UDP answers, made on the first UDP response when the snapshot's
     /// settings ask for it; kept across snapshots with the same settings.
     var rateLimiter: ResponseRateLimiter?
+    /// Whether `rateLimiter` reflects the snapshot's settings yet (so a disabled limiter costs one
+    /// branch per UDP reply, not a settings read).
+    var rateLimiterResolved = false
+    /// `ecs.trusted_resolvers` is unset (the default): no per-query trust check.
+    var trustsEveryClientSubnet: Bool
 
     /// Creates the caches for `snapshot`; `seed` starts the per-query entropy, `tableMemory`
     /// provides the location table (allocated on the first routed query).
@@ -75,6 +80,7 @@ public struct AnswerCache {
         self.entries = Array(repeating: nil, count: AnswerCache.answerSlots)
         self.locations = nil
         self.rng = seed | 1
+        self.trustsEveryClientSubnet = snapshot.settings.ecsTrustedResolvers == nil
     }
 
     /// Switches to a new snapshot, dropping everything cached from the old one.
@@ -85,7 +91,11 @@ public struct AnswerCache {
         nextRouteID = 1
         resolved = nil
         resolvedGeneration = nil
-        if rateLimiter?.settings != snapshot.settings.rateLimit { rateLimiter = nil }
+        trustsEveryClientSubnet = snapshot.settings.ecsTrustedResolvers == nil
+        if rateLimiter?.settings != snapshot.settings.rateLimit {
+            rateLimiter = nil
+            rateLimiterResolved = false
+        }
     }
 
     /// `states` resolved for ranking; cached per `generation` (nil: resolve every time).
@@ -118,10 +128,13 @@ public struct AnswerCache {
                                 output: UnsafeMutableRawBufferPointer) -> FastPathResult {
         let result = answerUnlimited(query: query, source: source, transport: transport, now: now, states: states,
                                      statesGeneration: statesGeneration, output: output)
-        guard transport == .udp, case .reply(let length) = result, let settings = snapshot.settings.rateLimit else {
-            return result
+        guard transport == .udp, case .reply(let length) = result else { return result }
+        if !rateLimiterResolved {
+            // The table is made on the first UDP reply: TCP-only caches never allocate one.
+            rateLimiterResolved = true
+            rateLimiter = snapshot.settings.rateLimit.map { ResponseRateLimiter(settings: $0) }
         }
-        if rateLimiter == nil { rateLimiter = ResponseRateLimiter(settings: settings) }
+        guard rateLimiter != nil else { return result }
         switch rateLimiter!.decide(response: UnsafeRawBufferPointer(rebasing: output[0..<length]), source: source, now: now) {
         case .send: return result
         case .drop: return .drop
@@ -139,7 +152,9 @@ public struct AnswerCache {
            q.qtype != RecordType.any.rawValue {
             // ECS from an untrusted source is ignored as the engine ignores it: answered by the
             // source address, not echoed.
-            if q.clientSubnet != nil && !snapshot.settings.trustsClientSubnet(from: source) { q.clientSubnet = nil }
+            if q.clientSubnet != nil && !trustsEveryClientSubnet && !snapshot.settings.trustsClientSubnet(from: source) {
+                q.clientSubnet = nil
+            }
             let slot = Int(truncatingIfNeeded: q.hash) & (AnswerCache.answerSlots - 1)
             if let e = entries[slot], q.keyMatches(e.key, query) {
                 switch e {
