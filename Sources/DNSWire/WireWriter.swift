@@ -22,6 +22,13 @@ public struct WireWriter {
     }
     public mutating func append<C: Collection>(_ c: C) where C.Element == UInt8 { bytes.append(contentsOf: c) }
 
+    /// Drops everything written from `count` on (the caller writes no name after this that could
+    /// have been compressed against the dropped bytes).
+    mutating func truncate(to count: Int) {
+        bytes.removeSubrange(count...)
+        for (suffix, offset) in suffixes where Int(offset) >= count { suffixes[suffix] = nil }
+    }
+
     /// Overwrites a big-endian 16-bit value at `offset` (for RDLENGTH and counts).
     public mutating func patchU16(_ v: UInt16, at offset: Int) {
         bytes[offset] = UInt8(v >> 8)
@@ -140,12 +147,14 @@ extension Message {
     /// (at most 65,535) is no error: it is cut as above.
     ///
     /// `additionalRequired`: the additional section is not optional (a referral's in-domain glue,
-    /// RFC 9471 §3), so dropping it sets TC.
+    /// RFC 9471 §3): as many of its records as fit are kept, in order, and TC is set — what
+    /// Knot 3.2 sends.
     public func encoded(maxSize: Int = Limits.maxTCPMessage, additionalRequired: Bool = false) throws(DNSWireError) -> [UInt8] {
         let full = try encode(includeAnswers: true, includeAdditional: true, truncated: header.truncated)
         if full.count <= maxSize { return full }
         let noAdditional = try encode(includeAnswers: true, includeAdditional: false,
-                                      truncated: header.truncated || (additionalRequired && !additionalSection.isEmpty))
+                                      truncated: header.truncated || (additionalRequired && !additionalSection.isEmpty),
+                                      additionalUpTo: additionalRequired ? maxSize : nil)
         if noAdditional.count <= maxSize { return noAdditional }
         return try encode(includeAnswers: false, includeAdditional: false, truncated: true)
     }
@@ -159,7 +168,10 @@ extension Message {
         return (try? m.encode(includeAnswers: false, includeAdditional: false, truncated: true)) ?? []
     }
 
-    private func encode(includeAnswers: Bool, includeAdditional: Bool, truncated: Bool) throws(DNSWireError) -> [UInt8] {
+    /// `additionalUpTo`: with `includeAdditional` false, still write the additional records that
+    /// fit in this many octets (counting the OPT record after them).
+    private func encode(includeAnswers: Bool, includeAdditional: Bool, truncated: Bool,
+                        additionalUpTo: Int? = nil) throws(DNSWireError) -> [UInt8] {
         var w = WireWriter()
         var h = header
         h.truncated = truncated
@@ -181,6 +193,23 @@ extension Message {
             for rr in authoritySection { try w.record(rr) }
         }
         if includeAdditional { for rr in additionalSection { try w.record(rr) } }
+        if !includeAdditional, let limit = additionalUpTo {
+            var opt = WireWriter(capacity: 64)
+            if let edns { try opt.opt(edns) }
+            var kept = 0
+            for rr in additionalSection {
+                let before = w.bytes.count
+                try w.record(rr)
+                if w.bytes.count + opt.count > limit {
+                    // Stop at the first record that does not fit; nothing after it is written, so
+                    // no compression pointer can refer to the bytes cut here.
+                    w.truncate(to: before)
+                    break
+                }
+                kept += 1
+            }
+            w.patchU16(UInt16(truncatingIfNeeded: kept + (edns == nil ? 0 : 1)), at: 10)
+        }
         if let edns { try w.opt(edns) }
         return w.bytes
     }

@@ -105,9 +105,9 @@ final class KnotReferenceTests: XCTestCase {
         let soa = ResourceRecord(name: try DomainName(parsing: "battery.test."), ttl: 0, rdata: .soa(SOAData(
             mname: try DomainName(parsing: "ns1.battery.test."), rname: try DomainName(parsing: "h.battery.test."),
             serial: 1, refresh: 0, retry: 0, expire: 0, minimum: 0)))
-        func query(_ name: String, _ type: RecordType) throws -> [UInt8] {
+        func query(_ name: String, _ type: RecordType, edns: Bool = true) throws -> [UInt8] {
             Message(header: Header(id: 99), questions: [Question(name: try DomainName(parsing: name), type: type)],
-                    authoritySection: type == .ixfr ? [soa] : [], edns: EDNS(udpPayloadSize: 1232)).serialized()
+                    authoritySection: type == .ixfr ? [soa] : [], edns: edns ? EDNS(udpPayloadSize: 1232) : nil).serialized()
         }
         let extra: [(String, RecordType, tcp: Bool)] = [
             ("battery.test.", .any, false), ("www.battery.test.", .any, false), ("_sip._udp.battery.test.", .any, false),
@@ -115,9 +115,11 @@ final class KnotReferenceTests: XCTestCase {
             ("b.ent.battery.test.", .any, false), ("x.wild.battery.test.", .any, false),
             ("battery.test.", .axfr, false), ("battery.test.", .axfr, true), ("www.battery.test.", .axfr, false),
             ("battery.test.", .ixfr, false), ("battery.test.", .ixfr, true),
+            // RFC 9471 §3: in-domain glue that does not fit 512 octets: TC and as much glue as fits.
+            ("www.wide.battery.test.", .a, false), ("www.wide.battery.test.", .a, true),
         ]
         for (name, type, tcp) in extra {
-            let q = try query(name, type)
+            let q = try query(name, type, edns: !name.hasPrefix("www.wide."))
             let label = "\(name) \(type) over \(tcp ? "TCP" : "UDP")"
             let knotBytes = tcp ? try DNSTestClient.tcpRaw([q], to: localhost, port: port)[0]
                                 : try XCTUnwrap(try DNSTestClient.udpRaw(q, to: localhost, port: port), label)

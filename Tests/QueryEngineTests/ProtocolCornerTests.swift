@@ -86,6 +86,9 @@ final class ProtocolCornerTests: XCTestCase {
         let udp = try ask(query("www.big.pc.test.", .a, edns: nil), .udp, snap)
         XCTAssertEqual(udp.authoritySection.count, 8)
         XCTAssertTrue(udp.header.truncated, "glue dropped for lack of space must set TC")
+        XCTAssertEqual(udp.additionalSection.map(\.name.description).prefix(2),
+                       ["name-server-number-1.big.pc.test.", "name-server-number-1.big.pc.test."], "as much glue as fits, in order")
+        XCTAssertLessThan(udp.additionalSection.count, 16)
         let tcp = try ask(query("www.big.pc.test.", .a, edns: nil), .tcp, snap)
         XCTAssertFalse(tcp.header.truncated)
         XCTAssertEqual(tcp.additionalSection.count, 16)
