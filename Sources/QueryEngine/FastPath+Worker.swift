@@ -69,6 +69,8 @@ public struct AnswerCache {
     /// Whether `rateLimiter` reflects the snapshot's settings yet (so a disabled limiter costs one
     /// branch per UDP reply, not a settings read).
     var rateLimiterResolved = false
+    /// Set by the engine path when the last answer came from a wildcard (RRL's wildcard class).
+    var lastWildcardZone: DomainName?
     /// `ecs.trusted_resolvers` is unset (the default): no per-query trust check.
     var trustsEveryClientSubnet: Bool
 
@@ -126,6 +128,7 @@ public struct AnswerCache {
     public mutating func answer(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport,
                                 now: Double, states: BackendStates, statesGeneration: UInt64? = nil,
                                 output: UnsafeMutableRawBufferPointer) -> FastPathResult {
+        lastWildcardZone = nil
         let result = answerUnlimited(query: query, source: source, transport: transport, now: now, states: states,
                                      statesGeneration: statesGeneration, output: output)
         guard transport == .udp, case .reply(let length) = result else { return result }
@@ -135,7 +138,8 @@ public struct AnswerCache {
             rateLimiter = snapshot.settings.rateLimit.map { ResponseRateLimiter(settings: $0) }
         }
         guard rateLimiter != nil else { return result }
-        switch rateLimiter!.decide(response: UnsafeRawBufferPointer(rebasing: output[0..<length]), source: source, now: now) {
+        switch rateLimiter!.decide(response: UnsafeRawBufferPointer(rebasing: output[0..<length]), source: source, now: now,
+                                   wildcardZone: lastWildcardZone) {
         case .send: return result
         case .drop: return .drop
         case .truncate: return .reply(length: ResponseRateLimiter.truncate(output, length: length))
@@ -202,8 +206,9 @@ public struct AnswerCache {
                          learn: (SimpleQuery, Int)?) -> FastPathResult {
         let bytes = Array(query)
         let ctx = QueryContext(source: source, transport: transport, now: now, entropy: nextEntropy())
-        let (result, clientDependent) = QueryEngine.respondDetailed(to: bytes, context: ctx, snapshot: snapshot,
-                                                                    states: states)
+        var clientDependent = false
+        let result = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states,
+                                         routed: &clientDependent, wildcardZone: &lastWildcardZone)
         if let (q, slot) = learn {
             if !clientDependent, q.clientSubnet == nil, case .response = result {
                 // Learn the unlimited-size form so a later client with a bigger limit is not cut.

@@ -18,6 +18,8 @@ struct Resolution {
     /// The additional section holds in-domain glue of a referral: if it does not fit, the
     /// response must say TC rather than drop it silently (RFC 9471 §3).
     var requiredGlue = false
+    /// The zone whose wildcard synthesized the answer (RFC 4592), for the rate limiter's class.
+    var wildcardZone: DomainName?
 }
 
 enum ResolveStep {
@@ -65,7 +67,8 @@ extension QueryEngine {
                 }
             }
             switch zone.lookup(name, question.type) {
-            case .answer(var rrs, _):
+            case .answer(var rrs, let fromWildcard):
+                if fromWildcard { res.wildcardZone = zone.origin }
                 if question.type == .any && res.transport == .udp { rrs = minimalANY(rrs) }
                 res.answers += rrs
                 for rr in rrs { if let n = rr.rdata.additionalSectionName { additionalNames.append(n) } }

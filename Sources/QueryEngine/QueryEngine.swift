@@ -58,12 +58,16 @@ public enum QueryEngine {
     public static func respondDetailed(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
                                        states: BackendStates) -> (result: EngineResult, clientDependent: Bool) {
         var routed = false
-        let r = respond(to: bytes, context: context, snapshot: snapshot, states: states, routed: &routed)
+        var wildcardZone: DomainName?
+        let r = respond(to: bytes, context: context, snapshot: snapshot, states: states, routed: &routed,
+                        wildcardZone: &wildcardZone)
         return (r, routed)
     }
 
+    /// `wildcardZone` is set to the zone's origin when the answer was synthesized from a wildcard
+    /// (RFC 4592): the rate limiter counts such answers per zone, not per (random) QNAME.
     static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
-                        states: BackendStates, routed: inout Bool) -> EngineResult {
+                        states: BackendStates, routed: inout Bool, wildcardZone: inout DomainName?) -> EngineResult {
         // RFC 1035 §4.1.1: fewer than 12 bytes or QR=1 cannot be a query we answer: drop.
         guard bytes.count >= 12 else { return .drop }
         guard let header = bytes.withUnsafeBytes({ Header(bytes: $0) }), !header.isResponse else { return .drop }
@@ -130,6 +134,7 @@ public enum QueryEngine {
         case .done: break
         }
         routed = resolution.routeReport != nil
+        wildcardZone = resolution.wildcardZone
 
         var h = Header(id: header.id, isResponse: true, opcode: .query, authoritative: resolution.authoritative,
                        recursionDesired: header.recursionDesired, checkingDisabled: header.checkingDisabled)

@@ -49,6 +49,9 @@ public enum ResponseClass: UInt8, Sendable, Hashable, CaseIterable {
     case nxDomain
     /// NOERROR without answers; keyed by the zone like NXDOMAIN.
     case noData
+    /// An answer synthesized from a wildcard (RFC 4592); keyed by the zone, so random names
+    /// under a wildcard share one bucket.
+    case wildcard
     /// Delegation; keyed by the zone cut (the NS owner).
     case referral
     /// Every other RCODE (FORMERR, REFUSED, NOTIMP, ...); keyed by the RCODE alone.
@@ -76,14 +79,15 @@ public struct ResponseRateLimiter {
     }
 
     /// Decides for `response` (a complete message, as produced) to `source` at `now` (seconds,
-    /// monotonic).
-    public mutating func decide(response p: UnsafeRawBufferPointer, source: IPAddress, now: Double) -> RateLimitAction {
+    /// monotonic). `wildcardZone`: the engine synthesized the answer from a wildcard in this zone.
+    public mutating func decide(response p: UnsafeRawBufferPointer, source: IPAddress, now: Double,
+                                wildcardZone: DomainName? = nil) -> RateLimitAction {
         guard settings.rate > 0, p.count >= 12 else { return .send }
         if !settings.exempt.isEmpty {
             let s = source.mappedIPv4 ?? source
             if settings.exempt.contains(where: { $0.contains(s) }) { return .send }
         }
-        let key = Self.key(response: p, source: source, settings: settings)
+        let key = Self.key(response: p, source: source, settings: settings, wildcardZone: wildcardZone)
         let rate = Double(settings.rate)
         let slot = Int(truncatingIfNeeded: key >> 20) & table.mask
         let e = table.base + slot
@@ -126,14 +130,19 @@ public struct ResponseRateLimiter {
     }
 
     /// The bucket key: source network, class, and the class's name (and QTYPE for answers).
-    static func key(response p: UnsafeRawBufferPointer, source: IPAddress, settings: RateLimitSettings) -> UInt64 {
+    static func key(response p: UnsafeRawBufferPointer, source: IPAddress, settings: RateLimitSettings,
+                    wildcardZone: DomainName? = nil) -> UInt64 {
         let s = source.mappedIPv4 ?? source
         var h: UInt64
         switch s.masked(to: s.family == 1 ? settings.ipv4Prefix : settings.ipv6Prefix) {
         case .v4(let v): h = UInt64(v) | (1 << 62)
         case .v6(let hi, let lo): h = (hi ^ (lo &* 0x9e37_79b9_7f4a_7c15)) | (1 << 63)
         }
-        let (cls, name, qtype) = classify(p)
+        var (cls, name, qtype) = classify(p)
+        if cls == .answer, let zone = wildcardZone {
+            cls = .wildcard
+            name = zone.wire.withUnsafeBytes { ResponseName.hash($0, at: 0) }
+        }
         h = mix(h ^ UInt64(cls.rawValue) << 56 ^ UInt64(qtype) << 32)
         h = mix(h ^ name)
         return h == 0 ? 1 : h

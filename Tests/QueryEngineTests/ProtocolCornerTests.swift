@@ -17,6 +17,7 @@ final class ProtocolCornerTests: XCTestCase {
               TXT "apex"
         ns1   A   192.0.2.53
         mail  A   192.0.2.25
+        *.w   A   192.0.2.99
         \(glueDelegation)
         """
 

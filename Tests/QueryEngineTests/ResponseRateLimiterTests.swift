@@ -76,6 +76,24 @@ final class ResponseRateLimiterTests: XCTestCase {
         XCTAssertEqual(refs[0].withUnsafeBytes { ResponseRateLimiter.classify($0).0 }, .referral)
     }
 
+    // Knot's wildcard class: answers synthesized from a wildcard (RFC 4592) share the zone's
+    // bucket, so random names under a wildcard cannot each get a fresh one. Through the UDP path.
+    func testWildcardAnswersShareTheZonesBucket() throws {
+        let snap = try ProtocolCornerTests.snapshot(settings: EngineSettings(rateLimit: RateLimitSettings(rate: 3, slip: 0)))
+        var cache = AnswerCache(snapshot: snap, seed: 1)
+        var out = [UInt8](repeating: 0, count: 65535)
+        var answered = 0
+        for i in 0..<20 {
+            let q = Message(header: Header(id: 1), questions: [Question(name: try DomainName(parsing: "r\(i).w.pc.test."), type: .a)]).serialized()
+            let r = q.withUnsafeBytes { qb in out.withUnsafeMutableBytes { cache.answer(query: qb, source: ProtocolCornerTests.client, transport: .udp, now: 5, states: BackendStates(), output: $0) } }
+            if case .reply(let n) = r {
+                XCTAssertEqual(try Message(parsing: Array(out[0..<n])).answerSection.count, 1)
+                answered += 1
+            }
+        }
+        XCTAssertEqual(answered, 3)
+    }
+
     // Sources are grouped per /24 (IPv4) and /56 (IPv6); exempt networks are never limited.
     func testSourceNetworksAndExemptions() {
         var l = ResponseRateLimiter(settings: RateLimitSettings(rate: 2, slip: 0, exempt: [IPNetwork("203.0.113.0/24")!]))
