@@ -113,10 +113,10 @@ public enum RuntimeLoader {
                 if let cut = zone.enclosingDelegation(of: name) {
                     // Below a cut the data belongs to the child zone: we answer with a referral
                     // (RFC 1034 §4.3.2 step 3b), so a pool answer there would contradict it.
-                    problems.append(LoadProblem("\(configPath): \(keyPath): \(name) is at or below the zone cut \(cut) in zone \(zone.origin) (delegated elsewhere); a routed name must be authoritative data"))
+                    problems.append(LoadProblem(config.source.issue(at: keyPath, "\(name) is at or below the zone cut \(cut) in zone \(zone.origin) (delegated elsewhere); a routed name must be authoritative data").description))
                 } else if !zone.records(at: name, type: .cname).isEmpty {
                     // A CNAME owner has no other data (RFC 1034 §3.6.2): it cannot also answer A/AAAA.
-                    problems.append(LoadProblem("\(configPath): \(keyPath): \(name) owns a CNAME in zone \(zone.origin); a routed name answers A/AAAA itself and cannot be an alias (RFC 1034 §3.6.2); route the CNAME's target instead"))
+                    problems.append(LoadProblem(config.source.issue(at: keyPath, "\(name) owns a CNAME in zone \(zone.origin); a routed name answers A/AAAA itself and cannot be an alias (RFC 1034 §3.6.2); route the CNAME's target instead").description))
                 } else if case .nameError = zone.lookup(name, .a) {
                     problems.append(LoadProblem("\(configPath): \(keyPath): \(name) does not exist in zone \(zone.origin); add a last-resort A or AAAA record for it to the zone file"))
                 }

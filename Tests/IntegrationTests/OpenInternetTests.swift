@@ -48,7 +48,8 @@ final class OpenInternetTests: XCTestCase {
         XCTAssertTrue(found.contains { $0.contains("big.zone:7: big.test. CAA RDATA of 70007 octets exceeds 65535") })
     }
 
-    // #8.9: a routed name at or below a zone cut, or owning a CNAME, is a config error (file, key).
+    // #8.9: a routed name at or below a zone cut, or owning a CNAME, is a config error
+    // (file:line: key path).
     func testRoutedNameBelowCutOrOwningCNAMEIsAConfigError() throws {
         let zone = Self.smallZone + "sub NS ns.sub\nns.sub A 192.0.2.77\nalias CNAME ns1\nok A 192.0.2.1\n"
         let geo = #"{"192.0.2.1": {"latitude": 1, "longitude": 2}}"#
@@ -67,9 +68,9 @@ final class OpenInternetTests: XCTestCase {
             """
         let found = problems(try load(config: config, files: ["big.zone": zone, "geo.json": geo]))
         XCTAssertEqual(found.count, 3, "\(found)")
-        XCTAssertTrue(found.contains { $0.contains("proxima.yaml: routing.names.\"sub.big.test.\": sub.big.test. is at or below the zone cut sub.big.test.") }, "\(found)")
-        XCTAssertTrue(found.contains { $0.contains("routing.names.\"www.sub.big.test.\": www.sub.big.test. is at or below the zone cut sub.big.test.") }, "\(found)")
-        XCTAssertTrue(found.contains { $0.contains("routing.names.\"alias.big.test.\": alias.big.test. owns a CNAME") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.contains("proxima.yaml:8: routing.names.\"sub.big.test.\": sub.big.test. is at or below the zone cut sub.big.test.") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.contains("proxima.yaml:9: routing.names.\"www.sub.big.test.\": www.sub.big.test. is at or below the zone cut sub.big.test.") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.contains("proxima.yaml:10: routing.names.\"alias.big.test.\": alias.big.test. owns a CNAME") }, "\(found)")
     }
 
     // RFC 8482 §4.1 (#8.4): ANY over UDP answers one RRset, so it amplifies no more than any
