@@ -241,7 +241,7 @@ public struct AnswerCache {
         case .needsRemoteLocation(let a):
             return .needsRemote(a)
         case .response(let r):
-            guard r.count <= output.count else { return .drop }
+            guard !r.isEmpty, r.count <= output.count else { return .drop }
             r.withUnsafeBytes { output.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             return .reply(length: r.count)
         }
