@@ -219,7 +219,8 @@ public final class ProximaServer: Sendable {
             baseURL: settings.baseURL, accessKey: key, timeout: settings.timeout, budget: settings.budget,
             maxConcurrent: settings.maxConcurrent, cacheTTL: settings.cacheTTL, negativeCacheTTL: settings.negativeCacheTTL,
             cachePrefixV4: settings.cachePrefixV4, cachePrefixV6: settings.cachePrefixV6,
-            breakerFailures: settings.breakerFailures, breakerCooldown: settings.breakerCooldown)
+            breakerFailures: settings.breakerFailures, breakerCooldown: settings.breakerCooldown,
+            maxPerMinute: settings.maxPerMinute, monthlyQuota: settings.monthlyQuota, usageFile: settings.usageFile)
     }
 
     func makeSnapshot(_ rt: LoadedRuntime) -> EngineSnapshot {
