@@ -269,6 +269,10 @@ extension Router {
     /// Sequential weighted draws without replacement (`weightedShuffle`), as exact set
     /// probabilities by dynamic programming over the drawn subsets; nil when there are too many.
     static func weightedSets(_ m: [Candidate], take: Int) -> [PossibleAnswerSet]? {
+        // The last layer holds C(m, take) subsets (the largest for take ≤ m/2); bound it up front.
+        var subsets = 1.0
+        for i in 0..<take { subsets = subsets * Double(m.count - i) / Double(i + 1) }
+        if subsets > 50_000 { return nil }
         let total = m.reduce(0) { $0 + $1.weight }
         var layer: [[Int]: Double] = [[]: 1]
         for _ in 0..<take {
@@ -283,7 +287,6 @@ extension Router {
                 }
             }
             layer = next
-            if layer.count > 50_000 { return nil }
         }
         return layer.map { PossibleAnswerSet(addresses: $0.key.map { m[$0].address }, probability: $0.value) }
     }

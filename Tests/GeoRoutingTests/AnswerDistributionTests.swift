@@ -112,4 +112,25 @@ final class AnswerDistributionTests: XCTestCase {
         XCTAssertEqual(pair.probability, 1.0 / 104 * 3 / 103 + 3.0 / 104 * 1 / 101, accuracy: 1e-15)
         XCTAssertEqual(dist.sets.count, 3)
     }
+
+    /// Too many subsets to enumerate (8 of 30): per-member probabilities are estimated by running
+    /// the router's own draw, flagged as such, and the set list is left out.
+    func testLargePoolFallsBackToTheRoutersOwnDraw() throws {
+        let members = (1...30).map { i in
+            PoolMember(address: IPAddress("203.0.113.\(i)")!, coordinate: Coordinate(latitude: 0, longitude: Double(i)),
+                       weight: Double(i))
+        }
+        let geo = try GeoData(pools: [Pool(name: "big", members: members)])
+        let d = Router.decide(route: RouteSpec(pool: "big", policy: .weighted, answers: 8), pools: geo, client: nil,
+                              family: .v4, states: BackendStates(), now: 0, loadMaxAge: 30, entropy: 0)
+        let ranking = try XCTUnwrap(d.explanation?.pools.last)
+        let dist = try XCTUnwrap(ranking.distribution)
+        XCTAssertFalse(dist.exact)
+        XCTAssertTrue(dist.setsTruncated)
+        XCTAssertFalse(dist.isDeterministic)
+        XCTAssertEqual(ranking.members.reduce(0) { $0 + $1.answerProbability }, 8, accuracy: 1e-9)
+        // Heavier members are likelier: the heaviest is in far more answers than the lightest.
+        let p = Dictionary(uniqueKeysWithValues: ranking.members.map { ($0.address, $0.answerProbability) })
+        XCTAssertGreaterThan(p[IPAddress("203.0.113.30")!]!, 2 * p[IPAddress("203.0.113.1")!]!)
+    }
 }
