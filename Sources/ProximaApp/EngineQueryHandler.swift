@@ -118,19 +118,28 @@ final class EngineWorker: QueryWorker {
         }
     }
 
+    /// Takes the store's current snapshot and states.
+    func refresh() {
+        let cur = store.current()
+        state.pointee.generation = cur.generation
+        state.pointee.states = cur.states
+        // Health and load changes keep the answer cache (routed answers carry the states
+        // generation); a new snapshot clears it.
+        if cur.snapshot.generation != state.pointee.snapshotGeneration {
+            state.pointee.snapshotGeneration = cur.snapshot.generation
+            cache.pointee.replace(snapshot: cur.snapshot)
+        }
+    }
+
+    /// An idle UDP thread lets go of a replaced snapshot within one receive timeout (≤ 200 ms)
+    /// instead of holding it (and the zones and database it references) until its next query.
+    func idle() {
+        if store.generation != state.pointee.generation { refresh() }
+    }
+
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
                 sink: ReplySink) -> QueryDisposition {
-        if store.generation != state.pointee.generation {
-            let cur = store.current()
-            state.pointee.generation = cur.generation
-            state.pointee.states = cur.states
-            // Health and load changes keep the answer cache (routed answers carry the states
-            // generation); a new snapshot clears it.
-            if cur.snapshot.generation != state.pointee.snapshotGeneration {
-                state.pointee.snapshotGeneration = cur.snapshot.generation
-                cache.pointee.replace(snapshot: cur.snapshot)
-            }
-        }
+        if store.generation != state.pointee.generation { refresh() }
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
         let now = state.pointee.batchClock ?? monotonicSeconds()
         switch cache.pointee.answer(query: query, source: client.address, transport: transport, now: now,

@@ -84,6 +84,18 @@ final class ReloadStormTests: XCTestCase {
         proc.signal(SIGHUP)
         XCTAssertTrue(LiveServer.eventually(timeout: 60) { Self.count("reloaded (", in: proc.stderr) > before })
         XCTAssertEqual(Self.count("opened GeoIP database", in: proc.stderr), 2, proc.stderr.suffix(2000).description)
+        // The replaced database is unmapped once nothing uses it: idle DNS threads drop the old
+        // snapshot within their receive timeout, so it is not kept until the next query.
+        let maps = "/proc/\(proc.process.processIdentifier)/maps"
+        func mappedDatabases() -> [String] {
+            // /proc files report size 0: read to EOF.
+            let text = FileHandle(forReadingAtPath: maps).map { String(decoding: $0.readDataToEndOfFile(), as: UTF8.self) } ?? ""
+            return Set(text.split(separator: "\n").filter { $0.contains("geo.mmdb") }.map {
+                String($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst(4).joined(separator: " "))
+            }).sorted()
+        }
+        XCTAssertTrue(LiveServer.eventually(timeout: 30) { mappedDatabases().count == 1 }, "\(mappedDatabases())")
+        XCTAssertFalse(mappedDatabases().contains { $0.contains("(deleted)") }, "\(mappedDatabases())")
 
         // SIGTERM in the middle of another storm: no backlog is worked off before exiting.
         for _ in 0..<20 { proc.signal(SIGHUP) }
