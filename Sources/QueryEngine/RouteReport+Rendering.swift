@@ -181,7 +181,8 @@ extension RouteReport {
         case .uniform:
             return "policy random: \(subset) drawn uniformly per query from \(d.drawnFrom) members"
         case .rotation:
-            return "policy round-robin: the \(d.drawnFrom) members take turns in file order (rank = turn); each query starts at the next turn"
+            // The server's per-query entropy picks the starting turn, so every start is equally likely.
+            return "policy round-robin: the \(d.drawnFrom) members take turns in file order (rank = turn); each query starts at one of the \(d.drawnFrom) turns, equally often"
         }
     }
 
@@ -224,7 +225,8 @@ extension RouteReportDocument {
                    + (showP ? "  P(answered)" : ""))
         // Members drawn among share one rank, marked `=` (their order differs per query).
         let drawn = d.members.filter { ($0.answerProbability ?? 0) > 0 && ($0.answerProbability ?? 0) < 1 }
-        let tiedRank = d.deterministic == false ? drawn.compactMap(\.rank).min() : nil
+        // (Round-robin keeps its ranks: they are the members' turns.)
+        let tiedRank = d.deterministic == false && d.draw != DrawKind.rotation.rawValue ? drawn.compactMap(\.rank).min() : nil
         for m in d.members {
             let p0 = m.answerProbability ?? 0
             var rank = m.rank.map { String($0 + 1) } ?? "-"
