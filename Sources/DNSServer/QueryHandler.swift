@@ -54,11 +54,17 @@ public protocol QueryWorker: AnyObject {
     /// memory loads it will need (prefetch) and the batch's cache misses overlap. Must not change
     /// what `handle` answers. Default: nothing.
     func prepare(query: UnsafeRawBufferPointer, client: ClientEndpoint)
+
+    /// A UDP worker's receive timed out with no query (every `stopPollInterval` while idle): a
+    /// chance to drop data it holds that has been replaced (e.g. an old snapshot after a reload),
+    /// so an idle thread does not keep it alive. Must not block. Default: nothing.
+    func idle()
 }
 
 extension QueryWorker {
     public func beginBatch() {}
     public func prepare(query: UnsafeRawBufferPointer, client: ClientEndpoint) {}
+    public func idle() {}
 }
 
 /// Makes one `QueryWorker` per transport thread / event loop.

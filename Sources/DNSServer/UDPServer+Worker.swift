@@ -112,7 +112,11 @@ final class UDPWorkerThread: @unchecked Sendable {
             if received <= 0 {
                 used = 0
                 switch errno {
-                case EINTR, EAGAIN, EWOULDBLOCK, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ENOBUFS, ENOMEM:
+                case EAGAIN, EWOULDBLOCK:
+                    // The receive timeout: idle (also how the stop flag is polled).
+                    worker.idle()
+                    continue
+                case EINTR, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ENOBUFS, ENOMEM:
                     // Timeouts (stop-flag polling), signals, and ICMP errors queued on the socket.
                     continue
                 default:

@@ -26,6 +26,10 @@ public struct GeoIPError: Error, Sendable, CustomStringConvertible, Equatable {
         case ipstackDecode
         /// The ipstack configuration is unusable (empty key, bad base URL, bad limits).
         case ipstackConfiguration
+        /// Not sent: `max_per_minute` requests were already made in the last minute.
+        case ipstackRateLimited
+        /// Not sent: this calendar month's `monthly_quota` is used up.
+        case ipstackQuotaExhausted
     }
 
     /// The bounded error code.

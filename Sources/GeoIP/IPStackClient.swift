@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import AsyncHTTPClient
 import DNSWire
 import GeoRouting
@@ -33,6 +38,12 @@ public struct IPStackStatistics: Sendable, Hashable {
     public var cacheEntries = 0
     /// True while the breaker refuses lookups.
     public var breakerOpen = false
+    /// Lookups not sent because `maxPerMinute` requests were sent in the last minute.
+    public var droppedRateLimited = 0
+    /// Lookups not sent because the month's quota is used up.
+    public var droppedQuotaExhausted = 0
+    /// Requests counted in the current month (including those of earlier runs, from the usage file).
+    public var monthRequests = 0
 }
 
 /// The ipstack HTTP API fallback (`GET {base_url}/{ip}?access_key=KEY`), with a per-network
@@ -42,6 +53,8 @@ public struct IPStackStatistics: Sendable, Hashable {
 ///   returned location's `network` is that network.
 /// - Concurrent lookups of one network share one request.
 /// - Beyond `maxConcurrent` requests in flight, a lookup is a miss (nothing queues).
+/// - At most `maxPerMinute` requests in any minute and `monthlyQuota` per calendar month (the
+///   count survives restarts in `usageFile`); beyond them a lookup is a miss, not cached.
 /// - After `breakerFailures` consecutive failures no request is made for `breakerCooldown`;
 ///   then one trial request decides whether the breaker closes or stays open.
 /// - Special-purpose addresses (``IPAddress/isSpecialPurpose``) are never sent.
@@ -52,7 +65,10 @@ public final class IPStackClient: Sendable {
     private let httpClient: HTTPClient
     private let logger: Logger
     private let clock: @Sendable () -> ContinuousClock.Instant
+    private let wallClock: @Sendable () -> Date
     private let state: LockedBox<State>
+    /// Serializes usage-file writes (each writes the newest count, so order cannot go backwards).
+    private let usageWriter = LockedBox<(written: Int, month: Int, failed: Bool)>((-1, 0, false))
 
     private struct CacheEntry {
         var location: Location?
@@ -76,19 +92,29 @@ public final class IPStackClient: Sendable {
         var consecutiveFailures = 0
         var breaker = Breaker.closed
         var statistics = IPStackStatistics()
+        var usage: IPStackUsage
     }
 
     /// Creates a client using `httpClient` (owned by the caller, who shuts it down).
     /// `clock` is injectable so tests can step cache TTLs and the breaker cooldown.
     public init(httpClient: HTTPClient, configuration: IPStackConfiguration,
                 logger: Logger = Logger(label: "proxima.geoip.ipstack"),
-                clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) throws {
+                clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
+                wallClock: @escaping @Sendable () -> Date = { Date() }) throws {
         try configuration.validate()
         self.httpClient = httpClient
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
-        state = LockedBox(State())
+        self.wallClock = wallClock
+        let month = IPStackUsage.month(of: wallClock())
+        var counted = 0
+        if let path = configuration.usageFile, let stored = IPStackUsageFile.read(path), stored.month == month {
+            counted = stored.requests
+        }
+        state = LockedBox(State(usage: IPStackUsage(maxPerMinute: configuration.maxPerMinute,
+                                                    monthlyQuota: configuration.monthlyQuota,
+                                                    month: month, monthCount: counted)))
     }
 
     /// The network results for `ip` are cached under (IPv4-mapped addresses count as IPv4).
@@ -128,6 +154,7 @@ public final class IPStackClient: Sendable {
         state.withLock { state in
             var s = state.statistics
             s.cacheEntries = state.cache.count
+            s.monthRequests = state.usage.monthCount
             if case .closed = state.breaker { s.breakerOpen = false } else { s.breakerOpen = true }
             return s
         }
@@ -142,6 +169,7 @@ public final class IPStackClient: Sendable {
         if address.isSpecialPurpose { return nil }
         let key = cacheNetwork(for: address)
         let now = clock()
+        let month = IPStackUsage.month(of: wallClock())
 
         enum Plan {
             case answer(Location?)
@@ -173,6 +201,20 @@ public final class IPStackClient: Sendable {
                 if case .trial = state.breaker { state.breaker = .open(until: now) }
                 return .answer(nil)
             }
+            // The paid budget: refused lookups are misses, not cached, so they are tried again
+            // once the window or the month allows.
+            switch state.usage.admit(now: now, month: month) {
+            case .allowed:
+                break
+            case .rateLimited:
+                state.statistics.droppedRateLimited += 1
+                if case .trial = state.breaker { state.breaker = .open(until: now) }
+                return .answer(nil)
+            case .quotaExhausted:
+                state.statistics.droppedQuotaExhausted += 1
+                if case .trial = state.breaker { state.breaker = .open(until: now) }
+                return .answer(nil)
+            }
             state.flights[key] = Flight()
             state.statistics.requests += 1
             return .start(wait: budget > .zero)
@@ -181,7 +223,9 @@ public final class IPStackClient: Sendable {
         if budget <= .zero {
             switch state.withLock(plan) {
             case .answer(let location): return location
-            case .start: startFlight(key: key, address: address)
+            case .start:
+                persistUsage()
+                startFlight(key: key, address: address)
             case .join: break
             }
             return nil
@@ -207,19 +251,52 @@ public final class IPStackClient: Sendable {
                 httpClient.eventLoopGroup.next().scheduleTask(in: .nanoseconds(budget.nanoseconds)) {
                     self.expireWaiter(key: key, id: id)
                 }
-                if case .start = decision.0 { startFlight(key: key, address: address) }
+                if case .start = decision.0 {
+                    persistUsage()
+                    startFlight(key: key, address: address)
+                }
             }
         }
     }
 
     /// One uncached request for `ip`, for diagnostics (`proxima locate`) and tests: the location,
     /// nil when ipstack has no coordinates, or a ``GeoIPError`` without the key in it.
+    /// It counts against `maxPerMinute` and `monthlyQuota` like any request.
     public func fetch(_ ip: IPAddress) async throws -> Location? {
         let address = ip.mappedIPv4 ?? ip
+        let now = clock()
+        let month = IPStackUsage.month(of: wallClock())
+        switch state.withLock({ $0.usage.admit(now: now, month: month) }) {
+        case .allowed: break
+        case .rateLimited:
+            throw GeoIPError(.ipstackRateLimited, "max_per_minute (\(configuration.maxPerMinute)) requests were sent in the last minute")
+        case .quotaExhausted:
+            throw GeoIPError(.ipstackQuotaExhausted, "monthly_quota (\(configuration.monthlyQuota)) is used up for \(IPStackUsage.label(month))")
+        }
+        persistUsage()
         return try await request(address, network: cacheNetwork(for: address))
     }
 
     // MARK: - Internals
+
+    /// Stores the month's count in the usage file before the request goes out (a crash then
+    /// over-counts by at most the requests in flight, never under-counts).
+    private func persistUsage() {
+        guard let path = configuration.usageFile else { return }
+        usageWriter.withLock { written in
+            let (month, count) = state.withLock { ($0.usage.month, $0.usage.monthCount) }
+            guard month != written.month || count > written.written else { return }
+            do {
+                try IPStackUsageFile.write(path, month: month, requests: count)
+                written = (count, month, false)
+            } catch {
+                if !written.failed {
+                    logger.error("ipstack usage file: \(error); the monthly count is kept in memory only until it can be written")
+                }
+                written.failed = true
+            }
+        }
+    }
 
     private func expireWaiter(key: IPNetwork, id: UInt64) {
         let continuation = state.withLock { state in state.flights[key]?.waiters.removeValue(forKey: id) }

@@ -26,6 +26,12 @@ public struct IPStackConfiguration: Sendable, Hashable {
     public var maxCacheEntries: Int
     /// Bound on a response body.
     public var maxResponseBytes: Int
+    /// Most requests sent in any 60 seconds; lookups beyond it are misses (not cached).
+    public var maxPerMinute: Int
+    /// Most requests sent per calendar month (UTC); lookups beyond it are misses.
+    public var monthlyQuota: Int
+    /// Where the month's request count is kept across restarts; nil: in memory only.
+    public var usageFile: String?
 
     /// Creates a configuration; defaults are those of the config schema.
     public init(baseURL: String = "http://api.ipstack.com", accessKey: String,
@@ -34,7 +40,8 @@ public struct IPStackConfiguration: Sendable, Hashable {
                 negativeCacheTTL: Duration = .seconds(600), cachePrefixV4: Int = 24,
                 cachePrefixV6: Int = 48, breakerFailures: Int = 5,
                 breakerCooldown: Duration = .seconds(30), maxCacheEntries: Int = 100_000,
-                maxResponseBytes: Int = 64 * 1024) {
+                maxResponseBytes: Int = 64 * 1024, maxPerMinute: Int = 60, monthlyQuota: Int = 10_000,
+                usageFile: String? = nil) {
         self.baseURL = baseURL
         self.accessKey = accessKey
         self.timeout = timeout
@@ -48,6 +55,9 @@ public struct IPStackConfiguration: Sendable, Hashable {
         self.breakerCooldown = breakerCooldown
         self.maxCacheEntries = maxCacheEntries
         self.maxResponseBytes = maxResponseBytes
+        self.maxPerMinute = maxPerMinute
+        self.monthlyQuota = monthlyQuota
+        self.usageFile = usageFile
     }
 
     /// Checks the values a client cannot work without. Messages never include the key.
@@ -67,5 +77,7 @@ public struct IPStackConfiguration: Sendable, Hashable {
         guard (1...128).contains(cachePrefixV6) else { throw bad("cache_prefix_v6 must be 1...128") }
         guard breakerFailures >= 1 else { throw bad("breaker_failures must be at least 1") }
         guard maxCacheEntries >= 1, maxResponseBytes >= 256 else { throw bad("cache/body bounds too small") }
+        guard maxPerMinute >= 1 else { throw bad("max_per_minute must be at least 1") }
+        guard monthlyQuota >= 0 else { throw bad("monthly_quota must not be negative") }
     }
 }

@@ -80,13 +80,18 @@ public struct PoolRanking: Hashable, Sendable {
     public var failedOpen: Bool
     /// Members of the family: ranked ones in rank order, then unranked (down) ones in file order.
     public var members: [MemberRanking]
+    /// Every answer this ranking can give per query, with probabilities (nil when nothing is ranked).
+    /// `members` holds one draw of it (entropy of the call).
+    public var distribution: AnswerDistribution?
 
     /// Creates a pool ranking.
-    public init(pool: String, allDown: Bool, failedOpen: Bool, members: [MemberRanking]) {
+    public init(pool: String, allDown: Bool, failedOpen: Bool, members: [MemberRanking],
+                distribution: AnswerDistribution? = nil) {
         self.pool = pool
         self.allDown = allDown
         self.failedOpen = failedOpen
         self.members = members
+        self.distribution = distribution
     }
 }
 
@@ -118,11 +123,13 @@ public struct MemberRanking: Hashable, Sendable {
     public var rank: Int?
     /// True when the member is in the answer.
     public var chosen: Bool
+    /// Probability per query that the member is in the answer (1 for a member always answered).
+    public var answerProbability: Double
 
     /// Creates a member ranking.
     public init(address: IPAddress, name: String?, coordinate: Coordinate, distanceKm: Double?,
                 probeHealthy: Bool, forced: ForcedHealth?, healthy: Bool, load: Double?, weight: Double,
-                capacity: Double?, overCapacity: Bool, rank: Int?, chosen: Bool) {
+                capacity: Double?, overCapacity: Bool, rank: Int?, chosen: Bool, answerProbability: Double = 0) {
         self.address = address
         self.name = name
         self.coordinate = coordinate
@@ -136,6 +143,7 @@ public struct MemberRanking: Hashable, Sendable {
         self.overCapacity = overCapacity
         self.rank = rank
         self.chosen = chosen
+        self.answerProbability = answerProbability
     }
 }
 

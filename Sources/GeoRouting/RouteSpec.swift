@@ -82,8 +82,8 @@ public struct RouteSpec: Hashable, Sendable {
     }
 
     /// `answers` clamped to 1...8.
-    var answerLimit: Int { min(RouteSpec.maxAnswers, max(1, answers)) }
+    public var answerLimit: Int { min(RouteSpec.maxAnswers, max(1, answers)) }
 
     /// `tieBand` as a usable non-negative fraction (NaN or negative count as 0).
-    var effectiveTieBand: Double { tieBand.isFinite && tieBand > 0 ? tieBand : 0 }
+    public var effectiveTieBand: Double { tieBand.isFinite && tieBand > 0 ? tieBand : 0 }
 }

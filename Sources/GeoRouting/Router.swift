@@ -307,6 +307,13 @@ extension Router {
             }
             // Tiers in order, each in file order (the canonical order every policy starts from).
             sortRange(buf, 0..<n) { $0.tier != $1.tier ? $0.tier < $1.tier : $0.slot < $1.slot }
+            // The explanation's answer distribution is read off this canonical order, before the draw.
+            var distribution: (AnswerDistribution, [IPAddress: Double])?
+            if ctx.explain {
+                var rankable = 0
+                while rankable < n && buf[rankable].tier < 2 { rankable += 1 }
+                distribution = answerDistribution(buf, ranked: rankable, ctx)
+            }
             let limit = ctx.answerLimit
             // Only the answered prefix needs ordering unless the explanation shows everything.
             let picks = ctx.explain ? n : limit
@@ -330,7 +337,7 @@ extension Router {
             var rankings: [PoolRanking] = []
             if ctx.explain {
                 rankings.append(explanation(pool, members, buf, ranked: ranked, answered: answerCount, ctx,
-                                            failOpen: failOpen))
+                                            failOpen: failOpen, distribution: distribution))
             }
             return RankResult(answers: answers, rankings: rankings)
         }
@@ -342,7 +349,7 @@ extension Router {
         switch ctx.policy {
         case .nearest:
             guard ctx.client != nil else {
-                weightedShuffle(buf, range, members, &rng, picks: picks)
+                weightedShuffle(buf, range, &rng, picks: picks)
                 return
             }
             sortRange(buf, range) { $0.hav != $1.hav ? $0.hav < $1.hav : $0.address < $1.address }
@@ -352,10 +359,10 @@ extension Router {
             if bandEnd - range.lowerBound > 1 {
                 let band = range.lowerBound..<bandEnd
                 sortRange(buf, band) { $0.slot < $1.slot }
-                weightedShuffle(buf, band, members, &rng, picks: picks)
+                weightedShuffle(buf, band, &rng, picks: picks)
             }
         case .weighted:
-            weightedShuffle(buf, range, members, &rng, picks: picks)
+            weightedShuffle(buf, range, &rng, picks: picks)
         case .random:
             // Forward Fisher-Yates: position k gets a uniform pick among the rest.
             var k = range.lowerBound
@@ -388,7 +395,7 @@ extension Router {
     /// Sequential weighted draws without replacement over `range` (its current order is the
     /// canonical order of each draw); only the first `picks` positions are drawn.
     static func weightedShuffle(_ buf: UnsafeMutableBufferPointer<Candidate>, _ range: Range<Int>,
-                                _ members: FamilyMembers, _ rng: inout SplitMix64, picks: Int) {
+                                _ rng: inout SplitMix64, picks: Int) {
         var k = range.lowerBound
         while k < range.upperBound - 1 && k - range.lowerBound < picks {
             var total = 0.0
@@ -440,7 +447,8 @@ extension Router {
 
     /// The explanation of one ranking (slow path only).
     static func explanation(_ pool: Pool, _ members: FamilyMembers, _ buf: UnsafeMutableBufferPointer<Candidate>,
-                            ranked: Int, answered: Int, _ ctx: Context, failOpen: Bool) -> PoolRanking {
+                            ranked: Int, answered: Int, _ ctx: Context, failOpen: Bool,
+                            distribution: (AnswerDistribution, [IPAddress: Double])?) -> PoolRanking {
         var out: [MemberRanking] = []
         out.reserveCapacity(buf.count)
         var anyHealthy = false
@@ -455,8 +463,10 @@ extension Router {
                 distanceKm: ctx.client == nil ? nil : distanceKm(haversineTerm: c.hav),
                 probeHealthy: status.probeHealthy, forced: status.forced, healthy: status.isHealthy,
                 load: load, weight: member.weight, capacity: member.capacity, overCapacity: over,
-                rank: position < ranked ? position : nil, chosen: position < answered))
+                rank: position < ranked ? position : nil, chosen: position < answered,
+                answerProbability: distribution?.1[c.address] ?? 0))
         }
-        return PoolRanking(pool: pool.name, allDown: !anyHealthy, failedOpen: failOpen, members: out)
+        return PoolRanking(pool: pool.name, allDown: !anyHealthy, failedOpen: failOpen, members: out,
+                           distribution: distribution?.0)
     }
 }

@@ -42,6 +42,12 @@ extension TableMemory {
 /// Waits a bounded time for a remote (ipstack) location; nil when none arrived in time.
 public protocol RemoteLocating: Sendable {
     func locateRemote(_ address: IPAddress) async -> Location?
+    /// Takes one of the bounded slots for a query waiting on `locateRemote`; false when all are
+    /// taken (the query is then answered at once without a remote location). Every true is
+    /// followed by one `releasePending()`.
+    func reservePending() -> Bool
+    /// Returns a slot taken by `reservePending`.
+    func releasePending()
 }
 
 /// Connects the transports to the engine: one `EngineWorker` per UDP thread / TCP event loop.
@@ -112,19 +118,28 @@ final class EngineWorker: QueryWorker {
         }
     }
 
+    /// Takes the store's current snapshot and states.
+    func refresh() {
+        let cur = store.current()
+        state.pointee.generation = cur.generation
+        state.pointee.states = cur.states
+        // Health and load changes keep the answer cache (routed answers carry the states
+        // generation); a new snapshot clears it.
+        if cur.snapshot.generation != state.pointee.snapshotGeneration {
+            state.pointee.snapshotGeneration = cur.snapshot.generation
+            cache.pointee.replace(snapshot: cur.snapshot)
+        }
+    }
+
+    /// An idle UDP thread lets go of a replaced snapshot within one receive timeout (≤ 200 ms)
+    /// instead of holding it (and the zones and database it references) until its next query.
+    func idle() {
+        if store.generation != state.pointee.generation { refresh() }
+    }
+
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
                 sink: ReplySink) -> QueryDisposition {
-        if store.generation != state.pointee.generation {
-            let cur = store.current()
-            state.pointee.generation = cur.generation
-            state.pointee.states = cur.states
-            // Health and load changes keep the answer cache (routed answers carry the states
-            // generation); a new snapshot clears it.
-            if cur.snapshot.generation != state.pointee.snapshotGeneration {
-                state.pointee.snapshotGeneration = cur.snapshot.generation
-                cache.pointee.replace(snapshot: cur.snapshot)
-            }
-        }
+        if store.generation != state.pointee.generation { refresh() }
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
         let now = state.pointee.batchClock ?? monotonicSeconds()
         switch cache.pointee.answer(query: query, source: client.address, transport: transport, now: now,
@@ -140,7 +155,19 @@ final class EngineWorker: QueryWorker {
             let snapshot = cache.pointee.snapshot
             let states = state.pointee.states
             let entropy = cache.pointee.nextEntropy()
+            // Bounded: each waiting query is a task; past the bound (ECS floods of new networks)
+            // answer now as if ipstack had no location, rather than queue without limit.
+            guard remote.reservePending() else {
+                let ctx = QueryContext(source: client.address, transport: transport, now: now,
+                                       entropy: entropy, remoteLocation: .some(nil))
+                guard case .response(let r) = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot,
+                                                                  states: states),
+                      r.count <= output.count else { return .drop }
+                r.withUnsafeBytes { output.copyMemory(from: $0) }
+                return .reply(length: r.count)
+            }
             Task {
+                defer { remote.releasePending() }
                 let loc = await remote.locateRemote(address)
                 let ctx = QueryContext(source: client.address, transport: transport, now: monotonicSeconds(),
                                        entropy: entropy, remoteLocation: .some(loc))

@@ -3,6 +3,7 @@ import GeoIP
 import GeoRouting
 import ProximaConfig
 import QueryEngine
+import Synchronization
 
 /// Presents the GeoIP locator chain (overrides → mmdb → ipstack cache) to the pure engine.
 struct LocatorAdapter: ClientLocator {
@@ -28,11 +29,47 @@ struct LocatorAdapter: ClientLocator {
 }
 
 /// Waits (bounded by the ipstack budget) for a remote lookup on behalf of a deferred query.
+/// Queries waiting on it are bounded by `geoip.ipstack.max_pending` (read per query, so a reload
+/// changes it).
 struct RemoteLocatorAdapter: RemoteLocating {
     let ipstack: LockedBox<(IPStackSettings, IPStackClient)?>
+    let pending = PendingCounter()
 
     func locateRemote(_ address: IPAddress) async -> Location? {
         guard let (settings, client) = ipstack.value else { return nil }
         return await client.lookup(address, budget: settings.budget)
     }
+
+    func reservePending() -> Bool {
+        let limit = ipstack.withLock { $0?.0.maxPending } ?? 0
+        return pending.reserve(limit: limit)
+    }
+
+    func releasePending() {
+        pending.release()
+    }
+}
+
+/// A count of slots in use with a limit checked on each reservation.
+final class PendingCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Takes a slot when fewer than `limit` are in use.
+    func reserve(limit: Int) -> Bool {
+        var current = count.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = count.compareExchange(expected: current, desired: current + 1,
+                                                              ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    func release() {
+        count.subtract(1, ordering: .acquiringAndReleasing)
+    }
+
+    /// Slots in use.
+    var inUse: Int { count.load(ordering: .relaxed) }
 }

@@ -55,6 +55,10 @@ public final class ProximaServer: Sendable {
     let dns: DNSServerGroup
     let admin: AdminServer?
     let group = LockedBox<ServiceGroup?>(nil)
+    /// Reload requests: serialized and coalesced (`ReloadCoalescer`).
+    let reloads = LockedBox(ReloadCoalescer())
+    /// Held for the whole of one reload, so direct `reload(reason:)` calls never overlap either.
+    let reloadLock = Mutex<Int>(0)
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -66,6 +70,7 @@ public final class ProximaServer: Sendable {
         case .failure(let f): throw StartupError(problems: f.problems)
         }
         for w in loaded.warnings { logger.warning("\(w.description)") }
+        ProximaServer.logDatabaseOpened(loaded, logger: logger)
         let config = loaded.config
         httpClient = HTTPClient(eventLoopGroupProvider: .singleton,
                                 configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
@@ -159,11 +164,49 @@ public final class ProximaServer: Sendable {
     /// The current engine snapshot and backend states.
     public var snapshotStore: SnapshotStore { store }
 
-    /// Reloads config, zones, geo data and database. On any problem the running data stays and
-    /// every problem is logged; returns whether the new data is now serving.
+    /// Asks for a reload without waiting for it: it runs on a reload thread at once when none is
+    /// running; otherwise it is folded into the one reload that follows the running one (which
+    /// reads the newest files). After shutdown began, requests are ignored.
+    public func requestReload(reason: String) {
+        guard case .start(let first) = reloads.withLock({ $0.request(reason: reason) }) else { return }
+        let thread = Thread { [self] in
+            var reason = first
+            while true {
+                reload(reason: reason)
+                guard case .start(let next) = reloads.withLock({ $0.finished() }) else { return }
+                reason = next
+            }
+        }
+        thread.name = "proxima-reload"
+        thread.start()
+    }
+
+    /// Drops queued reloads and refuses new ones (shutdown).
+    public func stopReloads() {
+        reloads.withLock { $0.shutdown() }
+    }
+
+    /// Reload counters: (started, coalesced into another) — for tests and the log.
+    public var reloadStatistics: (started: Int, coalesced: Int) {
+        reloads.withLock { ($0.started, $0.coalesced) }
+    }
+
+    /// Reloads config, zones, geo data and database, now, on the caller's thread (one reload at a
+    /// time). The database is reopened only when its file changed. On any problem the running data
+    /// stays and every problem is logged; returns whether the new data is now serving.
     @discardableResult
     public func reload(reason: String) -> Bool {
-        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment, forServing: true) {
+        reloadLock.withLock { count in
+            count += 1
+            return reloadNow(reason: reason)
+        }
+    }
+
+    private func reloadNow(reason: String) -> Bool {
+        let previous = runtime.value
+        logger.info("reloading (\(reason))")
+        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment, forServing: true,
+                                  previous: previous) {
         case .failure(let failure):
             let problems = failure.problems
             logger.error("reload (\(reason)) refused; still serving the previous data", metadata: ["problems": "\(problems.count)"])
@@ -171,7 +214,8 @@ public final class ProximaServer: Sendable {
             return false
         case .success(let loaded):
             for w in loaded.warnings { logger.warning("\(w.description)") }
-            let old = runtime.withLock { $0.config }
+            ProximaServer.logDatabaseOpened(loaded, logger: logger)
+            let old = previous.config
             if old.listen != loaded.config.listen || old.udpThreads != loaded.config.udpThreads || old.admin != loaded.config.admin
                 || old.tcp != loaded.config.tcp {
                 logger.warning("reload (\(reason)): listen, udp_threads, tcp and admin changes take effect after a restart")
@@ -188,6 +232,13 @@ public final class ProximaServer: Sendable {
             ])
             return true
         }
+    }
+
+    static func logDatabaseOpened(_ loaded: LoadedRuntime, logger: Logger) {
+        guard loaded.openedDatabase, let db = loaded.database else { return }
+        logger.notice("opened GeoIP database", metadata: [
+            "path": "\(loaded.config.geoip.databasePath ?? "")", "type": "\(db.metadata.databaseType)",
+        ])
     }
 
     /// Files whose change triggers a reload.
@@ -219,7 +270,8 @@ public final class ProximaServer: Sendable {
             baseURL: settings.baseURL, accessKey: key, timeout: settings.timeout, budget: settings.budget,
             maxConcurrent: settings.maxConcurrent, cacheTTL: settings.cacheTTL, negativeCacheTTL: settings.negativeCacheTTL,
             cachePrefixV4: settings.cachePrefixV4, cachePrefixV6: settings.cachePrefixV6,
-            breakerFailures: settings.breakerFailures, breakerCooldown: settings.breakerCooldown)
+            breakerFailures: settings.breakerFailures, breakerCooldown: settings.breakerCooldown,
+            maxPerMinute: settings.maxPerMinute, monthlyQuota: settings.monthlyQuota, usageFile: settings.usageFile)
     }
 
     func makeSnapshot(_ rt: LoadedRuntime) -> EngineSnapshot {

@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Reloads on SIGHUP and when a watched file (config, zones, geo data, database) changes.
+/// Reloads on SIGHUP and when a watched file (config, zones, geo data, database) changes. Requests
+/// go through `ProximaServer.requestReload`, which serializes and coalesces them.
 ///
 /// Files are polled (stat: inode, size, mtime) rather than watched with inotify: it sees atomic
 /// renames (how `Scripts/refresh-geoip-db` and editors install files) and costs nothing measurable
@@ -12,24 +13,15 @@ import UnixSignals
 struct ReloadService: Service {
     let server: ProximaServer
 
-    struct FileStamp: Equatable {
-        var inode: UInt64
-        var size: Int64
-        var mtimeNanos: Int64
-    }
-
-    static func stamp(_ path: String) -> FileStamp? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return FileStamp(inode: UInt64(st.st_ino), size: Int64(st.st_size),
-                         mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
-    }
+    static func stamp(_ path: String) -> FileStamp? { FileStamp(path: path) }
 
     func run() async throws {
         // Both loops end when shutdown begins (a poll sleep may be long).
         await cancelWhenGracefulShutdown {
             await runLoops()
         }
+        // Shutdown does not wait for queued reloads; one already running finishes on its thread.
+        server.stopReloads()
     }
 
     func runLoops() async {
@@ -37,8 +29,9 @@ struct ReloadService: Service {
             if server.options.handleSignals {
                 group.addTask {
                     let signals = await UnixSignalsSequence(trapping: .sighup)
+                    // Queued, not run here: a burst of signals during a reload adds one reload.
                     for await _ in signals {
-                        server.reload(reason: "SIGHUP")
+                        server.requestReload(reason: "SIGHUP")
                     }
                 }
             }
@@ -71,7 +64,7 @@ struct ReloadService: Service {
                 }
             }
             if !changed.isEmpty {
-                server.reload(reason: "changed: " + changed.joined(separator: ", "))
+                server.requestReload(reason: "changed: " + changed.joined(separator: ", "))
                 // Remember what we saw whether or not the reload succeeded: a bad file is reported
                 // once, and the next change to it triggers another attempt.
                 for f in server.watchedFiles { stamps[f] = ReloadService.stamp(f) }

@@ -34,6 +34,11 @@ public struct LoadedRuntime: Sendable {
     public var watchedFiles: [String]
     /// Non-fatal findings (zone warnings).
     public var warnings: [LoadProblem]
+    /// The database file's identity when it was opened: a reload reuses the open database while
+    /// the file's stamp is unchanged (no second mapping, no recomputed coordinates).
+    var databaseStamp: FileStamp?
+    /// True when this load opened the database (false: reused the previous load's, or none).
+    public var openedDatabase = false
 }
 
 /// Reads and validates config, zones, geo data and database. All IO of loading lives here; the
@@ -42,18 +47,24 @@ public enum RuntimeLoader {
     /// Loads everything the config names; returns every problem found, not only the first.
     /// `forServing` also decodes every database record's coordinates up front for the query path
     /// (≈0.8 s for GeoLite2-City); one-shot commands skip it.
+    ///
+    /// A config with problems is still followed as far as it can be read (bad values replaced by
+    /// defaults), so a misspelt key does not hide a missing zone file. With `previous` (a reload),
+    /// its database is reused when the same path's file stamp is unchanged.
     public static func load(configPath: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-                            forServing: Bool = false) -> Result<LoadedRuntime, LoadFailure> {
+                            forServing: Bool = false, previous: LoadedRuntime? = nil) -> Result<LoadedRuntime, LoadFailure> {
         let cwd = FileManager.default.currentDirectoryPath
         guard let text = readText(configPath) else {
             return .failure(LoadFailure([LoadProblem("\(configPath): cannot read config file")]))
         }
-        let config: ProximaConfiguration
-        switch ConfigLoader.load(yaml: text, file: configPath, environment: environment, workingDirectory: cwd) {
-        case .success(let c): config = c
-        case .failure(let e): return .failure(LoadFailure(e.issues.map { LoadProblem($0.description) }))
+        let (decoded, configIssues) = ConfigLoader.loadAll(yaml: text, file: configPath, environment: environment,
+                                                           workingDirectory: cwd)
+        var problems: [LoadProblem] = configIssues.map { LoadProblem($0.description) }
+        guard let config = decoded else { return .failure(LoadFailure(problems)) }
+        let source = config.source
+        func problem(_ keyPath: String, _ message: String) -> LoadProblem {
+            LoadProblem(source.issue(at: keyPath, message).description)
         }
-        var problems: [LoadProblem] = []
         var warnings: [LoadProblem] = []
         var watched = [absolute(configPath, cwd: cwd)]
 
@@ -62,11 +73,11 @@ public enum RuntimeLoader {
         for (i, z) in config.zones.enumerated() {
             watched.append(z.file)
             guard let zoneText = readText(z.file) else {
-                problems.append(LoadProblem("\(configPath): zones[\(i)].file: cannot read \(z.file)"))
+                problems.append(problem("zones[\(i)].file", "cannot read \(z.file)"))
                 continue
             }
             guard let origin = try? DomainName(parsing: z.origin) else {
-                problems.append(LoadProblem("\(configPath): zones[\(i)].origin: invalid name \(z.origin)"))
+                problems.append(problem("zones[\(i)].origin", "invalid name \(z.origin)"))
                 continue
             }
             do {
@@ -81,7 +92,7 @@ public enum RuntimeLoader {
         do {
             zoneSet = try ZoneSet(zones)
         } catch {
-            problems += error.issues.map { LoadProblem("\(configPath): zones: \($0.message)") }
+            problems += error.issues.map { problem("zones", $0.message) }
         }
 
         // Geo data.
@@ -92,10 +103,13 @@ public enum RuntimeLoader {
                 do {
                     geoData = try GeoData.parse(json: [UInt8](bytes), file: path, defaults: healthDefaults(config.health))
                 } catch {
-                    problems += error.issues.map { LoadProblem($0.description) }
+                    // file:line: key.path: message, like zone and config problems.
+                    problems += error.issues.map { issue in
+                        LoadProblem("\(error.file)\(issue.line.map { ":\($0)" } ?? ""): \(issue.description)")
+                    }
                 }
             } else {
-                problems.append(LoadProblem("\(configPath): geo_data: cannot read \(path)"))
+                problems.append(problem("geo_data", "cannot read \(path)"))
             }
         }
 
@@ -105,7 +119,7 @@ public enum RuntimeLoader {
         for (key, routed) in config.routing.names.sorted(by: { $0.key < $1.key }) {
             let keyPath = "routing.names.\"\(key)\""
             guard let name = try? DomainName(parsing: routed.name) else {
-                problems.append(LoadProblem("\(configPath): \(keyPath): invalid name"))
+                problems.append(problem(keyPath, "invalid name"))
                 continue
             }
             let spec = routeSpec(routed.route)
@@ -113,20 +127,20 @@ public enum RuntimeLoader {
                 if let cut = zone.enclosingDelegation(of: name) {
                     // Below a cut the data belongs to the child zone: we answer with a referral
                     // (RFC 1034 §4.3.2 step 3b), so a pool answer there would contradict it.
-                    problems.append(LoadProblem(config.source.issue(at: keyPath, "\(name) is at or below the zone cut \(cut) in zone \(zone.origin) (delegated elsewhere); a routed name must be authoritative data").description))
+                    problems.append(problem(keyPath, "\(name) is at or below the zone cut \(cut) in zone \(zone.origin) (delegated elsewhere); a routed name must be authoritative data"))
                 } else if !zone.records(at: name, type: .cname).isEmpty {
                     // A CNAME owner has no other data (RFC 1034 §3.6.2): it cannot also answer A/AAAA.
-                    problems.append(LoadProblem(config.source.issue(at: keyPath, "\(name) owns a CNAME in zone \(zone.origin); a routed name answers A/AAAA itself and cannot be an alias (RFC 1034 §3.6.2); route the CNAME's target instead").description))
+                    problems.append(problem(keyPath, "\(name) owns a CNAME in zone \(zone.origin); a routed name answers A/AAAA itself and cannot be an alias (RFC 1034 §3.6.2); route the CNAME's target instead"))
                 } else if case .nameError = zone.lookup(name, .a) {
-                    problems.append(LoadProblem("\(configPath): \(keyPath): \(name) does not exist in zone \(zone.origin); add a last-resort A or AAAA record for it to the zone file"))
+                    problems.append(problem(keyPath, "\(name) does not exist in zone \(zone.origin); add a last-resort A or AAAA record for it to the zone file"))
                 }
             }
             if let geoData {
                 if geoData.pool(named: spec.pool) == nil {
-                    problems.append(LoadProblem("\(configPath): \(keyPath).pool: no pool \"\(spec.pool)\" in \(config.geoDataPath ?? "geo data") (pools: \(geoData.pools.map(\.name).joined(separator: ", ")))"))
+                    problems.append(problem(keyPath + ".pool", "no pool \"\(spec.pool)\" in \(config.geoDataPath ?? "geo data") (pools: \(geoData.pools.map(\.name).joined(separator: ", ")))"))
                 }
                 if case .fallback(let fb) = spec.allDown, geoData.pool(named: fb) == nil {
-                    problems.append(LoadProblem("\(configPath): \(keyPath).fallback_pool: no pool \"\(fb)\" in geo data"))
+                    problems.append(problem(keyPath + ".fallback_pool", "no pool \"\(fb)\" in geo data"))
                 }
             }
             routes[name] = spec
@@ -134,24 +148,34 @@ public enum RuntimeLoader {
 
         // GeoIP database and overrides.
         var database: MaxMindDatabase?
+        var databaseStamp: FileStamp?
+        var openedDatabase = false
         if let dbPath = config.geoip.databasePath {
             if config.geoip.watch { watched.append(dbPath) }
-            do {
-                database = try MaxMindDatabase(path: dbPath, precomputeCoordinates: forServing)
-            } catch {
-                problems.append(LoadProblem("\(configPath): geoip.database: \(error)"))
+            databaseStamp = FileStamp(path: dbPath)
+            if let previous, let reused = previous.database, let stamp = databaseStamp,
+               previous.config.geoip.databasePath == dbPath, previous.databaseStamp == stamp {
+                database = reused
+            } else {
+                do {
+                    database = try MaxMindDatabase(path: dbPath, precomputeCoordinates: forServing)
+                    openedDatabase = true
+                } catch {
+                    problems.append(problem("geoip.database", "\(error)"))
+                }
             }
         }
         var overrides = LocationOverrides()
         do {
             overrides = try LocationOverrides(config.geoip.overrides)
         } catch {
-            problems.append(LoadProblem("\(configPath): geoip.overrides: \(error)"))
+            problems.append(problem("geoip.overrides", "\(error)"))
         }
 
         if !problems.isEmpty { return .failure(LoadFailure(problems)) }
         return .success(LoadedRuntime(configPath: configPath, config: config, zones: zoneSet, geoData: geoData, routes: routes,
-                                      database: database, overrides: overrides, watchedFiles: watched, warnings: warnings))
+                                      database: database, overrides: overrides, watchedFiles: watched, warnings: warnings,
+                                      databaseStamp: databaseStamp, openedDatabase: openedDatabase))
     }
 
     static func healthDefaults(_ h: HealthSettings) -> HealthCheckDefaults {

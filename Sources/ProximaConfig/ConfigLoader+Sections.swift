@@ -65,7 +65,7 @@ extension DecodeContext {
 
     static let ipstackKeys = ["enabled", "base_url", "access_key", "access_key_env", "timeout", "budget",
                               "max_concurrent", "cache_ttl", "negative_cache_ttl", "cache_prefix_v4",
-                              "cache_prefix_v6", "breaker_failures", "breaker_cooldown"]
+                              "cache_prefix_v6", "breaker_failures", "breaker_cooldown"] + ipstackLimitKeys
 
     func decodeIPStack(_ v: YAMLValue) -> IPStackSettings {
         let d = IPStackSettings()
@@ -95,6 +95,7 @@ extension DecodeContext {
             cachePrefixV6: map.int("cache_prefix_v6", in: 1...128) ?? d.cachePrefixV6,
             breakerFailures: map.int("breaker_failures", in: 1...1000) ?? d.breakerFailures,
             breakerCooldown: map.duration("breaker_cooldown", in: Self.positive ... .seconds(3600)) ?? d.breakerCooldown)
+            .withLimits(decodeIPStackLimits(map))
     }
 
     /// An `http://` or `https://` URL with a host and no query or fragment, without trailing `/`.

@@ -22,6 +22,18 @@ public enum ConfigLoader {
     /// - Returns: The configuration, or every issue found.
     public static func load(yaml: String, file: String, environment: [String: String],
                             workingDirectory: String? = nil) -> Result<ProximaConfiguration, ConfigError> {
+        let (configuration, issues) = loadAll(yaml: yaml, file: file, environment: environment,
+                                              workingDirectory: workingDirectory)
+        if let configuration, issues.isEmpty { return .success(configuration) }
+        return .failure(ConfigError(issues: issues))
+    }
+
+    /// Like `load`, but also returns the configuration decoded around the issues (each bad value
+    /// replaced by its default) when the document could be read at all, so a caller such as
+    /// `proxima check` can go on to check the files it names and report every problem in one run.
+    /// Never serve a configuration that came with issues.
+    public static func loadAll(yaml: String, file: String, environment: [String: String],
+                               workingDirectory: String? = nil) -> (configuration: ProximaConfiguration?, issues: [ConfigIssue]) {
         let sink = IssueSink(file: file)
         var absoluteFile = file
         if !file.hasPrefix("/"), let workingDirectory {
@@ -32,13 +44,10 @@ public enum ConfigLoader {
         let context = DecodeContext(sink: sink, baseDirectory: ConfigText.directory(of: absoluteFile),
                                     environment: environment)
         guard let root = compose(yaml, sink: sink) else {
-            return .failure(ConfigError(issues: sorted(sink.issues)))
+            return (nil, sorted(sink.issues))
         }
         let configuration = context.decodeRoot(YAMLValue(node: root ?? Node([(Node, Node)]()), path: .root))
-        if let configuration, sink.issues.isEmpty {
-            return .success(configuration)
-        }
-        return .failure(ConfigError(issues: sorted(sink.issues)))
+        return (configuration, sorted(sink.issues))
     }
 
     /// Like `load`, but throws the `ConfigError`.

@@ -171,6 +171,16 @@ public struct IPStackSettings: Sendable, Hashable {
     public var breakerFailures: Int
     /// How long the open breaker blocks lookups. Default 30 s.
     public var breakerCooldown: Duration
+    /// Most ipstack requests in any 60 seconds, 1...100000. Default 60.
+    public var maxPerMinute: Int
+    /// Most ipstack requests per calendar month (UTC), 0...1e9; 0 sends none. Default 10000.
+    public var monthlyQuota: Int
+    /// File keeping the month's request count across restarts (written atomically). Default
+    /// `/var/lib/proxima/ipstack-usage.json`.
+    public var usageFile: String
+    /// Queries waiting for an ipstack lookup at once, 1...65536; beyond it a query is answered at
+    /// once without ipstack. Default 256.
+    public var maxPending: Int
 
     /// Creates ipstack settings; the defaults are the schema's (disabled).
     public init(enabled: Bool = false, baseURL: String = "http://api.ipstack.com", accessKey: String? = nil,
@@ -178,7 +188,8 @@ public struct IPStackSettings: Sendable, Hashable {
                 budget: Duration = .milliseconds(250), maxConcurrent: Int = 8,
                 cacheTTL: Duration = .seconds(3600), negativeCacheTTL: Duration = .seconds(600),
                 cachePrefixV4: Int = 24, cachePrefixV6: Int = 48, breakerFailures: Int = 5,
-                breakerCooldown: Duration = .seconds(30)) {
+                breakerCooldown: Duration = .seconds(30), maxPerMinute: Int = 60, monthlyQuota: Int = 10_000,
+                usageFile: String = IPStackSettings.defaultUsageFile, maxPending: Int = 256) {
         self.enabled = enabled
         self.baseURL = baseURL
         self.accessKey = accessKey
@@ -192,7 +203,15 @@ public struct IPStackSettings: Sendable, Hashable {
         self.cachePrefixV6 = cachePrefixV6
         self.breakerFailures = breakerFailures
         self.breakerCooldown = breakerCooldown
+        self.maxPerMinute = maxPerMinute
+        self.monthlyQuota = monthlyQuota
+        self.usageFile = usageFile
+        self.maxPending = maxPending
     }
+
+    /// Where the ipstack request count is kept unless `usage_file` says otherwise (beside the
+    /// GeoIP database that `Scripts/refresh-geoip-db` installs).
+    public static let defaultUsageFile = "/var/lib/proxima/ipstack-usage.json"
 }
 
 /// The route settings of one routed name (defaults merged with its overrides).

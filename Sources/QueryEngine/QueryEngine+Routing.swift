@@ -32,6 +32,9 @@ public struct RouteReport: Sendable {
     public var ttl: UInt32
     /// The SCOPE PREFIX-LENGTH echoed (nil when the query had no ECS).
     public var ecsScope: UInt8?
+    /// The zone file's own addresses of the asked type at the name: the answer when the outcome is
+    /// `.zoneFallback`.
+    public var zoneAnswers: [IPAddress] = []
 }
 
 enum RoutedAnswer {
@@ -73,6 +76,15 @@ extension QueryEngine {
                                  location: location, route: route, decision: decision, outcome: .pool,
                                  answers: [], ttl: route.ttl, ecsScope: scope)
         let zoneHasOwn = zone.addresses(of: owner).contains { $0.type == type }
+        if explain {
+            report.zoneAnswers = zone.addresses(of: owner).compactMap { rr -> IPAddress? in
+                switch rr.rdata {
+                case .a(let a) where type == .a: return a
+                case .aaaa(let a) where type == .aaaa: return a
+                default: return nil
+                }
+            }
+        }
         if coordinate == nil && zoneHasOwn && route.policy == .nearest {
             report.outcome = .zoneFallback(reason: "client location unknown")
             return .useZone(report)

@@ -16,6 +16,11 @@ struct Route: AsyncParsableCommand {
         distance, health, load and weight, the policy, the answer, its TTL and the ECS scope. It runs the \
         same routing code as the server.
 
+        When the server draws per query (members within the tie band of the nearest, round-robin, random, \
+        weighted, or an answers: N subset), every answer it can give is listed with its probability \
+        (P(answered); `*` always, `~` on some queries), and why; with --json, possibleAnswers and \
+        possibleAnswerSets hold them for scripts that compare with `dig`.
+
         Without --admin, the data comes from the config files and every member counts as healthy with no \
         load (no probes run). With --admin URL it asks a running server's admin API, so live health and \
         load are included and the answer equals what `dig` gets from that server.

@@ -92,6 +92,7 @@ final class GeoIPServerTests: XCTestCase {
                 access_key: test-key-123
                 budget: 300ms
                 timeout: 3s
+                usage_file: ipstack-usage.json
             """
         let live = try await LiveServer.start(config: Self.config(extra: extra),
                                               files: ["geo.zone": Self.zone, "geo_data.json": Self.geoData],

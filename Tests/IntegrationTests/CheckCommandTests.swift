@@ -1,0 +1,67 @@
+import Foundation
+import XCTest
+
+/// Issue #13: `proxima check` reports every problem it can find in one run, each as
+/// `file:line: key.path: message`, then exits non-zero.
+final class CheckCommandTests: XCTestCase {
+    func run(_ files: [String: String]) throws -> (Int32, [String]) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("proxima-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, text) in files { try Data(text.utf8).write(to: dir.appendingPathComponent(name)) }
+        let (status, out, err) = try ServerProcess.run(["check", "--config", dir.appendingPathComponent("bad.yaml").path])
+        let lines = (out + err).split(separator: "\n").map { line in
+            // Paths are absolute in a temp dir: keep the file name.
+            line.replacingOccurrences(of: dir.path + "/", with: "")
+        }
+        return (status, lines)
+    }
+
+    func testAMisspeltPolicyDoesNotHideMissingFiles() throws {
+        let (status, lines) = try run(["bad.yaml": """
+            listen:
+              - 127.0.0.1:0
+            zones:
+              - origin: example.test.
+                file: missing.zone
+            geo_data: missing-geo.json
+            routing:
+              names:
+                www.example.test.: { pool: web, policy: nearset }
+            """])
+        XCTAssertEqual(status, 1)
+        let text = lines.joined(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("bad.yaml:9: routing.names") && $0.contains("nearset") }, text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("bad.yaml:5: zones[0].file: cannot read") }, text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("bad.yaml:6: geo_data: cannot read") }, text)
+        XCTAssertTrue(text.contains("3 problems found"), text)
+    }
+
+    func testGeoDataProblemsNameFileAndLine() throws {
+        let (status, lines) = try run([
+            "bad.yaml": """
+                listen:
+                  - 127.0.0.1:0
+                zones:
+                  - origin: example.test.
+                    file: example.zone
+                geo_data: geo.json
+                """,
+            "example.zone": """
+                $ORIGIN example.test.
+                @ 300 SOA ns1 hostmaster 1 7200 3600 1209600 300
+                @ 300 NS ns1
+                ns1 300 A 192.0.2.53
+                """,
+            "geo.json": """
+                {
+                  "192.0.2.1": {"latitude": 38.8, "longitude": -77.0},
+                  "192.0.2.2": {"latitude": 138.8, "longitude": -77.0}
+                }
+                """,
+        ])
+        XCTAssertEqual(status, 1)
+        let text = lines.joined(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("geo.json:3: ") && $0.contains("latitude") }, text)
+    }
+}
