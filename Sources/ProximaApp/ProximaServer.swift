@@ -67,6 +67,7 @@ public final class ProximaServer: Sendable {
         }
         for w in loaded.warnings { logger.warning("\(w.description)") }
         let config = loaded.config
+        let adminConfiguration = try config.admin.map { try ProximaServer.adminConfiguration($0, logger: logger) }
         httpClient = HTTPClient(eventLoopGroupProvider: .singleton,
                                 configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
         ipstack = LockedBox(nil)
@@ -88,11 +89,11 @@ public final class ProximaServer: Sendable {
                                                               maxConnections: config.tcp.maxConnections)),
             handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack)),
             logger: logger.with(label: "proxima.dns"))
-        if let a = config.admin {
+        if let adminConfiguration {
             let runtimeRef = runtime
             let storeRef = store
             admin = AdminServer(
-                configuration: AdminServerConfiguration(host: a.listen.address.description, port: a.listen.port, token: a.token),
+                configuration: adminConfiguration,
                 store: backends,
                 pools: { ProximaServer.poolViews(runtimeRef.withLock { $0.geoData }) },
                 knownBackends: { ProximaServer.memberAddresses(runtimeRef.withLock { $0.geoData }) },
