@@ -85,11 +85,11 @@ final class AdminConnection {
             self.id = id
         case .acceptedEvicting(let id, let victim):
             self.id = id
-            logger.info("admin connection limit reached; closing the longest idle connection")
+            logger.debug("admin connection limit reached; closing the longest idle connection")
             victim.close(promise: nil)
         case .refused(let reason):
             refused = true
-            logger.info("admin connection refused: \(reason)")
+            logger.debug("admin connection refused: \(reason)")
             context.close(promise: nil)
             return
         }
