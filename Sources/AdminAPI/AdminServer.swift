@@ -303,11 +303,6 @@ public final class AdminServer: Service, Sendable {
         }
     }
 
-    /// Compares secrets in time independent of where they differ (length still leaks, as usual).
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        AdminAccess.constantTimeEqual(a, b)
-    }
-
     private func collect(_ request: inout Request) async throws(AdminAPIError) -> [UInt8] {
         do {
             let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)

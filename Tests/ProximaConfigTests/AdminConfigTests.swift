@@ -90,3 +90,21 @@ final class AdminConfigTests: XCTestCase {
         }
     }
 }
+
+/// The example config keeps the admin API usable locally without any secret: a socket next to
+/// it, and a token variable that may stay unset.
+final class AdminExampleConfigTests: XCTestCase {
+    func testExampleAdministersThroughTheSocketWithoutAToken() throws {
+        let path = ConfigTestSupport.configDirectory + "/proxima.yaml"
+        let yaml = try String(contentsOfFile: path, encoding: .utf8)
+        let c = try ConfigLoader.load(yaml: yaml, file: path, environment: [:]).get()
+        let a = try XCTUnwrap(c.admin)
+        XCTAssertEqual(a.socket, ConfigTestSupport.configDirectory + "/proxima-admin.sock")
+        XCTAssertNil(a.token, "PROXIMA_ADMIN_TOKEN unset: no token, TCP serves only /health")
+        XCTAssertEqual(a.tokenEnv, "PROXIMA_ADMIN_TOKEN")
+        XCTAssertEqual(a.reportTokenEnv, "PROXIMA_REPORT_TOKEN")
+        XCTAssertEqual(a.reportSources, .source)
+        XCTAssertEqual(a.allowedOrigins, [])
+        XCTAssertTrue(a.listen.isLoopback)
+    }
+}
