@@ -1,6 +1,8 @@
 import DNSWire
 import Foundation
 import GeoRouting
+import Logging
+import ProximaApp
 import XCTest
 
 /// The admin API through the real `proxima` binary against a running server: local
@@ -81,5 +83,68 @@ final class AdminCLITests: XCTestCase {
 
         XCTAssertTrue(FileManager.default.fileExists(atPath: live.directory.appendingPathComponent("proxima-admin.sock").path))
         await live.stop()
+    }
+}
+
+/// Start-up of the admin section: an unset token variable is a warning (the server still starts),
+/// an unreadable token file is a start-up error naming the key.
+final class AdminStartupTests: XCTestCase {
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [(Logger.Level, String)] = []
+        func append(_ level: Logger.Level, _ text: String) { lock.lock(); lines.append((level, text)); lock.unlock() }
+        var all: [(Logger.Level, String)] { lock.lock(); defer { lock.unlock() }; return lines }
+    }
+
+    struct Capture: LogHandler {
+        let lines: Lines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                 file: String, function: String, line: UInt) {
+            lines.append(level, message.description)
+        }
+    }
+
+    private func write(_ config: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("proxima-admin-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Data(AdminCLITests.zone.utf8).write(to: dir.appendingPathComponent("cli.zone"))
+        try Data(AdminCLITests.geoData.utf8).write(to: dir.appendingPathComponent("geo_data.json"))
+        try Data("rep0rt-secret\n".utf8).write(to: dir.appendingPathComponent("report.token"))
+        try Data(config.utf8).write(to: dir.appendingPathComponent("proxima.yaml"))
+        return dir
+    }
+
+    func testUnsetTokenVariableIsLoggedAsAWarning() async throws {
+        let dir = try write(AdminCLITests.config)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lines = Lines()
+        let logger = Logger(label: "test") { _ in Capture(lines: lines) }
+        let server = try ProximaServer(options: .init(configPath: dir.appendingPathComponent("proxima.yaml").path,
+                                                      environment: [:], handleSignals: false), logger: logger)
+        // Run and stop it, so its resources are released as in production.
+        let task = Task { try await server.run() }
+        _ = try await server.waitForAdmin()
+        await server.shutdown()
+        try await task.value
+        XCTAssertTrue(lines.all.contains { $0.0 == .warning && $0.1.contains("$PROXIMA_CLI_TEST_UNSET_TOKEN is empty")
+                                           && $0.1.contains("serves only /health") },
+                      "\(lines.all)")
+    }
+
+    func testUnreadableTokenFileIsAStartupError() throws {
+        let dir = try write(AdminCLITests.config.replacingOccurrences(of: "report_token_file: report.token",
+                                                                      with: "token_file: missing.token"))
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertThrowsError(try ProximaServer(options: .init(configPath: dir.appendingPathComponent("proxima.yaml").path,
+                                                              environment: [:], handleSignals: false),
+                                               logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })) {
+            XCTAssertTrue("\($0)".contains("admin.token_file: cannot read"), "\($0)")
+        }
     }
 }
