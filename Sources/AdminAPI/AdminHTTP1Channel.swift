@@ -64,6 +64,8 @@ final class AdminConnection {
     private var timer: Scheduled<Void>?
     private var id: UInt64?
     private var started = false
+    /// The idleness last reported to the registry (a new connection registers as idle).
+    private var registeredIdle = true
     private(set) var refused = false
 
     init(channel: any Channel, registry: AdminConnectionRegistry,
@@ -120,7 +122,11 @@ final class AdminConnection {
     }
 
     private func perform(_ action: AdminConnectionTimeouts.Action, context: ChannelHandlerContext) {
-        if let id { registry.setIdle(id, since: machine.isIdle ? NIODeadline.now().uptimeNanoseconds : nil) }
+        // Tell the registry only when idleness changes (not on every read).
+        if let id, machine.isIdle != registeredIdle {
+            registeredIdle = machine.isIdle
+            registry.setIdle(id, since: machine.isIdle ? NIODeadline.now().uptimeNanoseconds : nil)
+        }
         switch action {
         case .none:
             return
