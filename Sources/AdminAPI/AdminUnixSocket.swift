@@ -39,6 +39,10 @@ enum AdminUnixSocket {
             }
         }
         let parent = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        // sockaddr_un holds 108 bytes with the NUL; the staging path is the longer one.
+        guard (parent + "/.proxima-admin.XXXXXX/s").utf8.count < 108 else {
+            throw AdminAPIError(.startup, "admin socket directory '\(parent)' is too deep for a Unix socket path")
+        }
         var template = Array((parent + "/.proxima-admin.XXXXXX").utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else {
