@@ -15,6 +15,8 @@ public struct AdminAPIError: Error, Hashable, Sendable, CustomStringConvertible 
         case tooLarge = "too_large"
         /// The admin server could not start (bind failure and the like).
         case startup
+        /// The body's media type is not one this call takes (415).
+        case unsupportedMediaType = "unsupported_media_type"
     }
 
     /// The bounded error code.
@@ -37,6 +39,7 @@ public struct AdminAPIError: Error, Hashable, Sendable, CustomStringConvertible 
         case .unknownBackend: return 404
         case .tooLarge: return 413
         case .startup: return 500
+        case .unsupportedMediaType: return 415
         }
     }
 

@@ -3,60 +3,35 @@ import Foundation
 import GeoRouting
 import HealthChecks
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
+import NIOSSL
 import ServiceLifecycle
 
-/// Where the admin API listens and who may change things.
-public struct AdminServerConfiguration: Hashable, Sendable {
-    /// Listen address (an IP literal or `localhost`); loopback by default.
-    public var host: String
-    /// Listen port; 0 picks an ephemeral port (see `AdminServer.waitUntilListening()`).
-    public var port: Int
-    /// Bearer token required by mutating calls (and by reads on a non-loopback listener); nil or
-    /// empty means none is configured.
-    public var token: String?
-    /// Largest request body accepted, in bytes.
-    public var maxBodyBytes: Int
+/// The request context of the admin API: Hummingbird's basic context plus the peer address
+/// (needed to bind the report token to the reporting backend).
+struct AdminRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    /// The peer's IP address (nil on the Unix socket).
+    let peer: IPAddress?
 
-    /// Creates a configuration (defaults: `127.0.0.1:8053`, no token, 1 MiB bodies).
-    public init(host: String = "127.0.0.1", port: Int = 8053, token: String? = nil, maxBodyBytes: Int = 1 << 20) {
-        self.host = host
-        self.port = port
-        self.token = token
-        self.maxBodyBytes = maxBodyBytes
-    }
-
-    /// True when `host` is a loopback address (127.0.0.0/8, ::1) or `localhost`.
-    public var isLoopback: Bool {
-        if host.lowercased() == "localhost" { return true }
-        let trimmed = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        guard let address = IPAddress(trimmed) else { return false }
-        switch address {
-        case .v4(let bits): return bits >> 24 == 127
-        case .v6: return address == IPAddress("::1")
-        }
-    }
-
-    /// The token, when one is configured.
-    var effectiveToken: String? {
-        guard let token, !token.isEmpty else { return nil }
-        return token
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        peer = source.channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) }
     }
 }
 
-/// The HTTP admin API (Hummingbird), run as a swift-service-lifecycle `Service`. See
-/// docs/admin-api.md for the endpoints and the access rule:
-///
-/// - `GET /health` is always open.
-/// - With a token configured, every `POST` needs `Authorization: Bearer TOKEN`; reads are open on a
-///   loopback listener and need the token otherwise.
-/// - Without a token, everything is open on a loopback listener, and only `GET /health` is served
-///   on any other listener (a public admin API needs a token).
+/// The HTTP admin API (Hummingbird), run as a swift-service-lifecycle `Service`: a Unix-domain
+/// socket for local administration and a TCP listener (optionally TLS) for load reporters and
+/// remote administration. See `AdminAccess` and docs/admin-api.md for who may do what.
 public final class AdminServer: Service, Sendable {
     private struct Listening {
         var port: Int?
+        var socketReady = false
         var failure: AdminAPIError?
         var waiters: [CheckedContinuation<Int, any Error>] = []
     }
@@ -69,10 +44,11 @@ public final class AdminServer: Service, Sendable {
     private let loadMaxAge: @Sendable () -> Double
     private let logger: Logger
     private let listening = NIOLockedValueBox(Listening())
+    private let registry: AdminConnectionRegistry
 
     /// Creates the server; nothing listens until `run()`.
     /// - Parameters:
-    ///   - configuration: listen address, token, limits.
+    ///   - configuration: listeners, tokens, limits.
     ///   - store: backend state; `POST /load` and `POST /backends/{ip}/force` write it.
     ///   - pools: the configured pools and members, in display order (read per `GET /state`).
     ///   - knownBackends: addresses that may report load or be forced (configured members).
@@ -96,19 +72,24 @@ public final class AdminServer: Service, Sendable {
         self.explain = explain
         self.loadMaxAge = loadMaxAge
         self.logger = logger
+        registry = AdminConnectionRegistry(maxTotal: configuration.maxConnections,
+                                           maxPerAddress: configuration.maxConnectionsPerIP)
     }
 
-    /// The bound port once listening, else nil.
+    /// The bound TCP port once listening, else nil.
     public var boundPort: Int? {
         listening.withLockedValue { $0.port }
     }
 
-    /// Waits until the server listens and returns its port (useful with port 0); throws if the
-    /// server failed to start or stopped first.
+    /// Connections open now over both listeners.
+    public var openConnections: Int { registry.count }
+
+    /// Waits until every configured listener is up and returns the TCP port (useful with port
+    /// 0); throws if the server failed to start or stopped first.
     public func waitUntilListening() async throws -> Int {
         try await withCheckedThrowingContinuation { continuation in
             listening.withLockedValue { state in
-                if let port = state.port {
+                if let port = state.port, state.socketReady || configuration.socketPath == nil {
                     continuation.resume(returning: port)
                 } else if let failure = state.failure {
                     continuation.resume(throwing: failure)
@@ -121,26 +102,61 @@ public final class AdminServer: Service, Sendable {
 
     /// Serves until graceful shutdown or cancellation.
     public func run() async throws {
-        let router = Hummingbird.Router(context: BasicRequestContext.self)
-        addRoutes(to: router)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                 serverName: "proxima-admin"),
-            onServerRunning: { [listening, logger] channel in
-                let port = channel.localAddress?.port ?? 0
-                logger.info("admin API listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
-                let waiters = listening.withLockedValue { state in
-                    state.port = port
-                    defer { state.waiters = [] }
-                    return state.waiters
-                }
-                for waiter in waiters { waiter.resume(returning: port) }
-            },
-            logger: logger
-        )
+        let tls: TLSConfiguration?
         do {
-            try await app.run()
+            tls = try configuration.tls.map(Self.tlsConfiguration)
+        } catch {
+            let failure = AdminAPIError(.startup, "admin TLS: \(error)")
+            finish(failure)
+            throw failure
+        }
+        var staging: AdminUnixSocket.Staging?
+        if let path = configuration.socketPath {
+            do {
+                staging = try AdminUnixSocket.prepare(path: path)
+            } catch {
+                finish(error)
+                throw error
+            }
+        }
+        let inode = NIOLockedValueBox<ino_t?>(nil)
+        defer {
+            if let staging {
+                AdminUnixSocket.discard(staging)
+                if let ino = inode.withLockedValue({ $0 }) { AdminUnixSocket.remove(path: staging.finalPath, inode: ino) }
+            }
+        }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let tcp = makeApplication(listener: .tcp, address: .hostname(configuration.host, port: configuration.port),
+                                          tls: tls) { [self, listening, logger] channel in
+                    let port = channel.localAddress?.port ?? 0
+                    logger.info("admin API listening", metadata: [
+                        "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(tls != nil)"])
+                    listening.withLockedValue { $0.port = port }
+                    self.notifyIfReady()
+                }
+                group.addTask { try await tcp.run() }
+                if let staging {
+                    let socket = makeApplication(listener: .socket, address: .unixDomainSocket(path: staging.bindPath),
+                                                 tls: nil) { [self, listening, logger] _ in
+                        do {
+                            let ino = try AdminUnixSocket.publish(staging)
+                            inode.withLockedValue { $0 = ino }
+                            logger.info("admin API listening", metadata: ["socket": "\(staging.finalPath)"])
+                            listening.withLockedValue { $0.socketReady = true }
+                        } catch {
+                            logger.error("\(error)")
+                            let failure = error as? AdminAPIError ?? AdminAPIError(.startup, "\(error)")
+                            listening.withLockedValue { $0.failure = failure }
+                        }
+                        self.notifyIfReady()
+                    }
+                    group.addTask { try await socket.run() }
+                }
+                // Graceful shutdown stops both; an error in one ends the group (and cancels the other).
+                try await group.waitForAll()
+            }
             finish(AdminAPIError(.startup, "admin server stopped"))
         } catch {
             finish(AdminAPIError(.startup, "admin server on \(configuration.host):\(configuration.port): \(error)"))
@@ -148,31 +164,72 @@ public final class AdminServer: Service, Sendable {
         }
     }
 
+    private func makeApplication(listener: AdminAccess.Listener, address: BindAddress, tls: TLSConfiguration?,
+                                 onRunning: @escaping @Sendable (any Channel) async -> Void)
+        -> some ApplicationProtocol {
+        let router = Hummingbird.Router(context: AdminRequestContext.self)
+        addRoutes(to: router, listener: listener)
+        let registry = registry
+        let timeouts = (configuration.idleTimeout, configuration.headerTimeout, configuration.bodyTimeout)
+        let logger = logger
+        let server = HTTPServerBuilder { responder in
+            let base = AdminHTTP1Channel(responder: responder, registry: registry,
+                                         timeouts: (idle: timeouts.0, header: timeouts.1, body: timeouts.2),
+                                         secure: tls != nil, isUnixSocket: listener == .socket, logger: logger)
+            if let tls { return try TLSChannel(base, tlsConfiguration: tls) }
+            return base
+        }
+        return Application(router: router, server: server,
+                           configuration: .init(address: address, serverName: "proxima-admin"),
+                           onServerRunning: onRunning, logger: logger)
+    }
+
+    /// Resumes `waitUntilListening` callers once every configured listener is up, or with the
+    /// failure when one could not start.
+    private func notifyIfReady() {
+        let (waiters, port, failure) = listening.withLockedValue { s -> ([CheckedContinuation<Int, any Error>], Int?, AdminAPIError?) in
+            let ready = s.port != nil && (s.socketReady || configuration.socketPath == nil)
+            guard ready || s.failure != nil else { return ([], nil, nil) }
+            defer { s.waiters = [] }
+            return (s.waiters, s.port, s.failure)
+        }
+        for waiter in waiters {
+            if let failure { waiter.resume(throwing: failure) } else { waiter.resume(returning: port ?? 0) }
+        }
+    }
+
     private func finish(_ failure: AdminAPIError) {
         let waiters = listening.withLockedValue { state in
             state.failure = failure
             state.port = nil
+            state.socketReady = false
             defer { state.waiters = [] }
             return state.waiters
         }
         for waiter in waiters { waiter.resume(throwing: failure) }
     }
 
+    static func tlsConfiguration(_ files: AdminServerConfiguration.TLSFiles) throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: files.privateKeyPath, format: .pem)
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+    }
+
     // MARK: Routes
 
-    private func addRoutes(to router: Hummingbird.Router<BasicRequestContext>) {
-        router.get("/health") { _, _ in
-            Self.json(200, ["status": "ok"])
+    private func addRoutes(to router: Hummingbird.Router<AdminRequestContext>, listener: AdminAccess.Listener) {
+        router.get("/health") { [self] request, context in
+            await respond(request, context, .health, listener) { _, _ in Self.json(200, ["status": "ok"]) }
         }
-        router.get("/state") { [self] request, _ in
-            await respond(request, mutating: false) { _ in
+        router.get("/state") { [self] request, context in
+            await respond(request, context, .read, listener) { _, _ in
                 let document = StateDocument(pools: pools(), states: store.snapshot(), now: store.now(),
                                              loadMaxAge: loadMaxAge())
                 return Self.json(200, document)
             }
         }
-        router.get("/route") { [self] request, _ in
-            await respond(request, mutating: false) { request in
+        router.get("/route") { [self] request, context in
+            await respond(request, context, .read, listener) { request, _ in
                 let query = request.uri.queryParameters
                 guard let ipText = query.get("ip") else {
                     throw AdminAPIError(.badRequest, "missing query parameter 'ip'")
@@ -183,11 +240,12 @@ public final class AdminServer: Service, Sendable {
                 return Self.rawJSON(200, document)
             }
         }
-        router.post("/load") { [self] request, _ in
-            await respond(request, mutating: true) { request in
+        router.post("/load") { [self] request, context in
+            await respond(request, context, .report, listener) { request, role in
                 let body = try await collect(&request)
-                let reports = try AdminRequestParser.parseLoad(
-                    body: body, contentType: request.headers[.contentType])
+                let reports = try AdminRequestParser.parseLoad(body: body, contentType: request.headers[.contentType])
+                try AdminAccess.checkReport(reports.map(\.address), role: role, peer: context.peer,
+                                            configuration: configuration)
                 let known = knownBackends()
                 if let unknown = reports.first(where: { !known.contains($0.address) }) {
                     throw AdminAPIError(.unknownBackend, "\(unknown.address) is not a configured backend")
@@ -200,7 +258,7 @@ public final class AdminServer: Service, Sendable {
             }
         }
         router.post("/backends/:ip/force") { [self] request, context in
-            await respond(request, mutating: true) { request in
+            await respond(request, context, .change, listener) { request, role in
                 let raw = context.parameters.get("ip") ?? ""
                 let address = try AdminRequestParser.parseAddress(raw.removingPercentEncoding ?? raw)
                 guard knownBackends().contains(address) else {
@@ -209,24 +267,31 @@ public final class AdminServer: Service, Sendable {
                 let body = try await collect(&request)
                 let forced = try AdminRequestParser.parseForce(body: body, contentType: request.headers[.contentType])
                 store.force(address: address, state: forced)
-                logger.notice("backend \(address) forced \(forced?.rawValue ?? "none") via admin API",
-                              metadata: ["address": "\(address)"])
+                logger.notice("backend \(address) forced \(forced?.rawValue ?? "none") via admin API", metadata: [
+                    "address": "\(address)", "by": "\(role == .local ? "socket" : "admin token")",
+                    "peer": "\(context.peer.map { "\($0)" } ?? "local")"])
                 return Self.json(200, BackendStatusDocument(address: address, status: store.status(of: address)))
             }
         }
     }
 
-    /// Checks access, runs `body`, and turns errors into JSON error responses.
-    private func respond(_ request: Request, mutating: Bool,
-                         _ body: (inout Request) async throws -> Response) async -> Response {
+    /// Checks access and the body's media type, runs `body`, and turns errors into JSON error
+    /// responses.
+    private func respond(_ request: Request, _ context: AdminRequestContext, _ call: AdminAccess.Call,
+                         _ listener: AdminAccess.Listener,
+                         _ body: (inout Request, AdminAccess.Role) async throws -> Response) async -> Response {
         var request = request
         do {
-            try Self.authorize(configuration: configuration, authorization: request.headers[.authorization],
-                               mutating: mutating)
-            return try await body(&request)
+            let role = try AdminAccess.authorize(call, listener: listener, authorization: request.headers[.authorization],
+                                                 origin: request.headers[.origin], configuration: configuration)
+            if request.method == .post {
+                try AdminAccess.checkBodyType(call, contentType: request.headers[.contentType])
+            }
+            return try await body(&request, role)
         } catch let error as AdminAPIError {
             if error.code == .unauthorized || error.code == .forbidden {
-                logger.info("admin API refused \(request.method) \(request.uri.path): \(error.message)")
+                logger.info("admin API refused \(request.method) \(request.uri.path): \(error.message)",
+                            metadata: ["peer": "\(context.peer.map { "\($0)" } ?? "local")"])
             }
             var response = Self.json(error.httpStatus, ["error": error.message])
             if error.code == .unauthorized {
@@ -238,46 +303,16 @@ public final class AdminServer: Service, Sendable {
         }
     }
 
-    /// The access rule (see the type's documentation and docs/admin-api.md): throws `.unauthorized`
-    /// or `.forbidden` when a request with this `Authorization` header may not make this call.
-    /// `GET /health` does not pass through here.
-    public static func authorize(configuration: AdminServerConfiguration, authorization: String?,
-                                 mutating: Bool) throws(AdminAPIError) {
-        if let token = configuration.effectiveToken {
-            if !mutating && configuration.isLoopback { return }
-            let header = authorization ?? ""
-            let prefix = "bearer "
-            guard header.utf8.count > prefix.utf8.count,
-                  String(decoding: header.utf8.prefix(prefix.utf8.count), as: UTF8.self).lowercased() == prefix,
-                  constantTimeEqual(Array(header.utf8.dropFirst(prefix.utf8.count)), Array(token.utf8))
-            else {
-                throw AdminAPIError(.unauthorized, "missing or wrong bearer token")
-            }
-            return
-        }
-        if configuration.isLoopback { return }
-        throw AdminAPIError(.forbidden,
-                            "the admin API listens on a non-loopback address without admin.token; only /health is served")
-    }
-
-    /// Compares secrets in time independent of where they differ (length still leaks, as usual).
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference: UInt8 = a.count == b.count ? 0 : 1
-        let n = max(a.count, b.count)
-        for i in 0..<n {
-            let x = i < a.count ? a[i] : 0
-            let y = i < b.count ? b[i] : 0
-            difference |= x ^ y
-        }
-        return difference == 0
-    }
-
     private func collect(_ request: inout Request) async throws(AdminAPIError) -> [UInt8] {
         do {
             let buffer = try await request.collectBody(upTo: configuration.maxBodyBytes)
             return Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw AdminAPIError(.tooLarge, "request body larger than \(configuration.maxBodyBytes) bytes")
+        } catch is HTTPParserError {
+            throw AdminAPIError(.badRequest, "malformed request framing (Content-Length or chunked encoding)")
         } catch {
-            throw AdminAPIError(.tooLarge, "request body larger than \(configuration.maxBodyBytes) bytes or unreadable")
+            throw AdminAPIError(.badRequest, "request body unreadable: \(error)")
         }
     }
 

@@ -72,6 +72,7 @@ public final class ProximaServer: Sendable {
         for w in loaded.warnings { logger.warning("\(w.description)") }
         ProximaServer.logDatabaseOpened(loaded, logger: logger)
         let config = loaded.config
+        let adminConfiguration = try config.admin.map { try ProximaServer.adminConfiguration($0, logger: logger) }
         httpClient = HTTPClient(eventLoopGroupProvider: .singleton,
                                 configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
         ipstack = LockedBox(nil)
@@ -93,11 +94,11 @@ public final class ProximaServer: Sendable {
                                                               maxConnections: config.tcp.maxConnections)),
             handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack)),
             logger: logger.with(label: "proxima.dns"))
-        if let a = config.admin {
+        if let adminConfiguration {
             let runtimeRef = runtime
             let storeRef = store
             admin = AdminServer(
-                configuration: AdminServerConfiguration(host: a.listen.address.description, port: a.listen.port, token: a.token),
+                configuration: adminConfiguration,
                 store: backends,
                 pools: { ProximaServer.poolViews(runtimeRef.withLock { $0.geoData }) },
                 knownBackends: { ProximaServer.memberAddresses(runtimeRef.withLock { $0.geoData }) },

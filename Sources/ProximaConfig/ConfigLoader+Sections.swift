@@ -300,12 +300,6 @@ extension DecodeContext {
     }
 
     func decodeAdmin(_ v: YAMLValue) -> AdminSettings {
-        let d = AdminSettings()
-        guard let map = MappingReader(v, allowed: ["listen", "token", "token_env"], sink: sink) else { return d }
-        defer { map.finish() }
-        let listen = map.optional("listen").flatMap { endpoint($0) } ?? d.listen
-        let inline = map.string("token")
-        let tokenEnv = map.optional("token_env").flatMap { environmentName($0) } ?? d.tokenEnv
-        return AdminSettings(listen: listen, token: secret(inline: inline, environmentName: tokenEnv), tokenEnv: tokenEnv)
+        decodeAdminSection(v)  // ConfigLoader+Admin.swift
     }
 }

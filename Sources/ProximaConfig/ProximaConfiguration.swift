@@ -306,7 +306,7 @@ public struct HealthSettings: Sendable, Hashable {
     }
 }
 
-/// The `admin` section: the HTTP admin API listener and its bearer token.
+/// The `admin` section: the admin API's Unix socket and TCP listener, tokens and connection limits.
 public struct AdminSettings: Sendable, Hashable {
     /// Where the admin API listens. Default `127.0.0.1:8053`.
     public var listen: ListenEndpoint
@@ -315,12 +315,59 @@ public struct AdminSettings: Sendable, Hashable {
     public var token: String?
     /// Name of the environment variable consulted for the token. Default `PROXIMA_ADMIN_TOKEN`.
     public var tokenEnv: String
+    /// Absolute path of the Unix-domain admin socket, or nil for none (`socket: ""`). Default
+    /// `proxima-admin.sock` next to the config file.
+    public var socket: String?
+    /// Absolute path of a file holding the admin token (first line; read at start, so the token
+    /// never shows in `ps` or the environment). Used when `token` and `token_env` give none.
+    public var tokenFile: String?
+    /// The report token (`POST /load` only), from `report_token` or `report_token_env`.
+    public var reportToken: String?
+    /// Environment variable consulted for the report token. Default `PROXIMA_REPORT_TOKEN`.
+    public var reportTokenEnv: String
+    /// Absolute path of a file holding the report token.
+    public var reportTokenFile: String?
+    /// Which backends the report token may report for. Default `.source`.
+    public var reportSources: AdminReportSources
+    /// Origins (`https://host[:port]`) whose requests are accepted; every other request carrying
+    /// an `Origin` header is refused. Default none.
+    public var allowedOrigins: [String]
+    /// TLS for the TCP listener, or nil for plain HTTP.
+    public var tls: AdminTLSSettings?
+    /// Idle connections are closed after this long. Default 60 s.
+    public var idleTimeout: Duration
+    /// A request head must arrive within this long of its first byte. Default 10 s.
+    public var headerTimeout: Duration
+    /// A request body must arrive within this long of its head. Default 10 s.
+    public var bodyTimeout: Duration
+    /// Concurrent admin connections (both listeners). Default 256.
+    public var maxConnections: Int
+    /// Concurrent TCP connections per client address. Default 32.
+    public var maxConnectionsPerIP: Int
 
     /// Creates admin settings; the defaults are the schema's.
     public init(listen: ListenEndpoint = ListenEndpoint.defaultAdmin, token: String? = nil,
-                tokenEnv: String = "PROXIMA_ADMIN_TOKEN") {
+                tokenEnv: String = "PROXIMA_ADMIN_TOKEN", socket: String? = nil, tokenFile: String? = nil,
+                reportToken: String? = nil, reportTokenEnv: String = "PROXIMA_REPORT_TOKEN",
+                reportTokenFile: String? = nil, reportSources: AdminReportSources = .source,
+                allowedOrigins: [String] = [], tls: AdminTLSSettings? = nil,
+                idleTimeout: Duration = .seconds(60), headerTimeout: Duration = .seconds(10),
+                bodyTimeout: Duration = .seconds(10), maxConnections: Int = 256, maxConnectionsPerIP: Int = 32) {
         self.listen = listen
         self.token = token
         self.tokenEnv = tokenEnv
+        self.socket = socket
+        self.tokenFile = tokenFile
+        self.reportToken = reportToken
+        self.reportTokenEnv = reportTokenEnv
+        self.reportTokenFile = reportTokenFile
+        self.reportSources = reportSources
+        self.allowedOrigins = allowedOrigins
+        self.tls = tls
+        self.idleTimeout = idleTimeout
+        self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerIP = maxConnectionsPerIP
     }
 }

@@ -16,6 +16,6 @@ struct Proxima: AsyncParsableCommand {
         Validate:    proxima check --config config/proxima.yaml
         Explain:     proxima route 81.2.69.160 --name www.example.test --config config/proxima.yaml
         """,
-        subcommands: [Serve.self, Check.self, Route.self, Locate.self, ReportLoad.self]
+        subcommands: [Serve.self, Check.self, Route.self, Locate.self, ReportLoad.self, Force.self]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DNSWire
 import HealthChecks
+import ProximaApp
 
 #if canImport(Glibc)
 import Glibc
@@ -24,8 +25,11 @@ struct ReportLoad: AsyncParsableCommand {
     @Option(help: "Base URL of the admin API, e.g. http://127.0.0.1:8053.")
     var server: String
 
-    @Option(help: "Bearer token for the admin API (overrides --token-env).")
+    @Option(help: "Bearer token for the admin API (overrides --token-env; visible in `ps`, prefer --token-file).")
     var token: String?
+
+    @Option(name: .customLong("token-file"), help: "File whose first line is the bearer token (overrides --token and --token-env).")
+    var tokenFile: String?
 
     @Option(name: .customLong("token-env"), help: "Environment variable holding the token.")
     var tokenEnv: String = "PROXIMA_ADMIN_TOKEN"
@@ -64,7 +68,14 @@ struct ReportLoad: AsyncParsableCommand {
                 throw ValidationError("cannot determine this host's address towards \(server) (\(error)); pass --address")
             }
         }
-        let secret = token ?? getenv(tokenEnv).map { String(cString: $0) }
+        var secret = token ?? getenv(tokenEnv).map { String(cString: $0) }
+        if let tokenFile {
+            do {
+                secret = try ProximaServer.readTokenFile(tokenFile)
+            } catch {
+                throw ValidationError("--token-file: \(error)")
+            }
+        }
         let configuration = LoadReporter.Configuration(
             serverURL: server, token: secret, address: reportAddress, maxAttempts: attempts,
             initialBackoff: min(1, seconds / 4), requestTimeout: max(1, min(10, seconds)))

@@ -21,14 +21,17 @@ struct Route: AsyncParsableCommand {
         (P(answered); `*` always, `~` on some queries), and why; with --json, possibleAnswers and \
         possibleAnswerSets hold them for scripts that compare with `dig`.
 
-        Without --admin, the data comes from the config files and every member counts as healthy with no \
-        load (no probes run). With --admin URL it asks a running server's admin API, so live health and \
-        load are included and the answer equals what `dig` gets from that server.
+        Without --live or --admin, the data comes from the config files and every member counts as healthy \
+        with no load (no probes run). With --live it asks the running server through its admin socket \
+        (admin.socket in the config), so live health and load are included and the answer equals what \
+        `dig` gets from that server; --admin names another socket path or a TCP URL (then the admin \
+        token comes from --token-file or --token-env).
 
         Examples:
           proxima route 81.2.69.160 --name www.example.test
           proxima route 192.0.2.53 --ecs 81.2.69.0/24 --json     # a resolver asking for a London client
-          proxima route 81.2.69.160 --admin http://127.0.0.1:8053
+          proxima route 81.2.69.160 --live
+          proxima route 81.2.69.160 --admin https://ns1.example:8053 --token-file /etc/proxima/admin.token
         """)
 
     @Argument(help: "Client address (the query's source; with --ecs, the resolver's address).")
@@ -46,8 +49,17 @@ struct Route: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Path of the YAML config file.")
     var config: String = "config/proxima.yaml"
 
-    @Option(name: .long, help: "Ask a running server's admin API (e.g. http://127.0.0.1:8053) instead of the files.")
+    @Option(name: .long, help: "Ask a running server's admin API at this socket path or URL instead of the files.")
     var admin: String?
+
+    @Flag(name: .long, help: "Ask the running server through the config's admin socket.")
+    var live = false
+
+    @Option(name: .customLong("token-file"), help: "File holding the admin token (TCP URLs only).")
+    var tokenFile: String?
+
+    @Option(name: .customLong("token-env"), help: "Environment variable holding the admin token (TCP URLs only).")
+    var tokenEnv: String = "PROXIMA_ADMIN_TOKEN"
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
@@ -60,12 +72,15 @@ struct Route: AsyncParsableCommand {
         if let type, RecordType(mnemonic: type) != .a && RecordType(mnemonic: type) != .aaaa {
             throw ValidationError("--type must be A or AAAA")
         }
-        if admin != nil && ecs != nil { throw ValidationError("--ecs cannot be combined with --admin") }
+        if (admin != nil || live) && ecs != nil { throw ValidationError("--ecs cannot be combined with --admin or --live") }
     }
 
     func run() async throws {
         let address = IPAddress(ip)!
-        if let admin { return try await viaAdmin(admin, address: address) }
+        if admin != nil || live {
+            let target = try AdminTarget.resolve(admin: admin, configPath: config, tokenFile: tokenFile, tokenEnv: tokenEnv)
+            return try await viaAdmin(target, address: address)
+        }
         let rt: LoadedRuntime
         switch RuntimeLoader.load(configPath: config) {
         case .success(let r): rt = r
@@ -96,25 +111,14 @@ struct Route: AsyncParsableCommand {
         print(json ? report.json() : report.text())
     }
 
-    func viaAdmin(_ base: String, address: IPAddress) async throws {
-        var url = base.hasSuffix("/") ? String(base.dropLast()) : base
-        url += "/route?ip=\(address)"
-        if let name { url += "&name=\(name)" }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let response: HTTPClientResponse
-        let body: ByteBuffer
-        do {
-            response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
-            body = try await response.body.collect(upTo: 1 << 20)
-        } catch {
-            try? await client.shutdown()
-            FileHandle.standardError.write(Data("admin API \(base): \(error)\n".utf8))
-            throw ExitCode(1)
+    func viaAdmin(_ target: AdminTarget, address: IPAddress) async throws {
+        var path = "/route?ip=\(address)"
+        if let name {
+            path += "&name=" + (name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-_"))) ?? name)
         }
-        try? await client.shutdown()
-        let text = String(buffer: body)
-        guard response.status == .ok else {
-            FileHandle.standardError.write(Data("admin API: HTTP \(response.status.code): \(text)\n".utf8))
+        let (status, text) = try await target.send(.GET, path)
+        guard status == 200 else {
+            FileHandle.standardError.write(Data("admin API: HTTP \(status): \(text)\n".utf8))
             throw ExitCode(1)
         }
         if json {

@@ -34,7 +34,7 @@ final class AdminServerTests: XCTestCase {
         ])]
     }
 
-    private func start(token: String? = nil) async throws -> Fixture {
+    private func start(token: String? = "s3cret") async throws -> Fixture {
         let clock = NIOLockedValueBox(1000.0)
         let store = BackendStateStore(clock: { clock.withLockedValue { $0 } })
         let explained = NIOLockedValueBox<[(IPAddress, String?)]>([])
@@ -81,7 +81,7 @@ final class AdminServerTests: XCTestCase {
     private enum Method { case GET, POST }
 
     private func call(_ method: Method, _ url: String, body: String? = nil, contentType: String? = nil,
-                      token: String? = nil, timeout: Int64 = 5) async throws -> Reply {
+                      token: String? = "s3cret", timeout: Int64 = 5) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
         request.method = method == .GET ? .GET : .POST
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
@@ -125,12 +125,16 @@ final class AdminServerTests: XCTestCase {
 
     func testInvalidAndUnknownLoadReportsAreRejectedWithoutChangingState() async throws {
         let f = try await start()
+        let form = "application/x-www-form-urlencoded"
+        let json = "application/json"
         let cases: [(body: String, type: String?, status: Int, message: String)] = [
-            ("ip=192.0.2.10&load=-1", "application/x-www-form-urlencoded", 400, "finite number"),
-            ("ip=nonsense&load=1", nil, 400, "not an IPv4 or IPv6 address"),
-            (#"{"ip":"192.0.2.10"}"#, "application/json", 400, "JSON body must be"),
-            ("ip=198.51.100.99&load=0.5", nil, 404, "not a configured backend"),
-            (#"[{"ip":"192.0.2.10","load":0.5},{"ip":"198.51.100.99","load":0.5}]"#, nil, 404, "198.51.100.99"),
+            ("ip=192.0.2.10&load=-1", form, 400, "finite number"),
+            ("ip=nonsense&load=1", form, 400, "not an IPv4 or IPv6 address"),
+            (#"{"ip":"192.0.2.10"}"#, json, 400, "JSON body must be"),
+            ("ip=198.51.100.99&load=0.5", form, 404, "not a configured backend"),
+            (#"[{"ip":"192.0.2.10","load":0.5},{"ip":"198.51.100.99","load":0.5}]"#, json, 404, "198.51.100.99"),
+            ("ip=192.0.2.10&load=0.5", nil, 415, "Content-Type missing"),
+            (#"{"ip":"192.0.2.10","load":0.5}"#, "text/plain", 415, "Content-Type 'text/plain'"),
         ]
         for c in cases {
             let reply = try await call(.POST, f.base + "/load", body: c.body, contentType: c.type)
@@ -190,20 +194,25 @@ final class AdminServerTests: XCTestCase {
         XCTAssertEqual((reply.json as? [String: Any])?["health"] as? String, "up")
         XCTAssertTrue(f.store.snapshot().status(of: nyc).isHealthy)
 
-        reply = try await call(.POST, f.base + "/backends/2001:db8::10/force", body: #"{"state":"down"}"#)
+        reply = try await call(.POST, f.base + "/backends/2001:db8::10/force", body: #"{"state":"down"}"#,
+                               contentType: "application/json")
         XCTAssertEqual(reply.status, 200, reply.body)
         XCTAssertEqual(f.store.status(of: lon).forced, .down)
 
-        reply = try await call(.POST, f.base + "/backends/192.0.2.10/force", body: #"{"state":"none"}"#)
+        reply = try await call(.POST, f.base + "/backends/192.0.2.10/force", body: #"{"state":"none"}"#,
+                               contentType: "application/json")
         XCTAssertEqual(reply.status, 200, reply.body)
         XCTAssertNil(f.store.status(of: nyc).forced)
         XCTAssertFalse(f.store.snapshot().status(of: nyc).isHealthy, "back to the probe's verdict")
 
-        reply = try await call(.POST, f.base + "/backends/198.51.100.99/force", body: #"{"state":"down"}"#)
+        reply = try await call(.POST, f.base + "/backends/198.51.100.99/force", body: #"{"state":"down"}"#,
+                               contentType: "application/json")
         XCTAssertEqual(reply.status, 404)
-        reply = try await call(.POST, f.base + "/backends/not-an-ip/force", body: #"{"state":"down"}"#)
+        reply = try await call(.POST, f.base + "/backends/not-an-ip/force", body: #"{"state":"down"}"#,
+                               contentType: "application/json")
         XCTAssertEqual(reply.status, 400)
-        reply = try await call(.POST, f.base + "/backends/192.0.2.10/force", body: #"{"state":"maybe"}"#)
+        reply = try await call(.POST, f.base + "/backends/192.0.2.10/force", body: #"{"state":"maybe"}"#,
+                               contentType: "application/json")
         XCTAssertEqual(reply.status, 400)
         XCTAssertNil(f.store.status(of: stranger).forced)
         await stop(f)
@@ -229,21 +238,27 @@ final class AdminServerTests: XCTestCase {
         await stop(f)
     }
 
-    func testTokenGuardsMutatingCallsButNotLoopbackReads() async throws {
+    func testTokenGuardsEveryCallButHealthOnTCP() async throws {
         let f = try await start(token: "s3cret")
-        var reply = try await call(.POST, f.base + "/load", body: "ip=192.0.2.10&load=1")
+        let form = "application/x-www-form-urlencoded"
+        var reply = try await call(.POST, f.base + "/load", body: "ip=192.0.2.10&load=1", contentType: form, token: nil)
         XCTAssertEqual(reply.status, 401)
         XCTAssertTrue(reply.headers.contains { $0.0.lowercased() == "www-authenticate" && $0.1 == "Bearer" })
-        reply = try await call(.POST, f.base + "/load", body: "ip=192.0.2.10&load=1", token: "wrong")
+        reply = try await call(.POST, f.base + "/load", body: "ip=192.0.2.10&load=1", contentType: form, token: "wrong")
         XCTAssertEqual(reply.status, 401)
-        reply = try await call(.POST, f.base + "/backends/192.0.2.10/force", body: #"{"state":"down"}"#)
+        reply = try await call(.POST, f.base + "/backends/192.0.2.10/force", body: #"{"state":"down"}"#,
+                               contentType: "application/json", token: nil)
         XCTAssertEqual(reply.status, 401)
         XCTAssertTrue(f.store.snapshot().byAddress.isEmpty)
+        reply = try await call(.GET, f.base + "/state", token: nil)
+        XCTAssertEqual(reply.status, 401, "reads need the token on TCP, loopback or not")
+        reply = try await call(.GET, f.base + "/health", token: nil)
+        XCTAssertEqual(reply.status, 200)
 
-        reply = try await call(.POST, f.base + "/load", body: "ip=192.0.2.10&load=1", token: "s3cret")
+        reply = try await call(.POST, f.base + "/load", body: "ip=192.0.2.10&load=1", contentType: form)
         XCTAssertEqual(reply.status, 200)
         reply = try await call(.GET, f.base + "/state")
-        XCTAssertEqual(reply.status, 200, "reads are open on loopback")
+        XCTAssertEqual(reply.status, 200)
         await stop(f)
     }
 

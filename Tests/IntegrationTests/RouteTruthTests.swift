@@ -58,15 +58,14 @@ final class RouteTruthTests: XCTestCase {
             "tie.zone": Self.zone, "geo_data.json": Self.geoData,
         ])
         let configPath = live.directory.appendingPathComponent("proxima.yaml").path
-        let adminPort = try XCTUnwrap(live.adminPort)
         for name in ["www.tie.test", "any.tie.test"] {
-            // What the CLI says, from the files (with ECS) and from the running server's admin API.
+            // What the CLI says, from the files (with ECS) and from the running server (its admin socket).
             let (status, out, err) = try ServerProcess.run(["route", "127.0.0.1", "--ecs", "189.189.209.0/24", "--json",
                                                             "--name", name, "--config", configPath])
             XCTAssertEqual(status, 0, err)
             let doc = try JSONDecoder().decode(RouteReportDocument.self, from: Data(out.utf8))
             let (adminStatus, adminOut, adminErr) = try ServerProcess.run([
-                "route", "189.189.209.7", "--json", "--name", name, "--admin", "http://127.0.0.1:\(adminPort)",
+                "route", "189.189.209.7", "--json", "--name", name, "--live", "--config", configPath,
             ])
             XCTAssertEqual(adminStatus, 0, adminErr)
             let adminDoc = try JSONDecoder().decode(RouteReportDocument.self, from: Data(adminOut.utf8))

@@ -63,7 +63,8 @@ final class ConfigDefaultsTests: XCTestCase {
     func testAdminSectionDefaults() throws {
         let c = try XCTUnwrap(ConfigTestSupport.load(ConfigTestSupport.zoneOnly + "\nadmin: {}\n"))
         XCTAssertEqual(c.admin, AdminSettings(listen: ListenEndpoint("127.0.0.1:8053")!, token: nil,
-                                              tokenEnv: "PROXIMA_ADMIN_TOKEN"))
+                                              tokenEnv: "PROXIMA_ADMIN_TOKEN",
+                                              socket: "/etc/proxima/proxima-admin.sock"))
     }
 
     func testRoutedNameMergesDefaultsAndOverrides() throws {
