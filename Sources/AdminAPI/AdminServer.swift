@@ -3,6 +3,7 @@ import Foundation
 import GeoRouting
 import HealthChecks
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -19,6 +20,9 @@ public struct AdminServerConfiguration: Hashable, Sendable {
     public var token: String?
     /// Largest request body accepted, in bytes.
     public var maxBodyBytes: Int
+    /// Open connections at most; at the cap the listener stops accepting until one closes. The
+    /// server sets it from the process's file-descriptor budget (ProximaApp).
+    public var maxConnections: Int = 256
 
     /// Creates a configuration (defaults: `127.0.0.1:8053`, no token, 1 MiB bodies).
     public init(host: String = "127.0.0.1", port: Int = 8053, token: String? = nil, maxBodyBytes: Int = 1 << 20) {
@@ -126,7 +130,8 @@ public final class AdminServer: Service, Sendable {
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                 serverName: "proxima-admin"),
+                                 serverName: "proxima-admin",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(max(1, configuration.maxConnections), logger: logger)),
             onServerRunning: { [listening, logger] channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("admin API listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])

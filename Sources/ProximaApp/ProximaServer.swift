@@ -55,6 +55,8 @@ public final class ProximaServer: Sendable {
     let dns: DNSServerGroup
     let admin: AdminServer?
     let group = LockedBox<ServiceGroup?>(nil)
+    /// How file descriptors were shared out at start (#14.1).
+    public let descriptorBudget: DescriptorBudget
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -80,19 +82,26 @@ public final class ProximaServer: Sendable {
 
         health = HealthMonitor(store: backends, targets: ProximaServer.healthTargets(loaded.geoData),
                                logger: logger.with(label: "proxima.health"))
-        let udpThreads = config.udpThreads
+        let limits = ProximaServer.resourceLimits(config, logger: logger)
+        descriptorBudget = limits.descriptors
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
-                                 udp: UDPServer.Configuration(threads: udpThreads),
+                                 udp: UDPServer.Configuration(threads: limits.udpThreads),
                                  tcp: TCPServer.Configuration(idleTimeout: config.tcp.idleTimeout,
-                                                              maxConnections: config.tcp.maxConnections)),
-            handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack)),
+                                                              maxConnections: limits.descriptors.tcpPerListener,
+                                                              queryTimeout: config.tcp.queryTimeout,
+                                                              maxConnectionsPerAddress: config.tcp.maxConnectionsPerIP,
+                                                              maxPipelined: config.tcp.maxPipelined)),
+            handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
+                                        locationTableBytes: limits.locationTableBytes),
             logger: logger.with(label: "proxima.dns"))
         if let a = config.admin {
             let runtimeRef = runtime
             let storeRef = store
+            var adminConfiguration = AdminServerConfiguration(host: a.listen.address.description, port: a.listen.port, token: a.token)
+            adminConfiguration.maxConnections = limits.descriptors.admin
             admin = AdminServer(
-                configuration: AdminServerConfiguration(host: a.listen.address.description, port: a.listen.port, token: a.token),
+                configuration: adminConfiguration,
                 store: backends,
                 pools: { ProximaServer.poolViews(runtimeRef.withLock { $0.geoData }) },
                 knownBackends: { ProximaServer.memberAddresses(runtimeRef.withLock { $0.geoData }) },
@@ -117,8 +126,12 @@ public final class ProximaServer: Sendable {
             try? await httpClient.shutdown()
             throw error
         }
-        var services: [any Service] = [dns, health, ReloadService(server: self)]
+        // A ServiceGroup shuts services down in reverse order, each after the previous one has
+        // finished: DNS goes last in the list so that on SIGTERM its sockets close first (clients
+        // are refused at once instead of timing out), then the admin API, reloads and probes.
+        var services: [any Service] = [health, ReloadService(server: self)]
         if let admin { services.append(admin) }
+        services.append(dns)
         let group = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
@@ -128,9 +141,22 @@ public final class ProximaServer: Sendable {
             try await group.run()
         } catch {
             try? await httpClient.shutdown()
+            logStopped()
             throw error
         }
         try? await httpClient.shutdown()
+        logStopped()
+    }
+
+    /// The one line that says the server is gone, with how long shutdown took from the moment the
+    /// DNS listeners began to close.
+    private func logStopped() {
+        var metadata: Logger.Metadata = [:]
+        if let began = dns.stopBegan {
+            let ms = (ContinuousClock.now - began).components
+            metadata["shutdown_ms"] = "\(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000)"
+        }
+        logger.notice("proxima stopped", metadata: metadata)
     }
 
     /// Stops the server as SIGTERM does: listeners close, probes stop, `run()` returns.
