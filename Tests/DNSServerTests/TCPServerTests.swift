@@ -80,27 +80,33 @@ final class TCPServerTests: XCTestCase {
         await server.stop()
     }
 
-    /// RFC 7766 §6.2.3 (#8.2): when the table is full, the longest-idle connection is closed to
-    /// make room; the new connection is served and the others keep working.
-    func testRFC7766_6_2_3_FullTableClosesTheLongestIdleConnection() async throws {
-        let (server, bound) = try await startServer(configuration: .init(maxConnections: 2))
-        let first = try TCPClient(server: bound, timeoutMilliseconds: 5000)
-        let second = try TCPClient(server: bound)
-        for (i, client) in [first, second].enumerated() {
-            let query = TestDNS.query(id: UInt16(i), name: "www.example.test")
-            client.write(TCPClient.frame(query))
-            XCTAssertNotNil(client.readFrame().flatMap { TestDNS.answerAddress($0, query: query) })
+    /// RFC 7766 §6.2.3 (#8.2): when the table is full, an idle connection is closed to make room
+    /// (never one in the middle of a query); the new connection is served and the others keep
+    /// working. Which idle one goes (the longest idle) is `TCPConnectionTableTests`' subject.
+    func testRFC7766_6_2_3_FullTableClosesAnIdleConnection() async throws {
+        let (server, bound) = try await startServer(configuration: .init(maxConnections: 2, queryTimeout: .seconds(30)))
+        let idle = try TCPClient(server: bound, timeoutMilliseconds: 5000)
+        let busy = try TCPClient(server: bound, timeoutMilliseconds: 5000)
+        let first = TestDNS.query(id: 1, name: "www.example.test")
+        idle.write(TCPClient.frame(first))
+        XCTAssertNotNil(idle.readFrame().flatMap { TestDNS.answerAddress($0, query: first) })
+        // `busy` is in the middle of a query: one byte of its length prefix.
+        let pending = TCPClient.frame(TestDNS.query(id: 2, name: "www.example.test"))
+        busy.write(Array(pending.prefix(1)))
+        var counted = false
+        for _ in 0..<500 where !counted {
+            counted = server.connectionCount == 2
+            if !counted { usleep(10_000) }
         }
-        XCTAssertEqual(server.connectionCount, 2)
+        XCTAssertTrue(counted)
         let third = try TCPClient(server: bound)
         let query = TestDNS.query(id: 3, name: "www.example.test")
         third.write(TCPClient.frame(query))
         XCTAssertNotNil(third.readFrame().flatMap { TestDNS.answerAddress($0, query: query) },
-                        "a new connection is served when the table is full of idle ones")
-        XCTAssertTrue(first.waitForClose(), "the longest-idle connection made room")
-        let again = TestDNS.query(id: 4, name: "www.example.test")
-        second.write(TCPClient.frame(again))
-        XCTAssertNotNil(second.readFrame().flatMap { TestDNS.answerAddress($0, query: again) })
+                        "a new connection is served when the table is full")
+        XCTAssertTrue(idle.waitForClose(), "the idle connection made room")
+        busy.write(Array(pending.dropFirst()))
+        XCTAssertEqual(busy.readFrame().map { TestDNS.id($0) }, 2, "the connection in mid-query was kept")
         XCTAssertEqual(server.statistics.evictedIdle, 1)
         await server.stop()
     }
@@ -173,6 +179,40 @@ final class TCPServerTests: XCTestCase {
         // Reading resumes the connection: the answers keep coming.
         for _ in 0..<min(sentQueries, last + 10) { XCTAssertNotNil(client.readFrame()) }
         await server.stop()
+    }
+
+    /// #14.4: stop() closes the listener at once, then lets a connection write the answers it
+    /// already owes (here: held up by a client that reads slowly) before closing it, so every
+    /// answered query reaches the client whole.
+    func testStopDrainsAnswersInFlightThenCloses() async throws {
+        let handler = TestQueryHandler()
+        let (server, bound) = try await startServer(handler: handler,
+                                                    configuration: .init(maxPipelined: 4, drainTimeout: .seconds(30)))
+        let client = try TCPClient(server: bound, timeoutMilliseconds: 10_000, receiveBuffer: 4096)
+        let queries = (0..<200).map { TestDNS.query(id: UInt16($0), name: "big\(10000 + $0).example.test") }
+        XCTAssertGreaterThan(client.writeNonBlocking(queries.flatMap(TCPClient.frame)), 0)
+        var last = -1, stable = 0
+        for _ in 0..<500 where stable < 20 {
+            let n = handler.log.clients.count
+            stable = n == last ? stable + 1 : 0
+            last = n
+            usleep(20_000)
+        }
+        XCTAssertGreaterThan(last, 0)
+        let stopping = Task { await server.stop() }
+        // The listener goes first: new connections are refused while the old one drains.
+        var refused = false
+        for _ in 0..<500 where !refused {
+            refused = (try? TCPClient(server: bound)) == nil
+            if !refused { usleep(10_000) }
+        }
+        XCTAssertTrue(refused, "the listening socket must close at the start of stop()")
+        var frames = 0
+        while client.readFrame() != nil { frames += 1 }
+        XCTAssertEqual(frames, handler.log.clients.count, "every answer already made reaches the client whole")
+        XCTAssertTrue(client.waitForClose())
+        await stopping.value
+        XCTAssertEqual(server.connectionCount, 0)
     }
 
     /// A zero-length frame (no DNS message) closes the connection.
