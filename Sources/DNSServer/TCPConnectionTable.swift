@@ -5,8 +5,8 @@ import DNSWire
 /// feeds it accepts, activity and closes, and carries out the `AdmitAction` it returns.
 ///
 /// Policy (RFC 7766 §6.2.3, issue #8.2):
-/// - at most `maxPerAddress` connections from one client address, so one host cannot take the
-///   table;
+/// - at most `maxPerAddress` connections from one client address (for IPv6, one /64: a single
+///   host usually holds a whole /64), so one host cannot take the table;
 /// - at most `maxConnections` in all; when the table is full, the connection that has been idle
 ///   longest (no partial query, no answer pending) is closed to make room for the new one; with
 ///   none idle, the one busy longest if it has been busy for at least `stalledAfter` (a query that
@@ -63,12 +63,21 @@ public struct TCPConnectionTable: Sendable {
     /// Open connections.
     public var count: Int { entries.count }
 
-    /// Open connections from `address`.
-    public func count(from address: IPAddress) -> Int { perAddress[address] ?? 0 }
+    /// Open connections from `address` (for IPv6, from its /64).
+    public func count(from address: IPAddress) -> Int { perAddress[Self.clientKey(address)] ?? 0 }
+
+    /// What the per-address cap counts: the IPv4 address, or the /64 of an IPv6 address
+    /// (IPv4-mapped IPv6 addresses count as the IPv4 address they carry).
+    static func clientKey(_ address: IPAddress) -> IPAddress {
+        if let v4 = address.mappedIPv4 { return v4 }
+        if case .v6(let hi, _) = address { return .v6(hi, 0) }
+        return address
+    }
 
     /// A connection was accepted at `now`. On `.admit` and `.admitEvicting` it is recorded (idle);
     /// on `.admitEvicting` the evicted one is already forgotten (its close will find nothing).
-    public mutating func admit(_ id: ConnectionID, address: IPAddress?, now: UInt64) -> AdmitAction {
+    public mutating func admit(_ id: ConnectionID, address client: IPAddress?, now: UInt64) -> AdmitAction {
+        let address = client.map(Self.clientKey)
         if let address, count(from: address) >= maxPerAddress {
             return .refuse(.perAddressLimit)
         }

@@ -102,7 +102,7 @@ public struct TCPSettings: Sendable, Hashable {
     /// A query must be complete this long after its first byte, or the connection is closed.
     /// Default 5 s.
     public var queryTimeout: Duration
-    /// Concurrent TCP connections per listener from one client address. Default 16.
+    /// Concurrent TCP connections per listener from one client address (IPv6: one /64). Default 16.
     public var maxConnectionsPerIP: Int
     /// Answers pending per connection before it is no longer read. Default 64.
     public var maxPipelined: Int

@@ -25,6 +25,18 @@ final class TCPConnectionTableTests: XCTestCase {
         XCTAssertEqual(table.admit(id(conns[2]), address: a, now: 5), .admit)
     }
 
+    /// An IPv6 host usually holds a whole /64: the cap counts the /64, not the address.
+    func testIPv6AddressesOfOneSlash64ShareTheCap() {
+        var table = TCPConnectionTable(maxConnections: 10, maxPerAddress: 2)
+        let conns = (0..<4).map { _ in Conn() }
+        XCTAssertEqual(table.admit(id(conns[0]), address: IPAddress("2001:db8:1:2::1")!, now: 1), .admit)
+        XCTAssertEqual(table.admit(id(conns[1]), address: IPAddress("2001:db8:1:2:aaaa::9")!, now: 2), .admit)
+        XCTAssertEqual(table.admit(id(conns[2]), address: IPAddress("2001:db8:1:2:ffff::1")!, now: 3),
+                       .refuse(.perAddressLimit))
+        XCTAssertEqual(table.admit(id(conns[3]), address: IPAddress("2001:db8:1:3::1")!, now: 4), .admit)
+        XCTAssertEqual(table.count(from: IPAddress("2001:db8:1:2::77")!), 2)
+    }
+
     /// RFC 7766 §6.2.3: when full, the longest-idle connection makes room for the new one.
     func testRFC7766_6_2_3_FullTableEvictsTheLongestIdle() {
         var table = TCPConnectionTable(maxConnections: 3, maxPerAddress: 10)
