@@ -199,8 +199,8 @@ public final class ProximaServer: Sendable {
             for w in loaded.warnings { logger.warning("\(w.description)") }
             let old = runtime.withLock { $0.config }
             if old.listen != loaded.config.listen || old.udpThreads != loaded.config.udpThreads || old.admin != loaded.config.admin
-                || old.tcp != loaded.config.tcp {
-                logger.warning("reload (\(reason)): listen, udp_threads, tcp and admin changes take effect after a restart")
+                || old.tcp != loaded.config.tcp || old.fastPath != loaded.config.fastPath {
+                logger.warning("reload (\(reason)): listen, udp_threads, tcp, fast_path and admin changes take effect after a restart")
             }
             runtime.withLock { $0 = loaded }
             installIPStack(for: loaded.config)
