@@ -118,6 +118,47 @@ final class ResourceLimitTests: XCTestCase {
         XCTAssertNotNil(dnsStopped, proc.stderr)
     }
 
+    // MARK: A. Lock-out (#8.2)
+
+    /// The report of #8.2: with `max_connections: 50`, 50 connections trickling a byte every
+    /// 3 s (each byte restarting the idle timer) held every slot and every legitimate TCP query
+    /// was refused. Now a legitimate query gets in: a trickling connection is evicted once it
+    /// has been stuck for a second, and closed outright at the query timeout.
+    func testTricklingConnectionsCannotLockOutTCP() throws {
+        let dir = try Self.makeDirectory(extra: "tcp: {max_connections: 50}")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let proc = try ServerProcess(arguments: ["serve", "--config", dir.appendingPathComponent("proxima.yaml").path])
+        let port = try XCTUnwrap(proc.waitForPort(), "no listen line in: \(proc.stderr)")
+        let lo = IPAddress("127.0.0.1")!
+        var trickling: [Int32] = []
+        defer { for fd in trickling { close(fd) } }
+        // One connection per address (so the per-address cap plays no part); the first byte of a
+        // length prefix announcing 0x80xx bytes, a frame that is never finished.
+        var trickleByte: UInt8 = 0x80
+        func trickle() {
+            for fd in trickling { _ = send(fd, &trickleByte, 1, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            trickleByte = 0x41
+        }
+        for i in 0..<50 {
+            if let fd = Self.connectTCP(lo, port, source: IPAddress("127.0.0.\(2 + i)")!) { trickling.append(fd) }
+        }
+        XCTAssertEqual(trickling.count, 50)
+        trickle()
+        var answered = false
+        var attempts = 0
+        while !answered && attempts < 60 {
+            attempts += 1
+            answered = (try? DNSTestClient.tcp("www.limits.test.", .a, server: lo, port: port))?.rcode == .noError
+            if !answered {
+                usleep(250_000)
+                if attempts % 12 == 0 { trickle() }  // a byte every 3 s, as in the report
+            }
+        }
+        XCTAssertTrue(answered, "a legitimate TCP query must get through:\n\(proc.stderr.suffix(2000))")
+        proc.signal(SIGTERM)
+        XCTAssertEqual(proc.waitForExit(timeout: 10), 0)
+    }
+
     // MARK: B. Memory (#8.3)
 
     /// 40 connections pipelining 10,000 ANY queries each and never reading: the server stops
