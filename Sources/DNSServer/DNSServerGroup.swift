@@ -46,6 +46,7 @@ public final class DNSServerGroup: Service, Sendable {
     /// The configuration in effect.
     public let configuration: Configuration
     private let handler: any QueryHandler
+    private let tcpHandler: any QueryHandler
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = Mutex<Lifecycle>(.idle)
@@ -54,12 +55,14 @@ public final class DNSServerGroup: Service, Sendable {
     /// When `stop()` was first called (shutdown began), else nil.
     public var stopBegan: ContinuousClock.Instant? { stopStarted.withLock { $0 } }
 
-    /// Creates the group; nothing is bound until `start()` or `run()`.
+    /// Creates the group; nothing is bound until `start()` or `run()`. `tcpHandler`, when given,
+    /// makes the TCP event loops' workers (e.g. with smaller caches than the UDP threads').
     public init(configuration: Configuration, handler: any QueryHandler,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger = Logger(label: "proxima.dns")) {
+                logger: Logger = Logger(label: "proxima.dns"), tcpHandler: (any QueryHandler)? = nil) {
         self.configuration = configuration
         self.handler = handler
+        self.tcpHandler = tcpHandler ?? handler
         self.group = eventLoopGroup
         self.logger = logger
     }
@@ -126,7 +129,7 @@ public final class DNSServerGroup: Service, Sendable {
             let udp = UDPServer(endpoint: endpoint, handler: handler, configuration: configuration.udp)
             let udpBound = try udp.start()
             guard configuration.tcpEnabled else { return (udp, nil, udpBound) }
-            let tcp = TCPServer(endpoint: udpBound, handler: handler, group: group, configuration: configuration.tcp,
+            let tcp = TCPServer(endpoint: udpBound, handler: tcpHandler, group: group, configuration: configuration.tcp,
                                 logger: logger)
             do {
                 try await tcp.start()

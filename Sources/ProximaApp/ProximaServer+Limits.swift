@@ -12,8 +12,10 @@ extension ProximaServer {
         var udpThreads: Int
         /// How file descriptors are shared out.
         var descriptors: DescriptorBudget
-        /// Bytes of each worker's location table (`fast_path.memory` / workers).
-        var locationTableBytes: Int
+        /// Bytes of each UDP thread's location table.
+        var udpTableBytes: Int
+        /// Bytes of each TCP event loop's location table.
+        var tcpTableBytes: Int
     }
 
     /// Raises the descriptor limit, sizes the connection caps and the per-thread tables, and logs
@@ -40,15 +42,29 @@ extension ProximaServer {
             "tcp_per_listener": "\(budget.tcpPerListener)", "listeners": "\(listeners)", "admin": "\(budget.admin)",
             "reserved": "\(budget.reserved)", "limit": "\(budget.limit)",
         ])
-        // One answer cache per UDP thread and per TCP event loop.
-        let workers = listeners * udpThreads + System.coreCount
-        let perWorker = config.fastPath.memory / max(1, workers)
-        let slots = AnswerCache.locationSlots(forBytes: perWorker)
+        let tables = FastPathMemory.split(config.fastPath.memory, udpThreads: listeners * udpThreads,
+                                          tcpLoops: System.coreCount)
         logger.info("fast path", metadata: [
             "cpus": "\(cpus.count)", "cpus_online": "\(cpus.online)", "udp_threads_per_listener": "\(udpThreads)",
-            "workers": "\(workers)", "memory": "\(config.fastPath.memory.byteSizeConfigText)",
-            "table_per_worker": "\((slots * 64).byteSizeConfigText)",
+            "tcp_loops": "\(System.coreCount)", "memory": "\(config.fastPath.memory.byteSizeConfigText)",
+            "udp_table": "\((AnswerCache.locationSlots(forBytes: tables.udp) * 64).byteSizeConfigText)",
+            "tcp_table": "\((AnswerCache.locationSlots(forBytes: tables.tcp) * 64).byteSizeConfigText)",
         ])
-        return ResourceLimits(udpThreads: udpThreads, descriptors: budget, locationTableBytes: perWorker)
+        return ResourceLimits(udpThreads: udpThreads, descriptors: budget, udpTableBytes: tables.udp, tcpTableBytes: tables.tcp)
+    }
+}
+
+/// How `fast_path.memory` is divided among the per-thread location tables (#8.7).
+public enum FastPathMemory {
+    /// A TCP event loop's share relative to a UDP thread's: TCP carries a small part of the
+    /// queries and allocates its table only on its first routed query, so it gets a quarter.
+    public static let tcpWeight = 1
+    public static let udpWeight = 4
+
+    /// Bytes per UDP thread and per TCP loop; together never more than `memory`.
+    public static func split(_ memory: Int, udpThreads: Int, tcpLoops: Int) -> (udp: Int, tcp: Int) {
+        let units = max(1, udpThreads * udpWeight + tcpLoops * tcpWeight)
+        let unit = memory / units
+        return (unit * udpWeight, unit * tcpWeight)
     }
 }

@@ -93,8 +93,10 @@ public final class ProximaServer: Sendable {
                                                               maxConnectionsPerAddress: config.tcp.maxConnectionsPerIP,
                                                               maxPipelined: config.tcp.maxPipelined)),
             handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                        locationTableBytes: limits.locationTableBytes),
-            logger: logger.with(label: "proxima.dns"))
+                                        locationTableBytes: limits.udpTableBytes),
+            logger: logger.with(label: "proxima.dns"),
+            tcpHandler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
+                                           locationTableBytes: limits.tcpTableBytes))
         if let a = config.admin {
             let runtimeRef = runtime
             let storeRef = store

@@ -40,4 +40,16 @@ final class DescriptorBudgetTests: XCTestCase {
         XCTAssertEqual(b.admin, 0)
         XCTAssertEqual(b.reserved + b.tcpPerListener, 1024)
     }
+
+    /// fast_path.memory (#8.7): UDP threads get four shares, TCP loops one, within the total.
+    func testFastPathMemorySplit() {
+        let cases: [(Int, Int, Int)] = [(1, 2, 64 << 20), (4, 2, 64 << 20), (128, 64, 64 << 20), (2, 2, 0)]
+        for (udp, tcp, memory) in cases {
+            let s = FastPathMemory.split(memory, udpThreads: udp, tcpLoops: tcp)
+            XCTAssertLessThanOrEqual(s.udp * udp + s.tcp * tcp, memory)
+            XCTAssertEqual(s.udp, s.tcp * 4)
+        }
+        // The benchmark's shape (one UDP thread, two loops) keeps the full 32 MiB table.
+        XCTAssertGreaterThanOrEqual(FastPathMemory.split(64 << 20, udpThreads: 1, tcpLoops: 2).udp, 32 << 20)
+    }
 }
