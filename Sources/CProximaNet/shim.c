@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <sys/socket.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include "CProximaNet.h"
 
@@ -29,4 +30,11 @@ void cproxima_set_thread_name(const char *name) {
     strncpy(buf, name, sizeof(buf) - 1);
     buf[sizeof(buf) - 1] = 0;
     pthread_setname_np(pthread_self(), buf);
+}
+
+int cproxima_affinity_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+    return CPU_COUNT(&set);
 }

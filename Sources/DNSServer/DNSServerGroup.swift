@@ -46,16 +46,23 @@ public final class DNSServerGroup: Service, Sendable {
     /// The configuration in effect.
     public let configuration: Configuration
     private let handler: any QueryHandler
+    private let tcpHandler: any QueryHandler
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = Mutex<Lifecycle>(.idle)
+    private let stopStarted = Mutex<ContinuousClock.Instant?>(nil)
 
-    /// Creates the group; nothing is bound until `start()` or `run()`.
+    /// When `stop()` was first called (shutdown began), else nil.
+    public var stopBegan: ContinuousClock.Instant? { stopStarted.withLock { $0 } }
+
+    /// Creates the group; nothing is bound until `start()` or `run()`. `tcpHandler`, when given,
+    /// makes the TCP event loops' workers (e.g. with smaller caches than the UDP threads').
     public init(configuration: Configuration, handler: any QueryHandler,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger = Logger(label: "proxima.dns")) {
+                logger: Logger = Logger(label: "proxima.dns"), tcpHandler: (any QueryHandler)? = nil) {
         self.configuration = configuration
         self.handler = handler
+        self.tcpHandler = tcpHandler ?? handler
         self.group = eventLoopGroup
         self.logger = logger
     }
@@ -122,7 +129,8 @@ public final class DNSServerGroup: Service, Sendable {
             let udp = UDPServer(endpoint: endpoint, handler: handler, configuration: configuration.udp)
             let udpBound = try udp.start()
             guard configuration.tcpEnabled else { return (udp, nil, udpBound) }
-            let tcp = TCPServer(endpoint: udpBound, handler: handler, group: group, configuration: configuration.tcp)
+            let tcp = TCPServer(endpoint: udpBound, handler: tcpHandler, group: group, configuration: configuration.tcp,
+                                logger: logger)
             do {
                 try await tcp.start()
                 return (udp, tcp, udpBound)
@@ -160,15 +168,37 @@ public final class DNSServerGroup: Service, Sendable {
         await stop()
     }
 
-    /// Stops all listeners (UDP threads joined, TCP connections closed). Safe to call twice.
+    /// Stops all listeners. Every listening socket closes first (TCP listeners, then UDP sockets,
+    /// woken and closed at once), so from then on clients are refused by the kernel rather than
+    /// left waiting; then open TCP connections get at most `tcp.drainTimeout` to write the answers
+    /// they owe. Safe to call twice.
     public func stop() async {
+        stopStarted.withLock { $0 = $0 ?? ContinuousClock.now }
         let servers: ([UDPServer], [TCPServer]) = state.withLock { state in
             defer { state = .stopped }
             if case .running(let udp, let tcp, _) = state { return (udp, tcp) }
             return ([], [])
         }
+        for tcp in servers.1 { await tcp.closeListener() }
         for udp in servers.0 { udp.stop() }
         for tcp in servers.1 { await tcp.stop() }
         if !servers.0.isEmpty { logger.info("DNS listeners stopped") }
+    }
+
+    /// What the TCP listeners refused and failed since they started, summed.
+    public var tcpStatistics: TCPServerStatistics {
+        let servers = state.withLock { state -> [TCPServer] in
+            if case .running(_, let tcp, _) = state { return tcp }
+            return []
+        }
+        var total = TCPServerStatistics()
+        for s in servers.map(\.statistics) {
+            total.refusedPerAddress += s.refusedPerAddress
+            total.refusedFull += s.refusedFull
+            total.evictedIdle += s.evictedIdle
+            total.queryTimeouts += s.queryTimeouts
+            total.acceptFailures += s.acceptFailures
+        }
+        return total
     }
 }

@@ -1,43 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import DNSWire
+import Logging
 import NIOCore
 import Synchronization
 
-/// Open TCP connections of one listener: enforces the connection cap and closes them all on stop.
+/// Open TCP connections of one listener: the shell around `TCPConnectionTable` (admission,
+/// per-address cap, longest-idle eviction), its counters and rate-limited log lines, and closing
+/// everything on stop.
 final class TCPConnectionRegistry: Sendable {
-    private let limit: Int
-    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
-
-    init(limit: Int) {
-        self.limit = max(1, limit)
+    private struct State {
+        var table: TCPConnectionTable
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var statistics = TCPServerStatistics()
+        var refusals = RateLimitedCounter(interval: .seconds(10))
+        var evictions = RateLimitedCounter(interval: .seconds(10))
+        var draining = false
     }
 
-    var count: Int { open.withLock { $0.count } }
+    private enum LogLine {
+        case none
+        case refused(TCPConnectionTable.RefusalReason, UInt64)
+        case evicted(UInt64)
+    }
 
-    /// Registers `channel` unless the cap is reached; false means the caller must close it.
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    init(table: TCPConnectionTable, logger: Logger) {
+        self.state = Mutex(State(table: table))
+        self.logger = logger
+    }
+
+    var count: Int { state.withLock { $0.table.count } }
+
+    var statistics: TCPServerStatistics { state.withLock { $0.statistics } }
+
+    /// Registers `channel` (closing the longest-idle connection when the table is full); false
+    /// means the caller must close it.
     func admit(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        let admitted = open.withLock { open -> Bool in
-            guard open.count < limit else { return false }
-            open[id] = channel
-            return true
-        }
-        if admitted {
-            channel.closeFuture.whenComplete { [self] _ in
-                _ = self.open.withLock { $0.removeValue(forKey: id) }
+        let address = ClientEndpoint(tcpPeer: channel.remoteAddress)?.address
+        let now = NIODeadline.now().uptimeNanoseconds
+        let (action, evicted, log) = state.withLock { s -> (TCPConnectionTable.AdmitAction, (any Channel)?, LogLine) in
+            if s.draining { return (.refuse(.tableFull), nil, .none) }
+            let action = s.table.admit(id, address: address, now: now)
+            switch action {
+            case .admit:
+                s.channels[id] = channel
+                return (action, nil, .none)
+            case .admitEvicting(let victim):
+                s.channels[id] = channel
+                s.statistics.evictedIdle += 1
+                let log = s.evictions.record(now: now).map { LogLine.evicted($0) } ?? .none
+                return (action, s.channels.removeValue(forKey: victim), log)
+            case .refuse(let reason):
+                switch reason {
+                case .perAddressLimit: s.statistics.refusedPerAddress += 1
+                case .tableFull: s.statistics.refusedFull += 1
+                }
+                let log = s.refusals.record(now: now).map { LogLine.refused(reason, $0) } ?? .none
+                return (action, nil, log)
             }
         }
-        return admitted
+        evicted?.close(promise: nil)
+        switch log {
+        case .none:
+            break
+        case .refused(let reason, let n):
+            logger.warning("TCP connections refused", metadata: [
+                "reason": "\(reason.rawValue)", "refused": "\(n)", "client": "\(address.map { "\($0)" } ?? "?")",
+                "open": "\(count)",
+            ])
+        case .evicted(let n):
+            logger.notice("TCP connection table full: closed the longest-idle connections to admit new ones", metadata: [
+                "evicted": "\(n)", "open": "\(count)",
+            ])
+        }
+        if case .refuse = action { return false }
+        channel.closeFuture.whenComplete { [self] _ in
+            self.state.withLock { s in
+                s.table.remove(id)
+                _ = s.channels.removeValue(forKey: id)
+            }
+        }
+        return true
     }
 
-    /// Closes every registered connection and waits for the closes to finish.
-    func closeAll() async {
-        let channels = open.withLock { Array($0.values) }
-        for channel in channels {
-            try? await channel.close()
-            // The registry's own closeFuture callback was registered first, so once this returns
-            // the channel is no longer counted.
-            try? await channel.closeFuture.get()
+    /// The connection is busy (partial query or answers pending) or idle.
+    func update(_ id: ObjectIdentifier, busy: Bool) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        state.withLock { $0.table.update(id, busy: busy, now: now) }
+    }
+
+    /// A connection was closed for not completing a query frame in time.
+    func recordQueryTimeout() {
+        state.withLock { $0.statistics.queryTimeouts += 1 }
+    }
+
+    /// Tells every connection to stop reading and close once its pending answers are written,
+    /// waits for that at most `timeout`, then closes whatever is still open.
+    func drainAndCloseAll(timeout: Duration) async {
+        let channels = state.withLock { s -> [any Channel] in
+            s.draining = true
+            return Array(s.channels.values)
         }
+        guard let loop = channels.first?.eventLoop else { return }
+        for channel in channels {
+            channel.pipeline.fireUserInboundEventTriggered(TCPDrainEvent())
+        }
+        let all = EventLoopFuture.andAllComplete(channels.map(\.closeFuture), on: loop)
+        let force = loop.scheduleTask(in: .nanoseconds(timeout.clampedNanoseconds)) {
+            for channel in channels { channel.close(promise: nil) }
+        }
+        try? await all.get()
+        force.cancel()
+    }
+}
+
+/// Sent to every connection when the listener stops: finish the answers owed, then close.
+struct TCPDrainEvent: Sendable {}
+
+/// accept(2) failures of one listener (EMFILE, ENFILE, ENOBUFS, ENOMEM): counted, and logged at
+/// most once per 10 s with the count; `AcceptBackoffHandler` pauses accepting after each.
+final class TCPAcceptFailures: Sendable {
+    private let counter = Mutex(RateLimitedCounter(interval: .seconds(10)))
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    var total: UInt64 { counter.withLock { $0.total } }
+
+    func record(_ error: IOError) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard let n = counter.withLock({ $0.record(now: now) }) else { return }
+        let reason = error.errnoCode == EMFILE || error.errnoCode == ENFILE ? "out of file descriptors" : "accept failed"
+        logger.error("TCP accept failed (\(reason)); pausing accepts", metadata: [
+            "errno": "\(error.errnoCode)", "error": "\(error)", "failures": "\(n)",
+        ])
     }
 }
 
@@ -98,44 +203,83 @@ struct TCPReplySink: ReplySink {
 }
 
 /// Per-connection handler: decodes frames with `TCPFrameDecoder`, hands each query to the loop's
-/// worker and writes the framed replies in order, one flush per read.
-final class TCPQueryHandler: ChannelInboundHandler {
+/// worker and writes the framed replies in order.
+///
+/// Bounds (issue #8): a frame must be complete `queryTimeout` after its first byte; at most
+/// `maxPipelined` answers wait to be written, and while at that cap or while the channel is not
+/// writable (the client does not read) no frame is answered and the socket is not read, so a
+/// client that never reads costs a bounded amount of memory. The connection tells the registry
+/// when it turns busy or idle, so a full table evicts idle connections only.
+final class TCPQueryHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let loopWorker: TCPLoopWorker
+    private let configuration: TCPServer.Configuration
+    private let registry: TCPConnectionRegistry
     private var decoder: TCPFrameDecoder
     private var client: ClientEndpoint?
     private var sink: TCPReplySink?
-    private var lastWrite: EventLoopFuture<Void>?
+    /// Answers written and not yet completed (handed to the kernel, or failed).
+    private var pending = 0
+    /// A read was withheld because of back-pressure; issue it when that ends.
+    private var readWithheld = false
+    private var frameDeadline: Scheduled<Void>?
+    private var busy = false
+    private var active = false
+    private var draining = false
+    private var inputClosed = false
 
-    init(worker: TCPLoopWorker, maxFrameLength: Int) {
+    init(worker: TCPLoopWorker, configuration: TCPServer.Configuration, registry: TCPConnectionRegistry) {
         self.loopWorker = worker
-        self.decoder = TCPFrameDecoder(maxFrameLength: maxFrameLength)
+        self.configuration = configuration
+        self.registry = registry
+        self.decoder = TCPFrameDecoder(maxFrameLength: configuration.maxFrameLength)
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        active = true
         client = ClientEndpoint(tcpPeer: context.remoteAddress)
         sink = TCPReplySink(channel: context.channel)
         context.fireChannelActive()
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        active = false
+        frameDeadline?.cancel()
+        frameDeadline = nil
+        context.fireChannelInactive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !draining else { return }
         decoder.receive(unwrapInboundIn(data))
+        answerFrames(context: context)
+    }
+
+    /// Answers complete frames while back-pressure allows, then arms or cancels the frame
+    /// deadline and reports busy/idle to the registry.
+    private func answerFrames(context: ChannelHandlerContext) {
+        guard active, !draining else { return }
         guard let client, let sink else {
             context.close(promise: nil)
             return
         }
         var wrote = false
+        var waitingForClient = false
         defer { if wrote { context.flush() } }
-        while true {
+        decoding: while pending < configuration.maxPipelined && context.channel.isWritable {
             switch decoder.next() {
             case .needMoreData:
-                return
+                waitingForClient = true
+                break decoding
             case .close:
                 context.close(promise: nil)
                 return
             case .frame(let frame):
+                frameDeadline?.cancel()
+                frameDeadline = nil
                 let output = loopWorker.output
                 let disposition = frame.withUnsafeReadableBytes { query in
                     loopWorker.worker.handle(query: query, client: client, output: output, sink: sink)
@@ -144,24 +288,90 @@ final class TCPQueryHandler: ChannelInboundHandler {
                 var buffer = context.channel.allocator.buffer(capacity: length + 2)
                 buffer.writeInteger(UInt16(length))
                 buffer.writeBytes(UnsafeRawBufferPointer(rebasing: output[0..<length]))
-                lastWrite = context.write(wrapOutboundOut(buffer))
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                pending += 1
+                context.write(wrapOutboundOut(buffer), promise: promise)
+                promise.futureResult.assumeIsolated().whenComplete { [self] _ in
+                    self.pending -= 1
+                    self.writeCompleted(context: context)
+                }
                 wrote = true
             }
         }
+        // A partial frame is the client's to finish, within the query timeout of its first byte.
+        if waitingForClient && decoder.bufferedBytes > 0 {
+            if frameDeadline == nil {
+                frameDeadline = context.eventLoop.assumeIsolated().scheduleTask(
+                    in: .nanoseconds(configuration.queryTimeout.clampedNanoseconds)
+                ) { [self] in
+                    self.frameDeadline = nil
+                    self.registry.recordQueryTimeout()
+                    context.close(promise: nil)
+                }
+            }
+        } else {
+            frameDeadline?.cancel()
+            frameDeadline = nil
+        }
+        reportBusy(context: context)
+    }
+
+    private func writeCompleted(context: ChannelHandlerContext) {
+        guard active else { return }
+        answerFrames(context: context)
+        if pending == 0 && (draining || inputClosed) {
+            context.close(promise: nil)
+            return
+        }
+        resumeReadingIfAllowed(context: context)
+    }
+
+    private var mayRead: Bool { !draining && !inputClosed && pending < configuration.maxPipelined }
+
+    private func resumeReadingIfAllowed(context: ChannelHandlerContext) {
+        guard readWithheld, mayRead, context.channel.isWritable else { return }
+        readWithheld = false
+        context.read()
+    }
+
+    private func reportBusy(context: ChannelHandlerContext) {
+        let now = pending > 0 || decoder.bufferedBytes > 0
+        guard now != busy else { return }
+        busy = now
+        registry.update(ObjectIdentifier(context.channel), busy: now)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        guard mayRead, context.channel.isWritable else {
+            readWithheld = true
+            return
+        }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            answerFrames(context: context)
+            resumeReadingIfAllowed(context: context)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             context.close(promise: nil)
+        } else if event is TCPDrainEvent {
+            // Shutdown: answer nothing more; close once the answers owed are written.
+            draining = true
+            frameDeadline?.cancel()
+            frameDeadline = nil
+            if pending == 0 { context.close(promise: nil) }
         } else if let event = event as? ChannelEvent, event == .inputClosed {
             // The client finished sending (RFC 7766 §6.2.1: it may half-close after its last
-            // query); close once the replies already written have gone out.
-            if let lastWrite {
-                let channel = context.channel
-                lastWrite.whenComplete { _ in channel.close(promise: nil) }
-            } else {
-                context.close(promise: nil)
-            }
+            // query); close once every complete query is answered and written.
+            inputClosed = true
+            answerFrames(context: context)
+            if pending == 0 { context.close(promise: nil) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }

@@ -4,13 +4,17 @@ import Glibc
 import Musl
 #endif
 import DNSWire
+import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
 
 /// DNS over TCP (RFC 1035 §4.2.2, RFC 7766) on SwiftNIO: length-prefixed frames, several queries
-/// per connection (pipelined, answered in order), an idle timeout, and a cap on concurrent
-/// connections (a connection over the cap is closed as soon as it is accepted).
+/// per connection (pipelined, answered in order), and bounds on every cost a client can impose
+/// (issue #8): an idle timeout, a deadline for each query frame, a per-address and a total
+/// connection cap with longest-idle eviction (`TCPConnectionTable`), a cap on answers pending per
+/// connection with reads paused while writes do not drain, and a back-off when accept(2) fails
+/// for lack of descriptors.
 ///
 /// One `QueryWorker` per event loop, created lazily on that loop; connections on a loop share it
 /// and its 64 KiB response buffer.
@@ -19,20 +23,42 @@ public final class TCPServer: Sendable {
     public struct Configuration: Sendable, Hashable {
         /// A connection with no reads or writes for this long is closed (RFC 7766 §6.2.3).
         public var idleTimeout: Duration
-        /// Concurrent connections allowed on this listener; new ones beyond it are closed at once.
+        /// Concurrent connections allowed on this listener. When full, the longest-idle connection
+        /// is closed to make room; a new one is refused only when all are busy.
         public var maxConnections: Int
         /// Largest DNS message accepted in one frame (at most 65535).
         public var maxFrameLength: Int
         /// listen(2) backlog.
         public var backlog: Int32
+        /// A query frame must be complete this long after its first byte arrived, or the
+        /// connection is closed (a client trickling bytes cannot hold a slot).
+        public var queryTimeout: Duration
+        /// Concurrent connections allowed from one client address.
+        public var maxConnectionsPerAddress: Int
+        /// Answers written but not yet handed to the kernel, per connection; at the cap (or while
+        /// the channel is not writable) the connection is not read.
+        public var maxPipelined: Int
+        /// On stop, how long open connections may take to send answers already in flight.
+        public var drainTimeout: Duration
+        /// How long accepting pauses after accept(2) fails for lack of descriptors or memory.
+        public var acceptBackoff: Duration
 
-        /// Defaults: 10 s idle timeout, 1024 connections, 65535-byte frames, backlog 256.
+        /// Defaults: 10 s idle timeout, 1024 connections, 65535-byte frames, backlog 256, 5 s per
+        /// query, 16 connections per address, 64 pipelined answers, 1 s drain, 100 ms accept back-off.
         public init(idleTimeout: Duration = .seconds(10), maxConnections: Int = 1024,
-                    maxFrameLength: Int = 65535, backlog: Int32 = 256) {
+                    maxFrameLength: Int = 65535, backlog: Int32 = 256,
+                    queryTimeout: Duration = .seconds(5), maxConnectionsPerAddress: Int = 16,
+                    maxPipelined: Int = 64, drainTimeout: Duration = .seconds(1),
+                    acceptBackoff: Duration = .milliseconds(100)) {
             self.idleTimeout = idleTimeout
             self.maxConnections = maxConnections
             self.maxFrameLength = maxFrameLength
             self.backlog = backlog
+            self.queryTimeout = queryTimeout
+            self.maxConnectionsPerAddress = maxConnectionsPerAddress
+            self.maxPipelined = maxPipelined
+            self.drainTimeout = drainTimeout
+            self.acceptBackoff = acceptBackoff
         }
     }
 
@@ -52,17 +78,27 @@ public final class TCPServer: Sendable {
     private let state = Mutex<Lifecycle>(.idle)
     private let connections: TCPConnectionRegistry
     private let workers: TCPLoopWorkers
+    private let acceptFailures: TCPAcceptFailures
 
     /// Creates a TCP listener for `endpoint` on `group`; nothing is bound until `start()`.
+    /// Refusals and accept failures are logged to `logger` at most once per 10 s, with counts.
     public init(endpoint: ServerEndpoint, handler: any QueryHandler,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                configuration: Configuration = Configuration()) {
+                configuration: Configuration = Configuration(),
+                logger: Logger = Logger(label: "proxima.dns.tcp")) {
         self.endpoint = endpoint
         self.handler = handler
         self.group = group
         self.configuration = configuration
-        self.connections = TCPConnectionRegistry(limit: configuration.maxConnections)
+        var logger = logger
+        logger[metadataKey: "endpoint"] = "\(endpoint)"
+        self.connections = TCPConnectionRegistry(
+            table: TCPConnectionTable(maxConnections: configuration.maxConnections,
+                                      maxPerAddress: configuration.maxConnectionsPerAddress,
+                                      stalledAfter: min(configuration.queryTimeout, .seconds(1))),
+            logger: logger)
         self.workers = TCPLoopWorkers(handler: handler)
+        self.acceptFailures = TCPAcceptFailures(logger: logger)
     }
 
     /// The address and real port once started, else nil.
@@ -76,6 +112,13 @@ public final class TCPServer: Sendable {
     /// Connections currently open (accepted and not yet closed, excluding refused ones).
     public var connectionCount: Int { connections.count }
 
+    /// What this listener has refused, evicted and failed to accept since it started.
+    public var statistics: TCPServerStatistics {
+        var s = connections.statistics
+        s.acceptFailures = acceptFailures.total
+        return s
+    }
+
     /// Binds and starts accepting; returns the bound endpoint.
     @discardableResult
     public func start() async throws -> ServerEndpoint {
@@ -88,13 +131,26 @@ public final class TCPServer: Sendable {
         let connections = self.connections
         let workers = self.workers
         let configuration = self.configuration
+        let acceptFailures = self.acceptFailures
         let idle = TimeAmount.nanoseconds(configuration.idleTimeout.clampedNanoseconds)
+        let backoff = TimeAmount.nanoseconds(configuration.acceptBackoff.clampedNanoseconds)
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // ServerBootstrap.bind(to:) adds no accept back-off: without one, accept(2)
+                // failing with EMFILE leaves the listener readable and the loop spins (#14.1).
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
+                            acceptFailures.record(error)
+                            return backoff
+                        })
+                }
+            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { channel in
                 guard connections.admit(channel) else {
                     return channel.close()
@@ -103,7 +159,7 @@ public final class TCPServer: Sendable {
                     let worker = workers.worker(for: channel.eventLoop)
                     try channel.pipeline.syncOperations.addHandlers([
                         IdleStateHandler(allTimeout: idle),
-                        TCPQueryHandler(worker: worker, maxFrameLength: configuration.maxFrameLength),
+                        TCPQueryHandler(worker: worker, configuration: configuration, registry: connections),
                     ])
                 }
             }
@@ -133,16 +189,39 @@ public final class TCPServer: Sendable {
         }
     }
 
-    /// Stops accepting and closes every open connection. Safe to call more than once.
-    public func stop() async {
+    /// Stops accepting: closes the listening socket, so new connections are refused by the kernel
+    /// at once. Open connections keep being served until `stop()`. Safe to call more than once.
+    public func closeListener() async {
         let channel: (any Channel)? = state.withLock { state in
-            defer { state = .stopped }
             if case .running(_, let channel) = state { return channel }
             return nil
         }
         if let channel { try? await channel.close() }
-        await connections.closeAll()
     }
+
+    /// Stops accepting, lets open connections finish writing the answers they owe (reads stop;
+    /// at most `Configuration.drainTimeout`), then closes them all. Safe to call more than once.
+    public func stop() async {
+        await closeListener()
+        state.withLock { $0 = .stopped }
+        await connections.drainAndCloseAll(timeout: configuration.drainTimeout)
+    }
+}
+
+/// What one TCP listener refused and failed since it started (counters for logs and metrics).
+public struct TCPServerStatistics: Sendable, Hashable {
+    /// New connections closed because their address held `maxConnectionsPerAddress`.
+    public var refusedPerAddress: UInt64 = 0
+    /// New connections closed because the table was full of busy connections.
+    public var refusedFull: UInt64 = 0
+    /// Idle connections closed to make room for a new one.
+    public var evictedIdle: UInt64 = 0
+    /// Connections closed because a query frame was not complete within the query timeout.
+    public var queryTimeouts: UInt64 = 0
+    /// accept(2) failures (EMFILE, ENFILE, ENOBUFS, ENOMEM), each followed by a back-off.
+    public var acceptFailures: UInt64 = 0
+
+    public init() {}
 }
 
 extension ServerEndpoint {

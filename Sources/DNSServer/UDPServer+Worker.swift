@@ -50,6 +50,13 @@ final class UDPWorkerThread: @unchecked Sendable {
         stopRequested.store(true, ordering: .relaxed)
     }
 
+    /// Makes a blocked receive return now: shutdown(SHUT_RD) on a UDP socket marks it shut and
+    /// wakes its waiters (Linux `inet_shutdown`; it reports ENOTCONN for an unconnected socket,
+    /// which is expected). The receive timeout remains the fallback.
+    func wake() {
+        _ = shutdown(socket.fd, Int32(SHUT_RD))
+    }
+
     func join() {
         if let tid {
             pthread_join(tid, nil)

@@ -14,11 +14,12 @@ import Synchronization
 ///
 /// Each thread owns one `QueryWorker` (from `QueryHandler.makeWorker()`, called on that thread)
 /// and preallocated receive/response buffers, so the loop takes no locks and allocates nothing
-/// per packet. `stop()` returns within about `Configuration.stopPollInterval` and joins the threads.
+/// per packet. `stop()` wakes the threads with shutdown(2), joins them and closes the sockets.
 public final class UDPServer: Sendable {
     /// Tuning for the UDP fast path.
     public struct Configuration: Sendable, Hashable {
-        /// Worker threads (and sockets) for the endpoint; 0 means one per online CPU.
+        /// Worker threads (and sockets) for the endpoint; 0 means one per usable CPU
+        /// (`CPUAllowance`: online, affinity mask and cgroup quota).
         public var threads: Int
         /// Datagrams per `recvmmsg`/`sendmmsg` call.
         public var batchSize: Int
@@ -91,8 +92,7 @@ public final class UDPServer: Sendable {
             guard case .idle = state else {
                 throw DNSServerError(code: .invalidState, endpoint: endpoint, context: "start")
             }
-            let count = configuration.threads > 0
-                ? configuration.threads : max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+            let count = configuration.threads > 0 ? configuration.threads : CPUAllowance.current().count
             var sockets: [UDPSocket] = []
             var bound = endpoint
             for _ in 0..<count {
@@ -125,7 +125,10 @@ public final class UDPServer: Sendable {
             if case .running(_, let threads) = state { return threads }
             return []
         }
+        // Wake threads blocked in recvmmsg at once (shutdown(2) on the socket) instead of after
+        // their receive timeout; the sockets close, freeing the port, when the threads are gone.
         for t in threads { t.requestStop() }
+        for t in threads { t.wake() }
         for t in threads { t.join() }
     }
 

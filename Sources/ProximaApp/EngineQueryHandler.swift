@@ -22,7 +22,8 @@ extension TableMemory {
     /// 2 MiB-aligned memory the kernel is asked to back with transparent huge pages
     /// (`madvise(MADV_HUGEPAGE)`, which works when THP is `always` or `madvise`): the per-thread
     /// location table is read at random, and with 4 KiB pages nearly every query would also miss
-    /// the TLB. Falls back to ordinary pages when the kernel declines.
+    /// the TLB. Falls back to ordinary pages when the kernel declines, and to no table (nil) when
+    /// there is no memory at all.
     static let hugePages = TableMemory(
         allocate: { byteCount in
             let huge = 2 << 20
@@ -31,9 +32,8 @@ extension TableMemory {
                 _ = madvise(pointer, byteCount, MADV_HUGEPAGE)
                 return pointer
             }
-            guard posix_memalign(&pointer, 64, byteCount) == 0, let pointer else {
-                fatalError("out of memory allocating the \(byteCount)-byte location table")
-            }
+            // Out of memory: the worker answers without a table rather than crash (#8.7).
+            guard posix_memalign(&pointer, 64, byteCount) == 0, let pointer else { return nil }
             return pointer
         },
         deallocate: { pointer, _ in free(pointer) })
@@ -54,14 +54,18 @@ public protocol RemoteLocating: Sendable {
 public struct EngineQueryHandler: QueryHandler {
     let store: SnapshotStore
     let remote: (any RemoteLocating)?
+    /// Bytes of each worker's location table (`fast_path.memory` divided among the workers).
+    let locationTableBytes: Int
 
-    public init(store: SnapshotStore, remote: (any RemoteLocating)?) {
+    public init(store: SnapshotStore, remote: (any RemoteLocating)?,
+                locationTableBytes: Int = AnswerCache.maxLocationTableBytes) {
         self.store = store
         self.remote = remote
+        self.locationTableBytes = locationTableBytes
     }
 
     public func makeWorker() -> QueryWorker {
-        EngineWorker(store: store, remote: remote)
+        EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes)
     }
 }
 
@@ -84,7 +88,7 @@ final class EngineWorker: QueryWorker {
     let state: UnsafeMutablePointer<State>
     let cache: UnsafeMutablePointer<AnswerCache>
 
-    init(store: SnapshotStore, remote: (any RemoteLocating)?) {
+    init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes) {
         self.store = store
         self.remote = remote
         let cur = store.current()
@@ -93,7 +97,7 @@ final class EngineWorker: QueryWorker {
                                    snapshotGeneration: cur.snapshot.generation, batchClock: nil))
         cache = UnsafeMutablePointer<AnswerCache>.allocate(capacity: 1)
         cache.initialize(to: AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max),
-                                         tableMemory: .hugePages))
+                                         tableMemory: .hugePages, locationTableBytes: locationTableBytes))
     }
 
     deinit {

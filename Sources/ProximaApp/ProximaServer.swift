@@ -59,6 +59,8 @@ public final class ProximaServer: Sendable {
     let reloads = LockedBox(ReloadCoalescer())
     /// Held for the whole of one reload, so direct `reload(reason:)` calls never overlap either.
     let reloadLock = Mutex<Int>(0)
+    /// How file descriptors were shared out at start (#14.1).
+    public let descriptorBudget: DescriptorBudget
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -86,15 +88,23 @@ public final class ProximaServer: Sendable {
 
         health = HealthMonitor(store: backends, targets: ProximaServer.healthTargets(loaded.geoData),
                                logger: logger.with(label: "proxima.health"))
-        let udpThreads = config.udpThreads
+        let limits = ProximaServer.resourceLimits(config, logger: logger)
+        descriptorBudget = limits.descriptors
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
-                                 udp: UDPServer.Configuration(threads: udpThreads),
+                                 udp: UDPServer.Configuration(threads: limits.udpThreads),
                                  tcp: TCPServer.Configuration(idleTimeout: config.tcp.idleTimeout,
-                                                              maxConnections: config.tcp.maxConnections)),
-            handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack)),
-            logger: logger.with(label: "proxima.dns"))
-        if let adminConfiguration {
+                                                              maxConnections: limits.descriptors.tcpPerListener,
+                                                              queryTimeout: config.tcp.queryTimeout,
+                                                              maxConnectionsPerAddress: config.tcp.maxConnectionsPerIP,
+                                                              maxPipelined: config.tcp.maxPipelined)),
+            handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
+                                        locationTableBytes: limits.udpTableBytes),
+            logger: logger.with(label: "proxima.dns"),
+            tcpHandler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
+                                           locationTableBytes: limits.tcpTableBytes))
+        if var adminConfiguration {
+            adminConfiguration.maxConnections = min(adminConfiguration.maxConnections, limits.descriptors.admin)
             let runtimeRef = runtime
             let storeRef = store
             admin = AdminServer(
@@ -123,8 +133,12 @@ public final class ProximaServer: Sendable {
             try? await httpClient.shutdown()
             throw error
         }
-        var services: [any Service] = [dns, health, ReloadService(server: self)]
+        // A ServiceGroup shuts services down in reverse order, each after the previous one has
+        // finished: DNS goes last in the list so that on SIGTERM its sockets close first (clients
+        // are refused at once instead of timing out), then the admin API, reloads and probes.
+        var services: [any Service] = [health, ReloadService(server: self)]
         if let admin { services.append(admin) }
+        services.append(dns)
         let group = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
@@ -134,9 +148,22 @@ public final class ProximaServer: Sendable {
             try await group.run()
         } catch {
             try? await httpClient.shutdown()
+            logStopped()
             throw error
         }
         try? await httpClient.shutdown()
+        logStopped()
+    }
+
+    /// The one line that says the server is gone, with how long shutdown took from the moment the
+    /// DNS listeners began to close.
+    private func logStopped() {
+        var metadata: Logger.Metadata = [:]
+        if let began = dns.stopBegan {
+            let ms = (ContinuousClock.now - began).components
+            metadata["shutdown_ms"] = "\(ms.seconds * 1000 + ms.attoseconds / 1_000_000_000_000_000)"
+        }
+        logger.notice("proxima stopped", metadata: metadata)
     }
 
     /// Stops the server as SIGTERM does: listeners close, probes stop, `run()` returns.
@@ -218,8 +245,8 @@ public final class ProximaServer: Sendable {
             ProximaServer.logDatabaseOpened(loaded, logger: logger)
             let old = previous.config
             if old.listen != loaded.config.listen || old.udpThreads != loaded.config.udpThreads || old.admin != loaded.config.admin
-                || old.tcp != loaded.config.tcp {
-                logger.warning("reload (\(reason)): listen, udp_threads, tcp and admin changes take effect after a restart")
+                || old.tcp != loaded.config.tcp || old.fastPath != loaded.config.fastPath {
+                logger.warning("reload (\(reason)): listen, udp_threads, tcp, fast_path and admin changes take effect after a restart")
             }
             runtime.withLock { $0 = loaded }
             installIPStack(for: loaded.config)

@@ -131,7 +131,7 @@ struct DecodeContext {
     static let positive = Duration.nanoseconds(1)
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
-                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs"]
+                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path"]
 
     /// Decodes the whole document; nil only when the root is not a mapping.
     func decodeRoot(_ root: YAMLValue) -> ProximaConfiguration? {
@@ -168,11 +168,13 @@ struct DecodeContext {
         }
         let rrl = map.optional("rrl").map { decodeRRL($0) } ?? RRLSettings()
         let ecs = map.optional("ecs").map { decodeECS($0) } ?? ECSSettings()
+        let fastPath = map.optional("fast_path").map { decodeFastPath($0) } ?? FastPathSettings()
         map.finish()
         var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                                  logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
                                                  geoDataPath: geoDataPath, routing: routing, health: health, admin: admin,
-                                                 source: ConfigSourceMap(file: sink.file, lines: sink.lines))
+                                                 source: ConfigSourceMap(file: sink.file, lines: sink.lines),
+                                                 fastPath: fastPath)
         configuration.rrl = rrl
         configuration.ecs = ecs
         return configuration
@@ -208,14 +210,6 @@ struct DecodeContext {
             out.append(endpoint)
         }
         return out
-    }
-
-    func decodeTCP(_ v: YAMLValue) -> TCPSettings {
-        guard let map = MappingReader(v, allowed: ["idle_timeout", "max_connections"], sink: sink) else { return TCPSettings() }
-        defer { map.finish() }
-        let defaults = TCPSettings()
-        return TCPSettings(idleTimeout: map.duration("idle_timeout", in: Self.positive ... .seconds(3600)) ?? defaults.idleTimeout,
-                           maxConnections: map.int("max_connections", in: 1...1_000_000) ?? defaults.maxConnections)
     }
 
     func decodeZones(_ root: MappingReader) -> [ZoneSettings] {

@@ -33,6 +33,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var admin: AdminSettings?
     /// Where each value was written, for reporting problems found after loading.
     public var source: ConfigSourceMap
+    /// Memory of the per-thread answer caches.
+    public var fastPath: FastPathSettings
     /// Response rate limiting of UDP answers.
     public var rrl: RRLSettings = RRLSettings()
     /// EDNS Client Subnet policy.
@@ -50,7 +52,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
                 routing: RoutingSettings = RoutingSettings(),
                 health: HealthSettings = HealthSettings(),
                 admin: AdminSettings? = nil,
-                source: ConfigSourceMap = ConfigSourceMap(file: "")) {
+                source: ConfigSourceMap = ConfigSourceMap(file: ""),
+                fastPath: FastPathSettings = FastPathSettings()) {
         self.listen = listen
         self.udpThreads = udpThreads
         self.maxUDPPayload = maxUDPPayload
@@ -63,6 +66,7 @@ public struct ProximaConfiguration: Sendable, Hashable {
         self.health = health
         self.admin = admin
         self.source = source
+        self.fastPath = fastPath
     }
 }
 
@@ -91,17 +95,42 @@ public enum LogLevel: String, Sendable, Hashable, CaseIterable, Comparable {
     }
 }
 
-/// DNS-over-TCP limits (RFC 7766 §6.2.3 idle timeout; a cap on concurrent connections).
+/// DNS-over-TCP limits (RFC 7766 §6.2.3 idle timeout; caps on connections, per-query time and
+/// pipelined answers, issue #8).
 public struct TCPSettings: Sendable, Hashable {
     /// How long an idle connection is kept open. Default 10 s.
     public var idleTimeout: Duration
-    /// Concurrent TCP connections accepted per listener before new ones are closed. Default 1024.
+    /// Concurrent TCP connections per listener; when full, the longest-idle one is closed to admit
+    /// a new one. Lowered at start when file descriptors do not allow it. Default 1024.
     public var maxConnections: Int
+    /// A query must be complete this long after its first byte, or the connection is closed.
+    /// Default 5 s.
+    public var queryTimeout: Duration
+    /// Concurrent TCP connections per listener from one client address (IPv6: one /64). Default 16.
+    public var maxConnectionsPerIP: Int
+    /// Answers pending per connection before it is no longer read. Default 64.
+    public var maxPipelined: Int
 
     /// Creates TCP settings; the defaults are the schema's.
-    public init(idleTimeout: Duration = .seconds(10), maxConnections: Int = 1024) {
+    public init(idleTimeout: Duration = .seconds(10), maxConnections: Int = 1024,
+                queryTimeout: Duration = .seconds(5), maxConnectionsPerIP: Int = 16, maxPipelined: Int = 64) {
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
+        self.queryTimeout = queryTimeout
+        self.maxConnectionsPerIP = maxConnectionsPerIP
+        self.maxPipelined = maxPipelined
+    }
+}
+
+/// The `fast_path` section: memory of the per-thread answer caches (issue #8.7).
+public struct FastPathSettings: Sendable, Hashable {
+    /// Total bytes for the per-thread client-network tables, divided among all UDP threads and
+    /// TCP event loops; 0 turns the tables off. Default 64 MiB.
+    public var memory: Int
+
+    /// Creates fast-path settings; the defaults are the schema's.
+    public init(memory: Int = 64 << 20) {
+        self.memory = memory
     }
 }
 

@@ -5,12 +5,13 @@ import GeoRouting
 /// the server's shell passes one that asks the kernel for huge pages, so the table's random
 /// accesses do not also miss the TLB on every query (DESIGN §5: the pure core makes no syscalls).
 public struct TableMemory: Sendable {
-    /// Returns at least `byteCount` bytes, 64-byte aligned.
-    public var allocate: @Sendable (_ byteCount: Int) -> UnsafeMutableRawPointer
+    /// Returns at least `byteCount` bytes, 64-byte aligned, or nil when the memory cannot be had
+    /// (the cache then answers without a location table: slower, same answers, no crash).
+    public var allocate: @Sendable (_ byteCount: Int) -> UnsafeMutableRawPointer?
     /// Releases what `allocate` returned.
     public var deallocate: @Sendable (_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) -> Void
 
-    public init(allocate: @escaping @Sendable (Int) -> UnsafeMutableRawPointer,
+    public init(allocate: @escaping @Sendable (Int) -> UnsafeMutableRawPointer?,
                 deallocate: @escaping @Sendable (UnsafeMutableRawPointer, Int) -> Void) {
         self.allocate = allocate
         self.deallocate = deallocate
@@ -60,11 +61,12 @@ final class LocationTable {
     private let memory: TableMemory
     private let byteCount: Int
 
-    init(slots: Int, memory: TableMemory = .standard) {
+    /// Nil when `memory` cannot provide the table.
+    init?(slots: Int, memory: TableMemory = .standard) {
         precondition(slots >= 4 && slots & (slots - 1) == 0, "slots must be a power of two")
         byteCount = slots * MemoryLayout<CachedLocation>.stride
         self.memory = memory
-        let raw = memory.allocate(byteCount)
+        guard let raw = memory.allocate(byteCount) else { return nil }
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
         base = raw.bindMemory(to: CachedLocation.self, capacity: slots)
         mask = slots - 1
@@ -209,9 +211,11 @@ extension AnswerCache {
     mutating func cachedLocation(_ address: IPAddress, now: Double)
         -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?)? {
         let (key, width) = AnswerCache.locationKey(address)
-        if locations == nil { locations = LocationTable(slots: AnswerCache.locationSlots, memory: tableMemory) }
-        let table = locations!
-        if let s = AnswerCache.findLocation(table, address, now: now) {
+        if locations == nil, locationSlots > 0, !locationTableUnavailable {
+            locations = LocationTable(slots: locationSlots, memory: tableMemory)
+            locationTableUnavailable = locations == nil
+        }
+        if let table = locations, let s = AnswerCache.findLocation(table, address, now: now) {
             let c = table.base[s]
             return (Coordinate(latitude: c.latitude, longitude: c.longitude), c.networkPrefix, s)
         }
@@ -227,6 +231,7 @@ extension AnswerCache {
             found = (l.coordinate, l.network.prefixLength)
             expires = now + AnswerCache.locationLifetime
         }
+        guard let table = locations else { return (found.0, found.1, nil) }
         let storeKey: UInt64
         if found.1 <= width {
             storeKey = key

@@ -42,10 +42,24 @@ public struct AnswerCache {
     }
 
     static let answerSlots = 4096
-    /// Client networks remembered per thread: 2^19 entries of 64 bytes (32 MiB), allocated on the
-    /// first routed query. Resolvers send ECS for hundreds of thousands of /24s; a table much
-    /// smaller than that set misses on almost every query.
-    static let locationSlots = 1 << 19
+    /// The most client networks remembered per thread: 2^19 entries of 64 bytes (32 MiB),
+    /// allocated on the first routed query. Resolvers send ECS for hundreds of thousands of /24s;
+    /// a table much smaller than that set misses on almost every query. The shell sizes each
+    /// thread's table from a process-wide budget (`fast_path.memory`, issue #8.7).
+    public static let maxLocationTableBytes = (1 << 19) * MemoryLayout<CachedLocation>.stride
+    /// Below this a table is not worth having (a thread answers without one).
+    public static let minLocationTableBytes = 64 << 10
+
+    /// Entries of a location table that fits in `bytes`: the largest power of two whose table
+    /// fits, at most `maxLocationTableBytes`; 0 when under `minLocationTableBytes`.
+    public static func locationSlots(forBytes bytes: Int) -> Int {
+        let stride = MemoryLayout<CachedLocation>.stride
+        let capped = min(bytes, maxLocationTableBytes)
+        guard capped >= minLocationTableBytes else { return 0 }
+        var slots = 1
+        while slots * 2 * stride <= capped { slots *= 2 }
+        return slots
+    }
     /// How long a per-thread location entry from the locator's full path (ipstack results) is
     /// trusted; the locator's own caches hold their TTLs. Locations from `quickLocate` (overrides,
     /// database) are fixed for the snapshot's life and are kept until it is replaced.
@@ -73,12 +87,20 @@ public struct AnswerCache {
     var lastWildcardZone: DomainName?
     /// `ecs.trusted_resolvers` is unset (the default): no per-query trust check.
     var trustsEveryClientSubnet: Bool
+    /// Entries of the location table (a power of two), 0 for none.
+    public let locationSlots: Int
+    /// The location table could not be allocated for the current snapshot; answers are computed
+    /// without it (tried again after the next snapshot change).
+    public internal(set) var locationTableUnavailable = false
 
     /// Creates the caches for `snapshot`; `seed` starts the per-query entropy, `tableMemory`
-    /// provides the location table (allocated on the first routed query).
-    public init(snapshot: EngineSnapshot, seed: UInt64, tableMemory: TableMemory = .standard) {
+    /// provides the location table (allocated on the first routed query) of at most
+    /// `locationTableBytes` (see `locationSlots(forBytes:)`; 0: no table).
+    public init(snapshot: EngineSnapshot, seed: UInt64, tableMemory: TableMemory = .standard,
+                locationTableBytes: Int = AnswerCache.maxLocationTableBytes) {
         self.snapshot = snapshot
         self.tableMemory = tableMemory
+        self.locationSlots = AnswerCache.locationSlots(forBytes: locationTableBytes)
         self.entries = Array(repeating: nil, count: AnswerCache.answerSlots)
         self.locations = nil
         self.rng = seed | 1
@@ -90,6 +112,7 @@ public struct AnswerCache {
         self.snapshot = snapshot
         for i in entries.indices { entries[i] = nil }
         locations = nil
+        locationTableUnavailable = false
         nextRouteID = 1
         resolved = nil
         resolvedGeneration = nil

@@ -80,24 +80,139 @@ final class TCPServerTests: XCTestCase {
         await server.stop()
     }
 
-    /// Over the connection cap, a new connection is closed at once; existing ones keep working.
-    func testConnectionOverTheCapIsClosedImmediately() async throws {
-        let (server, bound) = try await startServer(configuration: .init(maxConnections: 2))
-        let first = try TCPClient(server: bound)
-        let second = try TCPClient(server: bound)
-        for (i, client) in [first, second].enumerated() {
+    /// RFC 7766 §6.2.3 (#8.2): when the table is full, an idle connection is closed to make room
+    /// (never one in the middle of a query); the new connection is served and the others keep
+    /// working. Which idle one goes (the longest idle) is `TCPConnectionTableTests`' subject.
+    func testRFC7766_6_2_3_FullTableClosesAnIdleConnection() async throws {
+        let (server, bound) = try await startServer(configuration: .init(maxConnections: 2, queryTimeout: .seconds(30)))
+        let idle = try TCPClient(server: bound, timeoutMilliseconds: 5000)
+        let busy = try TCPClient(server: bound, timeoutMilliseconds: 5000)
+        let first = TestDNS.query(id: 1, name: "www.example.test")
+        idle.write(TCPClient.frame(first))
+        XCTAssertNotNil(idle.readFrame().flatMap { TestDNS.answerAddress($0, query: first) })
+        // `busy` is in the middle of a query: one byte of its length prefix.
+        let pending = TCPClient.frame(TestDNS.query(id: 2, name: "www.example.test"))
+        busy.write(Array(pending.prefix(1)))
+        var counted = false
+        for _ in 0..<500 where !counted {
+            counted = server.connectionCount == 2
+            if !counted { usleep(10_000) }
+        }
+        XCTAssertTrue(counted)
+        let third = try TCPClient(server: bound)
+        let query = TestDNS.query(id: 3, name: "www.example.test")
+        third.write(TCPClient.frame(query))
+        XCTAssertNotNil(third.readFrame().flatMap { TestDNS.answerAddress($0, query: query) },
+                        "a new connection is served when the table is full")
+        XCTAssertTrue(idle.waitForClose(), "the idle connection made room")
+        busy.write(Array(pending.dropFirst()))
+        XCTAssertEqual(busy.readFrame().map { TestDNS.id($0) }, 2, "the connection in mid-query was kept")
+        XCTAssertEqual(server.statistics.evictedIdle, 1)
+        await server.stop()
+    }
+
+    /// #8.2: one client address gets at most `maxConnectionsPerAddress`; other addresses are
+    /// still served, and the refusal is counted.
+    func testPerAddressCapRefusesOnlyThatAddress() async throws {
+        let (server, bound) = try await startServer(configuration: .init(maxConnectionsPerAddress: 2))
+        let held = try (0..<2).map { _ in try TCPClient(server: bound) }
+        for (i, client) in held.enumerated() {
             let query = TestDNS.query(id: UInt16(i), name: "www.example.test")
             client.write(TCPClient.frame(query))
-            XCTAssertNotNil(client.readFrame().flatMap { TestDNS.answerAddress($0, query: query) })
+            XCTAssertNotNil(client.readFrame())
         }
-        XCTAssertEqual(server.connectionCount, 2)
-        let third = try TCPClient(server: bound, timeoutMilliseconds: 2000)
-        third.write(TCPClient.frame(TestDNS.query(id: 3, name: "www.example.test")))
-        XCTAssertTrue(third.waitForClose())
-        let query = TestDNS.query(id: 4, name: "www.example.test")
-        first.write(TCPClient.frame(query))
-        XCTAssertNotNil(first.readFrame().flatMap { TestDNS.answerAddress($0, query: query) })
+        let over = try TCPClient(server: bound, timeoutMilliseconds: 5000)
+        over.write(TCPClient.frame(TestDNS.query(id: 9, name: "www.example.test")))
+        XCTAssertTrue(over.waitForClose(), "a third connection from 127.0.0.1 is closed")
+        let other = try TCPClient(server: bound, source: IPAddress("127.0.0.2")!)
+        let query = TestDNS.query(id: 10, name: "www.example.test")
+        other.write(TCPClient.frame(query))
+        XCTAssertNotNil(other.readFrame().flatMap { TestDNS.answerAddress($0, query: query) },
+                        "another address is still served")
+        XCTAssertEqual(server.statistics.refusedPerAddress, 1)
         await server.stop()
+    }
+
+    /// #8.2 (slowloris): a client trickling one byte at a time, each well inside the idle
+    /// timeout, is closed once its frame is not complete within the query timeout.
+    func testTrickledFrameIsClosedAtTheQueryTimeout() async throws {
+        let (server, bound) = try await startServer(configuration: .init(idleTimeout: .seconds(60),
+                                                                        queryTimeout: .milliseconds(300)))
+        let client = try TCPClient(server: bound, timeoutMilliseconds: 100)
+        // A 40-byte frame, one byte per 100 ms: 4 s to send in full, far past the query timeout.
+        let bytes = TCPClient.frame(TestDNS.query(id: 1, name: "trickle.example.test"))
+        var closed = false
+        for byte in bytes {
+            client.write([byte])
+            if client.waitForClose() { closed = true; break }  // waits up to 100 ms
+        }
+        XCTAssertTrue(closed, "the connection must be closed before the trickled frame completes")
+        XCTAssertEqual(server.statistics.queryTimeouts, 1)
+        await server.stop()
+    }
+
+    /// #8.3: a client that pipelines queries and never reads is not answered without bound:
+    /// after `maxPipelined` answers are pending and the socket stops draining, the server stops
+    /// reading the connection; reading the answers resumes it.
+    func testClientThatDoesNotReadIsNotAnsweredWithoutBound() async throws {
+        let handler = TestQueryHandler()
+        let (server, bound) = try await startServer(handler: handler, configuration: .init(maxPipelined: 4))
+        let client = try TCPClient(server: bound, timeoutMilliseconds: 5000, receiveBuffer: 4096)
+        // 60000-byte answers (the test handler pads "big" names): 2000 of them are 120 MB, far
+        // more than the kernel's socket buffers hold, so without back-pressure they pile up in
+        // the server. Names of one length, so every frame has the same size.
+        let queries = (0..<2000).map { TestDNS.query(id: UInt16($0), name: "big\(10000 + $0).example.test") }
+        let bytes = queries.flatMap(TCPClient.frame)
+        let sent = client.writeNonBlocking(bytes)
+        XCTAssertGreaterThan(sent, 0)
+        let sentQueries = sent / TCPClient.frame(queries[0]).count
+        // Wait until the server stops answering: the count stays the same across 20 polls.
+        var last = -1, stable = 0
+        for _ in 0..<500 where stable < 20 {
+            let n = handler.log.clients.count
+            stable = n == last ? stable + 1 : 0
+            last = n
+            usleep(20_000)
+        }
+        XCTAssertEqual(stable, 20, "the answered count never settled")
+        XCTAssertLessThan(last, sentQueries, "the server answered everything without the client reading")
+        // Reading resumes the connection: the answers keep coming.
+        for _ in 0..<min(sentQueries, last + 10) { XCTAssertNotNil(client.readFrame()) }
+        await server.stop()
+    }
+
+    /// #14.4: stop() closes the listener at once, then lets a connection write the answers it
+    /// already owes (here: held up by a client that reads slowly) before closing it, so every
+    /// answered query reaches the client whole.
+    func testStopDrainsAnswersInFlightThenCloses() async throws {
+        let handler = TestQueryHandler()
+        let (server, bound) = try await startServer(handler: handler,
+                                                    configuration: .init(maxPipelined: 4, drainTimeout: .seconds(30)))
+        let client = try TCPClient(server: bound, timeoutMilliseconds: 10_000, receiveBuffer: 4096)
+        let queries = (0..<200).map { TestDNS.query(id: UInt16($0), name: "big\(10000 + $0).example.test") }
+        XCTAssertGreaterThan(client.writeNonBlocking(queries.flatMap(TCPClient.frame)), 0)
+        var last = -1, stable = 0
+        for _ in 0..<500 where stable < 20 {
+            let n = handler.log.clients.count
+            stable = n == last ? stable + 1 : 0
+            last = n
+            usleep(20_000)
+        }
+        XCTAssertGreaterThan(last, 0)
+        let stopping = Task { await server.stop() }
+        // The listener goes first: new connections are refused while the old one drains.
+        var refused = false
+        for _ in 0..<500 where !refused {
+            refused = (try? TCPClient(server: bound)) == nil
+            if !refused { usleep(10_000) }
+        }
+        XCTAssertTrue(refused, "the listening socket must close at the start of stop()")
+        var frames = 0
+        while client.readFrame() != nil { frames += 1 }
+        XCTAssertEqual(frames, handler.log.clients.count, "every answer already made reaches the client whole")
+        XCTAssertTrue(client.waitForClose())
+        await stopping.value
+        XCTAssertEqual(server.connectionCount, 0)
     }
 
     /// A zero-length frame (no DNS message) closes the connection.

@@ -86,7 +86,7 @@ final class HandlerLog: Sendable {
 
 /// Answers `A 192.0.2.1` to every well-formed query; first label `drop` → `.drop`;
 /// `later` → `.later` and a reply through the sink 50 ms later from another thread;
-/// `big` → a reply longer than 512 bytes is not needed here, so it answers normally.
+/// a first label starting `big` → a 60000-byte reply (the answer, then padding).
 struct TestQueryHandler: QueryHandler {
     let log = HandlerLog()
 
@@ -117,6 +117,11 @@ final class TestWorker: QueryWorker {
                 sink.send(Array(reply[0..<n]), to: client)
             }
             return .later
+        case _ where label.hasPrefix("big"):
+            // The answer followed by padding: a 60000-byte reply (only the framing matters here).
+            let n = TestDNS.answer(to: query, questionEnd: end, address: [192, 0, 2, 1], into: output)
+            for i in n..<60000 { output[i] = 0 }
+            return .reply(length: 60000)
         default:
             return .reply(length: TestDNS.answer(to: query, questionEnd: end, address: [192, 0, 2, 1], into: output))
         }
@@ -130,7 +135,9 @@ final class UDPClient {
     let fd: Int32
     let server: ServerEndpoint
 
-    init(server: ServerEndpoint, timeoutMilliseconds: Int = 2000) throws {
+    /// Connects to `server`, from `source` (port 0) when given (e.g. another 127/8 address), with
+    /// a small receive buffer when `receiveBuffer` is given.
+    init(server: ServerEndpoint, timeoutMilliseconds: Int = 2000, source: IPAddress? = nil) throws {
         let family: Int32
         if case .v6 = server.address { family = AF_INET6 } else { family = AF_INET }
         fd = socket(family, Int32(SOCK_DGRAM.rawValue), 0)
@@ -184,14 +191,27 @@ final class UDPClient {
 final class TCPClient {
     let fd: Int32
 
-    init(server: ServerEndpoint, timeoutMilliseconds: Int = 2000) throws {
+    /// Connects to `server`, from `source` (port 0) when given (e.g. another 127/8 address), with
+    /// a small receive buffer when `receiveBuffer` is given.
+    init(server: ServerEndpoint, timeoutMilliseconds: Int = 2000, source: IPAddress? = nil,
+         receiveBuffer: Int32? = nil) throws {
         let family: Int32
         if case .v6 = server.address { family = AF_INET6 } else { family = AF_INET }
         fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {  // before connect, so the advertised window stays small
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         var tv = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if let source {
+            var local = sockaddr_storage()
+            let localLength = source.encode(port: 0, into: &local)
+            _ = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, localLength) }
+            }
+        }
         var storage = sockaddr_storage()
         let length = server.address.encode(port: server.port, into: &storage)
         let rc = withUnsafePointer(to: &storage) {
@@ -208,6 +228,19 @@ final class TCPClient {
 
     func write(_ bytes: [UInt8]) {
         _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Writes as much of `bytes` as the socket takes without blocking; returns the count written.
+    func writeNonBlocking(_ bytes: [UInt8]) -> Int {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
+            if n <= 0 { break }
+            written += n
+        }
+        return written
     }
 
     static func frame(_ message: [UInt8]) -> [UInt8] {

@@ -238,8 +238,8 @@ final class FastPathEquivalenceTests: XCTestCase {
     /// Two choices of set per key: at half load every network stays resident, and a key is always
     /// refreshed in place (one slot per key), where one fixed two-way set per key loses the networks of
     /// every set that three of them hash to.
-    func testLocationTableKeepsHalfALoadResident() {
-        let table = LocationTable(slots: 4096)
+    func testLocationTableKeepsHalfALoadResident() throws {
+        let table = try XCTUnwrap(LocationTable(slots: 4096))
         // Scattered /24s (a fixed xorshift sequence), as ECS from many resolvers' clients arrive.
         var x: UInt64 = 0x9e37_79b9_7f4a_7c15
         var keys: [UInt64] = []

@@ -37,6 +37,10 @@ int cproxima_msg_trunc(void);
 /// /proc/self/task/*/comm and in `top -H`.
 void cproxima_set_thread_name(const char *name);
 
+/// CPUs this process may run on (sched_getaffinity(2) and CPU_COUNT, which need _GNU_SOURCE and
+/// are macros Swift cannot call); 0 when the call fails.
+int cproxima_affinity_cpu_count(void);
+
 /// A read hint for the cache line at `p` (never faults, even on a bad address): issued for a whole
 /// batch of queries before they are answered, so their cache misses overlap instead of queueing.
 static inline void cproxima_prefetch(const void *p) {

@@ -8,8 +8,12 @@ final class ServerProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var stderrText = ""
 
-    /// The `proxima` executable next to the test bundle (same build directory).
+    /// The `proxima` executable next to the test bundle (same build directory), or the one
+    /// `PROXIMA_BINARY` names (to run these tests against another build, e.g. an older one).
     static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["PROXIMA_BINARY"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
         let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
         var dir = argv0.deletingLastPathComponent()
         // swift test runs .../debug/ProximaPackageTests.xctest (a file on Linux).
@@ -37,8 +41,9 @@ final class ServerProcess: @unchecked Sendable {
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
-    init(arguments: [String]) throws {
-        process.executableURL = ServerProcess.binary
+    /// Starts `executable` (default: `proxima`) with `arguments`; e.g. `prlimit` wrapping it.
+    init(executable: URL = ServerProcess.binary, arguments: [String]) throws {
+        process.executableURL = executable
         process.arguments = arguments
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
