@@ -117,6 +117,9 @@ public struct ZoneError: Error, Hashable, Sendable, CustomStringConvertible {
     public var issues: [ZoneIssue]
     /// Problems that would not have prevented loading on their own.
     public var warnings: [ZoneIssue]
+    /// Files `$INCLUDE` read or tried to read before the problems were found (as
+    /// `ParsedZone.includedFiles`): fixing one of them may fix the zone, so they are worth watching.
+    public var includedFiles: [String] = []
 
     /// Creates an error from its issues.
     public init(issues: [ZoneIssue], warnings: [ZoneIssue] = []) {

@@ -56,6 +56,8 @@ extension ParserState {
             issue(.include, line, "$INCLUDE \(path) is outside \(access.allowedRoot) (the configuration's directory); included files must lie below it")
             return
         }
+        // Watched even when unreadable: the file appearing may be what fixes the zone.
+        if !includedFiles.contains(path) { includedFiles.append(path) }
         guard let contents = access.read(path) else {
             issue(.include, line, "cannot read $INCLUDE file \(path)")
             return
@@ -70,7 +72,6 @@ extension ParserState {
             issue(.include, line, "$INCLUDE loop: \(chain)")
             return
         }
-        if !includedFiles.contains(path) { includedFiles.append(path) }
 
         // Read the file with its own origin and no previous owner; then resume this file's context.
         let saved = (file: file, origin: origin, defaultTTL: defaultTTL, previousOwner: previousOwner)

@@ -27,9 +27,15 @@ public enum ZoneParser {
         var state = ParserState(file: file, origin: origin, access: access)
         state.run(text)
         state.resolvePendingTTLs()
-        let zone = try Zone(origin: origin, located: state.records, file: file,
-                            issues: state.issues, warnings: state.warnings)
-        return ParsedZone(zone: zone, includedFiles: state.includedFiles)
+        do {
+            let zone = try Zone(origin: origin, located: state.records, file: file,
+                                issues: state.issues, warnings: state.warnings)
+            return ParsedZone(zone: zone, includedFiles: state.includedFiles)
+        } catch {
+            var failure = error
+            failure.includedFiles = state.includedFiles
+            throw failure
+        }
     }
 }
 
