@@ -64,4 +64,35 @@ final class CheckCommandTests: XCTestCase {
         let text = lines.joined(separator: "\n")
         XCTAssertTrue(lines.contains { $0.hasPrefix("geo.json:3: ") && $0.contains("latitude") }, text)
     }
+
+    /// Issue #10: `$INCLUDE` and `$GENERATE` problems name the file and line (and the including
+    /// line for a problem inside an included file); an include outside the config's directory is
+    /// refused.
+    func testIncludeAndGenerateProblemsNameFileAndLine() throws {
+        let (status, lines) = try run([
+            "bad.yaml": """
+                listen:
+                  - 127.0.0.1:0
+                zones:
+                  - origin: example.test.
+                    file: example.zone
+                """,
+            "example.zone": """
+                $ORIGIN example.test.
+                $TTL 300
+                @ SOA ns1 hostmaster 1 7200 3600 1209600 300
+                @ NS ns1
+                ns1 A 192.0.2.53
+                $INCLUDE hosts.zone
+                $GENERATE 1-3 g$ A 192.0.2.${253}
+                $INCLUDE ../../etc/passwd
+                """,
+            "hosts.zone": "ok A 192.0.2.1\nbad A 192.0.2.300\n",
+        ])
+        XCTAssertEqual(status, 1)
+        let text = lines.joined(separator: "\n")
+        XCTAssertTrue(lines.contains(#"hosts.zone:2: bad IPv4 address "192.0.2.300" in A record (included from example.zone:6)"#), text)
+        XCTAssertTrue(lines.contains(#"example.zone:7: $GENERATE at 3: bad IPv4 address "192.0.2.256" in A record"#), text)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("example.zone:8: $INCLUDE /") && $0.contains("passwd is outside") }, text)
+    }
 }
