@@ -98,6 +98,7 @@ extension ParserState {
                 issue(failure.code == .badType ? .badType : .generate, line, "$GENERATE at \(value): \(failure.message)")
                 return
             }
+            if value == range.start { warnIfDNAME(parsed, at: name, line: line) }
             let effective = effectiveTTL(ttl, parsed, line: line)
             generated.append(LocatedRecord(record: ResourceRecord(name: name, rclass: .in, ttl: effective ?? 0, rdata: parsed),
                                            place: place, ttlPending: effective == nil))

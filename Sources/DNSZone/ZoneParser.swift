@@ -257,6 +257,13 @@ struct ParserState {
         return nil
     }
 
+    /// DNAME loads (as RFC 3597 data) but its redirection is not implemented: say so.
+    mutating func warnIfDNAME(_ rdata: RData, at owner: DomainName, line: Int) {
+        if case .unknown(let ut, _) = rdata, ut == .dname {
+            warn(.unsupportedSemantics, line, "DNAME at \(owner) is served as plain data; names below it are not rewritten (RFC 6672)")
+        }
+    }
+
     mutating func record(_ entry: ZoneEntry) {
         let t = entry.tokens
         var idx = 0
@@ -288,10 +295,7 @@ struct ParserState {
             issue(failure.code, failure.line, failure.message)
             return
         }
-        if case .unknown(let ut, _) = rdata, ut == .dname {
-            warn(.unsupportedSemantics, entry.line,
-                 "DNAME at \(owner) is served as plain data; names below it are not rewritten (RFC 6672)")
-        }
+        warnIfDNAME(rdata, at: owner, line: entry.line)
         let effective = effectiveTTL(ttl, rdata, line: entry.line)
         records.append(LocatedRecord(record: ResourceRecord(name: owner, rclass: .in, ttl: effective ?? 0, rdata: rdata),
                                      place: place(entry.line), ttlPending: effective == nil))

@@ -97,6 +97,10 @@ final class ZoneGenerateTests: XCTestCase {
             guard let zone = load(header + c.body) else { XCTFail(c.name); continue }
             XCTAssertEqual(show(zone.records(at: n(c.owner), type: type(c.type))), c.expected, c.name)
         }
+        // Generated DNAMEs get the same warning as written ones, once per directive.
+        let dname = load(header + "$GENERATE 1-3 d$ DNAME \"\\# 1 00\"\n")
+        XCTAssertEqual(dname?.warnings.map(\.description),
+                       ["t.zone:6: DNAME at d1.example.test. is served as plain data; names below it are not rewritten (RFC 6672)"])
     }
 
     /// RFC 1035 §5.1 TTL rules apply to generated records as to written ones: no `$TTL` means the
