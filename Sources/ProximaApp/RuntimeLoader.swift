@@ -198,13 +198,18 @@ public enum RuntimeLoader {
         RouteSpec(pool: r.pool, policy: r.policy, answers: r.answers, ttl: r.ttl, tieBand: r.tieBand, allDown: r.allDown)
     }
 
-    /// What `$INCLUDE` may read: files below `allowedRoot` (symbolic links resolved on both sides,
-    /// so a link cannot lead out of it).
+    /// What `$INCLUDE` may read: regular files below `allowedRoot` (symbolic links resolved on both
+    /// sides, so a link cannot lead out of it).
     static func zoneFileAccess(allowedRoot: String) -> ZoneFileAccess {
-        let realRoot = URL(fileURLWithPath: allowedRoot).resolvingSymlinksInPath().path
+        let realRoot = ZonePath.normalize(URL(fileURLWithPath: allowedRoot).resolvingSymlinksInPath().path)
         return ZoneFileAccess(allowedRoot: allowedRoot, allowedRealRoot: realRoot) { path in
-            guard let text = readText(path) else { return nil }
-            return ZoneFileText(text: text, realPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path)
+            let real = ZonePath.normalize(URL(fileURLWithPath: path).resolvingSymlinksInPath().path)
+            // Never open what a link points to outside the root (a device, say): the parser
+            // refuses it by its real path.
+            guard ZonePath.isInside(real, root: realRoot) else { return ZoneFileText(text: "", realPath: real) }
+            guard (try? FileManager.default.attributesOfItem(atPath: real))?[.type] as? FileAttributeType == .typeRegular,
+                  let text = readText(real) else { return nil }
+            return ZoneFileText(text: text, realPath: real)
         }
     }
 
