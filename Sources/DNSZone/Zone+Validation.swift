@@ -33,17 +33,17 @@ struct ZoneBuilder {
         let type: RecordType
         let ttl: UInt32
         var records: [ResourceRecord]
-        var lines: [Int?]
+        var lines: [RecordPlace]
         var seen: Set<RData>
         var ttlWarned = false
     }
 
-    mutating func error(_ code: ZoneIssue.Code, _ line: Int?, _ message: String) {
-        issues.append(ZoneIssue(code, file: file, line: line, message))
+    mutating func error(_ code: ZoneIssue.Code, _ place: RecordPlace?, _ message: String) {
+        issues.append(place?.issue(code, zoneFile: file, message) ?? ZoneIssue(code, file: file, line: nil, message))
     }
 
-    mutating func warn(_ code: ZoneIssue.Code, _ line: Int?, _ message: String) {
-        warnings.append(ZoneIssue(code, file: file, line: line, message))
+    mutating func warn(_ code: ZoneIssue.Code, _ place: RecordPlace?, _ message: String) {
+        warnings.append(place?.issue(code, zoneFile: file, message) ?? ZoneIssue(code, file: file, line: nil, message))
     }
 
     mutating func build(_ located: [LocatedRecord]) throws(ZoneError) -> Output {
@@ -57,20 +57,20 @@ struct ZoneBuilder {
         for lr in located {
             let r = lr.record
             guard r.name.isSubdomain(of: origin) else {
-                error(.outOfZone, lr.line, "\(r.name) \(r.type) is out of zone (not at or below \(origin))")
+                error(.outOfZone, lr.place, "\(r.name) \(r.type) is out of zone (not at or below \(origin))")
                 continue
             }
             guard r.rclass == .in else {
-                error(.unsupportedClass, lr.line, "class \(r.rclass) is not supported (only IN) for \(r.name) \(r.type)")
+                error(.unsupportedClass, lr.place, "class \(r.rclass) is not supported (only IN) for \(r.name) \(r.type)")
                 continue
             }
             guard !r.type.isMetaType, r.type.rawValue != 0 else {
-                error(.badType, lr.line, "type \(r.type) cannot appear in zone data")
+                error(.badType, lr.place, "type \(r.type) cannot appear in zone data")
                 continue
             }
             let rdlen = r.rdata.wireLength
             guard rdlen <= Limits.maxRDataLength else {
-                error(.rdataTooLong, lr.line,
+                error(.rdataTooLong, lr.place,
                       "\(r.name) \(r.type) RDATA of \(rdlen) octets exceeds \(Limits.maxRDataLength) (RFC 1035 §3.2.1 RDLENGTH)")
                 continue
             }
@@ -79,17 +79,17 @@ struct ZoneBuilder {
                 if sets[k].seen.contains(r.rdata) { continue }
                 let ttl = sets[k].ttl
                 if r.ttl != ttl && !sets[k].ttlWarned {
-                    warn(.ttl, lr.line, "TTL \(r.ttl) of \(r.name) \(r.type) differs from the RRset's TTL \(ttl); using \(ttl) (RFC 2181 §5.2)")
+                    warn(.ttl, lr.place, "TTL \(r.ttl) of \(r.name) \(r.type) differs from the RRset's TTL \(ttl); using \(ttl) (RFC 2181 §5.2)")
                     sets[k].ttlWarned = true
                 }
                 sets[k].records.append(ResourceRecord(name: sets[k].name, ttl: ttl, rdata: r.rdata))
-                sets[k].lines.append(lr.line)
+                sets[k].lines.append(lr.place)
                 sets[k].seen.insert(r.rdata)
             } else {
                 setIndex[key] = sets.count
                 if setsByName[r.name] == nil { order.append(r.name) }
                 setsByName[r.name, default: []].append(sets.count)
-                sets.append(PendingSet(name: r.name, type: r.type, ttl: r.ttl, records: [r], lines: [lr.line], seen: [r.rdata]))
+                sets.append(PendingSet(name: r.name, type: r.type, ttl: r.ttl, records: [r], lines: [lr.place], seen: [r.rdata]))
             }
             recordCount += 1
         }
@@ -145,7 +145,7 @@ struct ZoneBuilder {
             }
             let others = sets.filter { $0.type != .cname && $0.type != .rrsig && $0.type != .nsec }
             if !others.isEmpty {
-                let line = (others.map { $0.lines[0] } + [cname.lines[0]]).compactMap { $0 }.max()
+                let line = (others.map { $0.lines[0] } + [cname.lines[0]]).max { $0.documentPosition.lexicographicallyPrecedes($1.documentPosition) }
                 error(.cnameConflict, line,
                       "CNAME and other data (\(others.map { $0.type.description }.joined(separator: ", "))) at \(name) (RFC 1034 §3.6.2)")
             }
@@ -242,7 +242,7 @@ struct ZoneBuilder {
         return nil
     }
 
-    mutating func checkTarget(_ r: ResourceRecord, line: Int?, pending: [DomainName: [PendingSet]]) {
+    mutating func checkTarget(_ r: ResourceRecord, line: RecordPlace, pending: [DomainName: [PendingSet]]) {
         let target: DomainName
         let what: String
         switch r.rdata {

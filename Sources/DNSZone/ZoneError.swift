@@ -7,8 +7,14 @@ public struct ZoneIssue: Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Hashable, Sendable, CaseIterable {
         /// Tokenizer-level problem: unbalanced parentheses, unterminated string, missing fields.
         case syntax
-        /// A directive we do not implement (`$INCLUDE`, `$GENERATE`, unknown `$...`).
+        /// An unknown directive (`$DATE`, `$FOO`…), or `$INCLUDE` where no file reader was given.
         case unsupportedDirective
+        /// An `$INCLUDE` that cannot be followed: unreadable file, a file outside the allowed
+        /// directory tree, an include loop, nesting deeper than `Limits.maxIncludeDepth`.
+        case include
+        /// A `$GENERATE` that cannot be expanded: bad range or modifier, RDATA that does not parse
+        /// for some iteration, more records than `Limits.maxGenerateRecords`.
+        case generate
         /// An owner or RDATA domain name that is not a valid name.
         case badName
         /// A TTL that is malformed or out of range (RFC 2181 §8).
@@ -58,19 +64,49 @@ public struct ZoneIssue: Hashable, Sendable, CustomStringConvertible {
     public var line: Int?
     /// Human-readable explanation naming the offending token.
     public var message: String
+    /// The `$INCLUDE` directives that led to `file`, innermost first; empty for the zone file itself.
+    public var includedFrom: [Site]
+
+    /// One place in a file: the `$INCLUDE` line an included file was read from.
+    public struct Site: Hashable, Sendable, CustomStringConvertible {
+        /// The including file, as named in messages.
+        public var file: String
+        /// 1-based line of the `$INCLUDE` directive.
+        public var line: Int
+
+        /// Creates a site.
+        public init(file: String, line: Int) {
+            self.file = file
+            self.line = line
+        }
+
+        /// `file:line`.
+        public var description: String { "\(file):\(line)" }
+    }
 
     /// Creates an issue.
-    public init(_ code: Code, file: String, line: Int?, _ message: String) {
+    public init(_ code: Code, file: String, line: Int?, _ message: String, includedFrom: [Site] = []) {
         self.code = code
         self.file = file
         self.line = line
         self.message = message
+        self.includedFrom = includedFrom
     }
 
-    /// `file:line: message` (or `file: message` when no line applies).
+    /// `file:line: message` (or `file: message` when no line applies), then
+    /// `(included from a.zone:7)` for a problem inside an `$INCLUDE`d file.
     public var description: String {
-        if let line { return "\(file):\(line): \(message)" }
-        return "\(file): \(message)"
+        var s = line.map { "\(file):\($0): \(message)" } ?? "\(file): \(message)"
+        if !includedFrom.isEmpty {
+            s += " (included from " + includedFrom.map(\.description).joined(separator: ", ") + ")"
+        }
+        return s
+    }
+
+    /// Position in the document as read, for sorting: the line of each `$INCLUDE` from the
+    /// outermost file in, then this line (issues without a line come last).
+    var documentPosition: [Int] {
+        includedFrom.reversed().map(\.line) + [line ?? Int.max]
     }
 }
 
@@ -81,6 +117,9 @@ public struct ZoneError: Error, Hashable, Sendable, CustomStringConvertible {
     public var issues: [ZoneIssue]
     /// Problems that would not have prevented loading on their own.
     public var warnings: [ZoneIssue]
+    /// Files `$INCLUDE` read or tried to read before the problems were found (as
+    /// `ParsedZone.includedFiles`): fixing one of them may fix the zone, so they are worth watching.
+    public var includedFiles: [String] = []
 
     /// Creates an error from its issues.
     public init(issues: [ZoneIssue], warnings: [ZoneIssue] = []) {

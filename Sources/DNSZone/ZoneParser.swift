@@ -2,11 +2,11 @@ import DNSWire
 
 /// Parses RFC 1035 §5 master files (BIND syntax) into a validated `Zone`.
 ///
-/// Supported: `$ORIGIN`, `$TTL` (RFC 2308 §4, with BIND units `1w2d3h4m5s`), `@`, relative
-/// names, omitted owner/TTL/class, TTL and class in either order, `( )` across lines, `;`
-/// comments, quoted strings with `\"`, `\\`, `\DDD` escapes, `TYPEnnn`/`CLASSnnn` and the
-/// generic `\# len hex` RDATA of RFC 3597 §5 for any type. `$INCLUDE` and `$GENERATE` are
-/// reported as unsupported (DNSZone does no file IO).
+/// Supported: `$ORIGIN`, `$TTL` (RFC 2308 §4, with BIND units `1w2d3h4m5s`), `$INCLUDE` (RFC 1035
+/// §5.1, through an injected `ZoneFileAccess`), BIND's `$GENERATE`, `@`, relative names, omitted
+/// owner/TTL/class, TTL and class in either order, `( )` across lines, `;` comments, quoted
+/// strings with `\"`, `\\`, `\DDD` escapes, `TYPEnnn`/`CLASSnnn` and the generic `\# len hex`
+/// RDATA of RFC 3597 §5 for any type.
 ///
 /// TTL of a record written without one, as BIND does it: the `$TTL` in force; without `$TTL`, the
 /// last TTL written explicitly (RFC 1035 §5.1); without either, the SOA MINIMUM (with a warning).
@@ -15,28 +15,80 @@ import DNSWire
 public enum ZoneParser {
     /// Parses `text` (the contents of `file`, used only in messages) with initial origin `origin`,
     /// then builds and validates the zone. The zone's origin is `origin` (`$ORIGIN` only changes
-    /// how relative names are completed).
+    /// how relative names are completed). Without file access, `$INCLUDE` is an error.
     public static func parse(text: String, file: String, origin: DomainName) throws(ZoneError) -> Zone {
-        var state = ParserState(file: file, origin: origin)
+        try parse(text: text, file: file, origin: origin, access: nil).zone
+    }
+
+    /// Parses `text`, the contents of the zone file at `file` (an absolute path: `$INCLUDE` names
+    /// are relative to its directory), reading included files through `access`.
+    public static func parse(text: String, file: String, origin: DomainName,
+                             access: ZoneFileAccess?) throws(ZoneError) -> ParsedZone {
+        var state = ParserState(file: file, origin: origin, access: access)
         state.run(text)
         state.resolvePendingTTLs()
-        return try Zone(origin: origin, located: state.records, file: file,
-                        issues: state.issues, warnings: state.warnings)
+        do {
+            let zone = try Zone(origin: origin, located: state.records, file: file,
+                                issues: state.issues, warnings: state.warnings)
+            return ParsedZone(zone: zone, includedFiles: state.includedFiles)
+        } catch {
+            var failure = error
+            failure.includedFiles = state.includedFiles
+            throw failure
+        }
     }
+}
+
+/// A zone and the files it was read from besides the zone file itself.
+public struct ParsedZone: Sendable {
+    /// The validated zone.
+    public let zone: Zone
+    /// Every file `$INCLUDE` read (absolute, normalized, in reading order, once each): a change
+    /// to any of them changes the zone, so they are watched like the zone file.
+    public let includedFiles: [String]
 }
 
 /// A record plus where it came from.
 struct LocatedRecord: Sendable {
     var record: ResourceRecord
-    /// 1-based line, nil for records given in memory.
-    var line: Int?
+    /// File, line and `$INCLUDE` chain; line nil for records given in memory.
+    var place: RecordPlace
     /// No TTL could be determined while reading; the SOA MINIMUM applies (RFC 2308 §4).
     var ttlPending = false
+
+    init(record: ResourceRecord, place: RecordPlace, ttlPending: Bool = false) {
+        self.record = record
+        self.place = place
+        self.ttlPending = ttlPending
+    }
+
+    /// A record of the zone file itself (or given in memory when `line` is nil).
+    init(record: ResourceRecord, line: Int?) {
+        self.init(record: record, place: RecordPlace(file: nil, line: line))
+    }
 }
 
-/// Mutable state while reading one file.
+/// Where a record was read: the file (nil: the zone file itself), the line, and the `$INCLUDE`
+/// directives that led there, innermost first.
+struct RecordPlace: Sendable {
+    var file: String?
+    var line: Int?
+    var includedFrom: [ZoneIssue.Site] = []
+
+    /// An issue at this place; `zoneFile` names the zone file when `file` is nil.
+    func issue(_ code: ZoneIssue.Code, zoneFile: String, _ message: String) -> ZoneIssue {
+        ZoneIssue(code, file: file ?? zoneFile, line: line, message, includedFrom: includedFrom)
+    }
+
+    /// Document order, as `ZoneIssue.documentPosition`.
+    var documentPosition: [Int] { includedFrom.reversed().map(\.line) + [line ?? Int.max] }
+}
+
+/// Mutable state while reading a zone file and the files it includes.
 struct ParserState {
-    let file: String
+    /// The current file as named in messages: the zone file, or an included file's path.
+    var file: String
+    /// The zone's origin (not the current `$ORIGIN`).
     let zoneOrigin: DomainName
     /// Current `$ORIGIN`, used to complete relative names.
     var origin: DomainName
@@ -50,18 +102,52 @@ struct ParserState {
     var issues: [ZoneIssue] = []
     var warnings: [ZoneIssue] = []
 
-    init(file: String, origin: DomainName) {
+    /// How `$INCLUDE` reads files; nil: `$INCLUDE` is an error.
+    let access: ZoneFileAccess?
+    /// The `$INCLUDE` directives that led to the current file, innermost first.
+    var includedFrom: [ZoneIssue.Site] = []
+    /// Real paths of the files being read, outermost first: one seen twice is an include loop.
+    var fileStack: [String]
+    /// Files read by `$INCLUDE`, once each, in order.
+    var includedFiles: [String] = []
+    /// `$INCLUDE` directives followed so far (`Limits.maxIncludesPerZone`).
+    var includeCount = 0
+    /// Records and characters `$GENERATE` produced so far (`Limits.maxGeneratedRecordsPerZone`,
+    /// `Limits.maxGeneratedTextPerZone`).
+    var generatedRecords = 0
+    var generatedText = 0
+    /// The per-zone `$GENERATE` budgets (smaller in tests).
+    var maxGeneratedRecords = Limits.maxGeneratedRecordsPerZone
+    var maxGeneratedText = Limits.maxGeneratedTextPerZone
+
+    init(file: String, origin: DomainName, access: ZoneFileAccess? = nil) {
         self.file = file
         self.zoneOrigin = origin
         self.origin = origin
+        self.access = access
+        self.fileStack = [ZonePath.normalize(file)]
     }
 
     mutating func issue(_ code: ZoneIssue.Code, _ line: Int, _ message: String) {
-        issues.append(ZoneIssue(code, file: file, line: line, message))
+        issues.append(ZoneIssue(code, file: file, line: line, message, includedFrom: includedFrom))
+    }
+
+    mutating func warn(_ code: ZoneIssue.Code, _ line: Int?, _ message: String) {
+        warnings.append(ZoneIssue(code, file: file, line: line, message, includedFrom: includedFrom))
+    }
+
+    /// Where a record read now, at `line`, comes from.
+    func place(_ line: Int) -> RecordPlace {
+        RecordPlace(file: file, line: line, includedFrom: includedFrom)
     }
 
     mutating func run(_ text: String) {
-        let entries = ZoneLexer.entries(of: text, file: file, issues: &issues)
+        var lexIssues: [ZoneIssue] = []
+        let entries = ZoneLexer.entries(of: text, file: file, issues: &lexIssues)
+        for var i in lexIssues {
+            i.includedFrom = includedFrom
+            issues.append(i)
+        }
         for entry in entries {
             let first = entry.tokens[0]
             if !entry.startsWithBlank && !first.quoted && first.bytes.first == UInt8(ascii: "$") {
@@ -70,7 +156,7 @@ struct ParserState {
                 record(entry)
             }
         }
-        // Lexer issues were appended as found; keep all issues in line order.
+        // Lexer issues were appended as found; keep all issues in document order.
         issues = stableSortedByLine(issues)
     }
 
@@ -99,15 +185,84 @@ struct ParserState {
             case .failure(let p): issue(.badTTL, t[1].line, p.message)
             }
         case "$INCLUDE":
-            issue(.unsupportedDirective, entry.line, "$INCLUDE is not supported: put all records of the zone in one file")
+            include(entry)
         case "$GENERATE":
-            issue(.unsupportedDirective, entry.line, "$GENERATE is not supported: write the records out")
+            generate(entry)
         default:
             issue(.unsupportedDirective, entry.line, "unknown directive \(t[0].shown)")
         }
     }
 
     // MARK: Records
+
+    /// `[TTL] [class] type` or `[class] [TTL] type` starting at `t[start]` (RFC 1035 §5.1): the
+    /// TTL if written, the type, and the index after the type; nil after reporting a problem.
+    /// Only class IN is accepted; meta types cannot be zone data.
+    mutating func recordHeader(_ t: [ZoneToken], from start: Int, owner: String)
+        -> (ttl: UInt32?, type: RecordType, next: Int)? {
+        var idx = start
+        var ttl: UInt32?
+        var rclass: RecordClass?
+        while idx < t.count, !t[idx].quoted, ttl == nil || rclass == nil {
+            let tok = t[idx]
+            if ttl == nil, let c = tok.bytes.first, isDigit(c) {
+                switch parseTTL(tok) {
+                case .success(let v): ttl = v
+                case .failure(let p):
+                    issue(.badTTL, tok.line, p.message)
+                    return nil
+                }
+            } else if rclass == nil, let c = RecordClass(mnemonic: tok.text) {
+                rclass = c
+            } else {
+                break
+            }
+            idx += 1
+        }
+        guard idx < t.count else {
+            issue(.syntax, t[t.count - 1].line, "missing record type after \(t[t.count - 1].shown)")
+            return nil
+        }
+        let typeToken = t[idx]
+        guard !typeToken.quoted, let type = RecordType(zoneText: typeToken.text) else {
+            issue(.badType, typeToken.line, "unknown record type \(typeToken.shown)")
+            return nil
+        }
+        if let rclass, rclass != .in {
+            issue(.unsupportedClass, t[0].line, "class \(rclass) is not supported (only IN) for \(owner) \(type)")
+            return nil
+        }
+        if type.isMetaType || type.rawValue == 0 {
+            issue(.badType, typeToken.line, "type \(type) cannot appear in zone data")
+            return nil
+        }
+        return (ttl, type, idx + 1)
+    }
+
+    /// The TTL of a record with `explicit` TTL (or none) and `rdata`: explicit, else `$TTL`, else
+    /// the last explicit TTL, else an SOA's own MINIMUM; nil when only the apex SOA can tell later.
+    mutating func effectiveTTL(_ explicit: UInt32?, _ rdata: RData, line: Int) -> UInt32? {
+        if let explicit {
+            lastTTL = explicit
+            return explicit
+        } else if let defaultTTL {
+            return defaultTTL
+        } else if let lastTTL {
+            return lastTTL
+        } else if case .soa(let soa) = rdata {
+            lastTTL = soa.minimum
+            warn(.ttl, line, "no TTL and no $TTL: using the SOA MINIMUM \(soa.minimum) (RFC 2308 §4)")
+            return soa.minimum
+        }
+        return nil
+    }
+
+    /// DNAME loads (as RFC 3597 data) but its redirection is not implemented: say so.
+    mutating func warnIfDNAME(_ rdata: RData, at owner: DomainName, line: Int) {
+        if case .unknown(let ut, _) = rdata, ut == .dname {
+            warn(.unsupportedSemantics, line, "DNAME at \(owner) is served as plain data; names below it are not rewritten (RFC 6672)")
+        }
+    }
 
     mutating func record(_ entry: ZoneEntry) {
         let t = entry.tokens
@@ -132,76 +287,18 @@ struct ParserState {
             idx = 1
         }
 
-        // [TTL] [class] or [class] [TTL] (RFC 1035 §5.1).
-        var ttl: UInt32?
-        var rclass: RecordClass?
-        while idx < t.count, !t[idx].quoted, ttl == nil || rclass == nil {
-            let tok = t[idx]
-            if ttl == nil, let c = tok.bytes.first, isDigit(c) {
-                switch parseTTL(tok) {
-                case .success(let v): ttl = v
-                case .failure(let p):
-                    issue(.badTTL, tok.line, p.message)
-                    return
-                }
-            } else if rclass == nil, let c = RecordClass(mnemonic: tok.text) {
-                rclass = c
-            } else {
-                break
-            }
-            idx += 1
-        }
-        guard idx < t.count else {
-            issue(.syntax, t[t.count - 1].line, "missing record type after \(t[t.count - 1].shown)")
-            return
-        }
-        let typeToken = t[idx]
-        guard !typeToken.quoted, let type = RecordType(zoneText: typeToken.text) else {
-            issue(.badType, typeToken.line, "unknown record type \(typeToken.shown)")
-            return
-        }
-        if let rclass, rclass != .in {
-            issue(.unsupportedClass, t[0].line, "class \(rclass) is not supported (only IN) for \(owner) \(type)")
-            return
-        }
-        if type.isMetaType || type.rawValue == 0 {
-            issue(.badType, typeToken.line, "type \(type) cannot appear in zone data")
-            return
-        }
-
+        guard let (ttl, type, next) = recordHeader(t, from: idx, owner: "\(owner)") else { return }
         let rdata: RData
-        switch RDataTextParser.parse(type: type, tokens: t[(idx + 1)...], origin: origin, line: typeToken.line) {
+        switch RDataTextParser.parse(type: type, tokens: t[next...], origin: origin, line: t[next - 1].line) {
         case .success(let r): rdata = r
         case .failure(let failure):
             issue(failure.code, failure.line, failure.message)
             return
         }
-        if case .unknown(let ut, _) = rdata, ut == .dname {
-            warnings.append(ZoneIssue(.unsupportedSemantics, file: file, line: entry.line,
-                                      "DNAME at \(owner) is served as plain data; names below it are not rewritten (RFC 6672)"))
-        }
-
-        // TTL: explicit, else $TTL, else the last explicit TTL, else the SOA MINIMUM.
-        var pending = false
-        let effectiveTTL: UInt32
-        if let ttl {
-            effectiveTTL = ttl
-            lastTTL = ttl
-        } else if let defaultTTL {
-            effectiveTTL = defaultTTL
-        } else if let lastTTL {
-            effectiveTTL = lastTTL
-        } else if case .soa(let soa) = rdata {
-            effectiveTTL = soa.minimum
-            lastTTL = soa.minimum
-            warnings.append(ZoneIssue(.ttl, file: file, line: entry.line,
-                                      "no TTL and no $TTL: using the SOA MINIMUM \(soa.minimum) (RFC 2308 §4)"))
-        } else {
-            effectiveTTL = 0
-            pending = true
-        }
-        records.append(LocatedRecord(record: ResourceRecord(name: owner, rclass: .in, ttl: effectiveTTL, rdata: rdata),
-                                     line: entry.line, ttlPending: pending))
+        warnIfDNAME(rdata, at: owner, line: entry.line)
+        let effective = effectiveTTL(ttl, rdata, line: entry.line)
+        records.append(LocatedRecord(record: ResourceRecord(name: owner, rclass: .in, ttl: effective ?? 0, rdata: rdata),
+                                     place: place(entry.line), ttlPending: effective == nil))
     }
 
     /// Gives records read before any TTL was known the SOA MINIMUM (RFC 2308 §4), as BIND does.
@@ -215,15 +312,15 @@ struct ParserState {
         var warned = false
         for i in records.indices where records[i].ttlPending {
             guard let soaMinimum else {
-                issue(.ttl, records[i].line ?? 0, "no TTL for \(records[i].record.name) \(records[i].record.type), no $TTL and no SOA to take a default from")
+                issues.append(records[i].place.issue(.ttl, zoneFile: file, "no TTL for \(records[i].record.name) \(records[i].record.type), no $TTL and no SOA to take a default from"))
                 continue
             }
             records[i].record.ttl = soaMinimum
             records[i].ttlPending = false
             if !warned {
                 warned = true
-                warnings.append(ZoneIssue(.ttl, file: file, line: records[i].line,
-                                          "no TTL and no $TTL: using the SOA MINIMUM \(soaMinimum) (RFC 2308 §4)"))
+                warnings.append(records[i].place.issue(.ttl, zoneFile: file,
+                                                       "no TTL and no $TTL: using the SOA MINIMUM \(soaMinimum) (RFC 2308 §4)"))
             }
         }
         records.removeAll(where: \.ttlPending)
@@ -308,11 +405,12 @@ func parseDuration(_ bytes: [UInt8]) -> UInt64? {
     return total <= UInt64(UInt32.max) ? total : nil
 }
 
-/// Sorts issues by line, keeping the original order among equal lines and putting line-less ones last.
+/// Sorts issues into document order (by line, an included file's issues at its `$INCLUDE` line),
+/// keeping the original order among equal positions and putting line-less ones last.
 func stableSortedByLine(_ issues: [ZoneIssue]) -> [ZoneIssue] {
     issues.enumerated().sorted { a, b in
-        let la = a.element.line ?? Int.max, lb = b.element.line ?? Int.max
-        return la != lb ? la < lb : a.offset < b.offset
+        let pa = a.element.documentPosition, pb = b.element.documentPosition
+        return pa != pb ? pa.lexicographicallyPrecedes(pb) : a.offset < b.offset
     }.map(\.element)
 }
 

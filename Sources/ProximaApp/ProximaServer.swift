@@ -48,6 +48,8 @@ public final class ProximaServer: Sendable {
     let store: SnapshotStore
     let backends: BackendStateStore
     let runtime: LockedBox<LoadedRuntime>
+    /// Files the last failed reload read beyond the running data's (empty after a success).
+    let failedLoadFiles = LockedBox<[String]>([])
     let generation = Atomic<UInt64>(1)
     let httpClient: HTTPClient
     let ipstack: LockedBox<(IPStackSettings, IPStackClient)?>
@@ -236,6 +238,8 @@ public final class ProximaServer: Sendable {
         switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment, forServing: true,
                                   previous: previous) {
         case .failure(let failure):
+            // Watch what the failed load read too (a newly $INCLUDEd file, say): fixing it reloads.
+            failedLoadFiles.withLock { $0 = failure.watchedFiles }
             let problems = failure.problems
             logger.error("reload (\(reason)) refused; still serving the previous data", metadata: ["problems": "\(problems.count)"])
             for p in problems { logger.error("\(p.description)") }
@@ -249,6 +253,7 @@ public final class ProximaServer: Sendable {
                 logger.warning("reload (\(reason)): listen, udp_threads, tcp, fast_path and admin changes take effect after a restart")
             }
             runtime.withLock { $0 = loaded }
+            failedLoadFiles.withLock { $0 = [] }
             installIPStack(for: loaded.config)
             store.replace(snapshot: makeSnapshot(loaded))
             let targets = ProximaServer.healthTargets(loaded.geoData)
@@ -270,7 +275,10 @@ public final class ProximaServer: Sendable {
     }
 
     /// Files whose change triggers a reload.
-    var watchedFiles: [String] { runtime.withLock { $0.watchedFiles } }
+    var watchedFiles: [String] {
+        let current = runtime.withLock { $0.watchedFiles }
+        return current + failedLoadFiles.withLock { failed in failed.filter { !current.contains($0) } }
+    }
 
     func installIPStack(for config: ProximaConfiguration) {
         ipstack.withLock { current in

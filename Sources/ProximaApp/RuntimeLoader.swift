@@ -17,7 +17,13 @@ public struct LoadProblem: Error, Sendable, CustomStringConvertible, Hashable {
 /// Every problem that stopped a load.
 public struct LoadFailure: Error, Sendable, CustomStringConvertible {
     public var problems: [LoadProblem]
-    public init(_ problems: [LoadProblem]) { self.problems = problems }
+    /// Files read (or meant to be read) before the problems were found: a change to any of them
+    /// may fix the load, so the server watches them until a load succeeds.
+    public var watchedFiles: [String]
+    public init(_ problems: [LoadProblem], watchedFiles: [String] = []) {
+        self.problems = problems
+        self.watchedFiles = watchedFiles
+    }
     public var description: String { problems.map(\.description).joined(separator: "\n") }
 }
 
@@ -68,7 +74,8 @@ public enum RuntimeLoader {
         var warnings: [LoadProblem] = []
         var watched = [absolute(configPath, cwd: cwd)]
 
-        // Zones.
+        // Zones. `$INCLUDE` may read files below the config file's directory only.
+        let includeAccess = zoneFileAccess(allowedRoot: ZonePath.directory(of: ZonePath.normalize(watched[0])))
         var zones: [Zone] = []
         for (i, z) in config.zones.enumerated() {
             watched.append(z.file)
@@ -81,11 +88,15 @@ public enum RuntimeLoader {
                 continue
             }
             do {
-                let zone = try ZoneParser.parse(text: zoneText, file: z.file, origin: origin)
+                let parsed = try ZoneParser.parse(text: zoneText, file: z.file, origin: origin, access: includeAccess)
+                let zone = parsed.zone
                 zones.append(zone)
+                // A change to an included file changes the zone: watch it like the zone file.
+                watched += parsed.includedFiles.filter { !watched.contains($0) }
                 warnings += zone.warnings.map { LoadProblem($0.description) }
             } catch {
                 problems += error.issues.map { LoadProblem($0.description) }
+                watched += error.includedFiles.filter { !watched.contains($0) }
             }
         }
         var zoneSet = ZoneSet.empty
@@ -172,7 +183,7 @@ public enum RuntimeLoader {
             problems.append(problem("geoip.overrides", "\(error)"))
         }
 
-        if !problems.isEmpty { return .failure(LoadFailure(problems)) }
+        if !problems.isEmpty { return .failure(LoadFailure(problems, watchedFiles: watched)) }
         return .success(LoadedRuntime(configPath: configPath, config: config, zones: zoneSet, geoData: geoData, routes: routes,
                                       database: database, overrides: overrides, watchedFiles: watched, warnings: warnings,
                                       databaseStamp: databaseStamp, openedDatabase: openedDatabase))
@@ -185,6 +196,21 @@ public enum RuntimeLoader {
     /// The route of a routed name: the config's settings are GeoRouting's own types.
     static func routeSpec(_ r: RouteSettings) -> RouteSpec {
         RouteSpec(pool: r.pool, policy: r.policy, answers: r.answers, ttl: r.ttl, tieBand: r.tieBand, allDown: r.allDown)
+    }
+
+    /// What `$INCLUDE` may read: regular files below `allowedRoot` (symbolic links resolved on both
+    /// sides, so a link cannot lead out of it).
+    static func zoneFileAccess(allowedRoot: String) -> ZoneFileAccess {
+        let realRoot = ZonePath.normalize(URL(fileURLWithPath: allowedRoot).resolvingSymlinksInPath().path)
+        return ZoneFileAccess(allowedRoot: allowedRoot, allowedRealRoot: realRoot) { path in
+            let real = ZonePath.normalize(URL(fileURLWithPath: path).resolvingSymlinksInPath().path)
+            // Never open what a link points to outside the root (a device, say): the parser
+            // refuses it by its real path.
+            guard ZonePath.isInside(real, root: realRoot) else { return ZoneFileText(text: "", realPath: real) }
+            guard (try? FileManager.default.attributesOfItem(atPath: real))?[.type] as? FileAttributeType == .typeRegular,
+                  let text = readText(real) else { return nil }
+            return ZoneFileText(text: text, realPath: real)
+        }
     }
 
     static func readText(_ path: String) -> String? {

@@ -1,4 +1,5 @@
 import DNSWire
+import DNSZone
 import Foundation
 import XCTest
 #if canImport(Glibc)
@@ -41,17 +42,10 @@ final class KnotReferenceTests: XCTestCase {
         return 0
     }
 
-    func testProximaAgreesWithKnot() async throws {
-        guard let knotd = Self.knotd() else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("knotd is not installed (Scripts/setup --for-tests installs it)") }
-            throw XCTSkip("knotd not installed; run Scripts/setup --for-tests")
-        }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("knot-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let zone = dir.appendingPathComponent("battery.zone")
-        try FileManager.default.copyItem(at: LiveServer.fixture("Tests/Fixtures/engine/battery.zone"), to: zone)
-        let port = Self.freePort()
+    /// Starts knotd serving `zoneFile` for `domain` on a free loopback port; waits until it answers.
+    static func startKnot(domain: String, zoneFile: URL, directory dir: URL) throws -> (Process, UInt16) {
+        guard let knotd = knotd() else { throw XCTSkip("knotd not installed") }
+        let port = freePort()
         let conf = """
         server:
             listen: 127.0.0.1@\(port)
@@ -59,8 +53,8 @@ final class KnotReferenceTests: XCTestCase {
         database:
             storage: \(dir.path)/db
         zone:
-          - domain: battery.test.
-            file: \(zone.path)
+          - domain: \(domain)
+            file: \(zoneFile.path)
             zonefile-load: whole
             journal-content: none
         log:
@@ -72,12 +66,26 @@ final class KnotReferenceTests: XCTestCase {
         proc.executableURL = URL(fileURLWithPath: knotd)
         proc.arguments = ["-c", dir.appendingPathComponent("knot.conf").path]
         try proc.run()
+        let up = LiveServer.eventually(timeout: 10) {
+            (try? DNSTestClient.udp(domain, .soa, server: IPAddress("127.0.0.1")!, port: port))?.rcode == .noError
+        }
+        XCTAssertTrue(up, "knotd did not start on port \(port) with \(zoneFile.lastPathComponent)")
+        return (proc, port)
+    }
+
+    func testProximaAgreesWithKnot() async throws {
+        guard Self.knotd() != nil else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("knotd is not installed (Scripts/setup --for-tests installs it)") }
+            throw XCTSkip("knotd not installed; run Scripts/setup --for-tests")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("knot-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let zone = dir.appendingPathComponent("battery.zone")
+        try FileManager.default.copyItem(at: LiveServer.fixture("Tests/Fixtures/engine/battery.zone"), to: zone)
+        let (proc, port) = try Self.startKnot(domain: "battery.test.", zoneFile: zone, directory: dir)
         defer { proc.terminate(); proc.waitUntilExit() }
         let localhost = IPAddress("127.0.0.1")!
-        let up = LiveServer.eventually(timeout: 10) {
-            (try? DNSTestClient.udp("battery.test.", .soa, server: localhost, port: port))?.rcode == .noError
-        }
-        XCTAssertTrue(up, "knotd did not start on port \(port)")
 
         let live = try await LiveServer.start(config: TestConfigs.battery(),
                                               copies: ["battery.zone": LiveServer.fixture("Tests/Fixtures/engine/battery.zone")])
@@ -132,6 +140,79 @@ final class KnotReferenceTests: XCTestCase {
             XCTAssertEqual(QueryBattery.render(ours.answerSection), QueryBattery.render(knot.answerSection), label)
             XCTAssertEqual(QueryBattery.render(ours.authoritySection), QueryBattery.render(knot.authoritySection), label)
             XCTAssertEqual(QueryBattery.render(ours.additionalSection), QueryBattery.render(knot.additionalSection), label)
+        }
+        await live.stop()
+    }
+
+    /// Issue #10: a zone written with `$INCLUDE` (RFC 1035 §5.1, the included file with its own
+    /// origin and $TTL) and BIND's `$GENERATE`. Knot 3.2 reads `$INCLUDE` but not `$GENERATE`
+    /// ("invalid directive"), so Knot serves the same zone with each `$GENERATE` written out by
+    /// hand (gen-expanded.zone, which Knot loads, so the expansion is checked by Knot's parser),
+    /// and Proxima serves the `$GENERATE` file: every answer must agree. Proxima's own parse of
+    /// the two files must be the same record set too.
+    func testIncludeAndGenerateAgreeWithKnot() async throws {
+        guard Self.knotd() != nil else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { XCTFail("knotd is not installed (Scripts/setup --for-tests installs it)") }
+            throw XCTSkip("knotd not installed; run Scripts/setup --for-tests")
+        }
+        let fixtures = "Tests/Fixtures/zones/directives/"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("knot-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["gen-expanded.zone", "gen-hosts.zone"] {
+            try FileManager.default.copyItem(at: LiveServer.fixture(fixtures + name), to: dir.appendingPathComponent(name))
+        }
+        let (proc, port) = try Self.startKnot(domain: "gen.test.", zoneFile: dir.appendingPathComponent("gen-expanded.zone"), directory: dir)
+        defer { proc.terminate(); proc.waitUntilExit() }
+        let localhost = IPAddress("127.0.0.1")!
+
+        // Proxima's parser: the $GENERATE file and the hand-expanded one hold the same records.
+        func parsed(_ name: String) throws -> [String] {
+            let path = LiveServer.fixture(fixtures + name).path
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let access = ZoneFileAccess(allowedRoot: LiveServer.fixture(fixtures).path) { p in
+                (try? String(contentsOfFile: p, encoding: .utf8)).map { ZoneFileText(text: $0, realPath: p) }
+            }
+            let zone = try ZoneParser.parse(text: text, file: path, origin: DomainName(parsing: "gen.test."), access: access).zone
+            return QueryBattery.render(zone.allRecords())
+        }
+        let generated = try parsed("gen.zone")
+        XCTAssertEqual(generated, try parsed("gen-expanded.zone"))
+        XCTAssertEqual(generated.count, 26)
+
+        let config = """
+        listen:
+          - 127.0.0.1:0
+        udp_threads: 1
+        log_level: warning
+        zones:
+          - origin: gen.test.
+            file: gen.zone
+        """
+        let live = try await LiveServer.start(config: config, copies: [
+            "gen.zone": LiveServer.fixture(fixtures + "gen.zone"), "gen-hosts.zone": LiveServer.fixture(fixtures + "gen-hosts.zone"),
+        ])
+        let questions: [(String, RecordType)] = [
+            ("h1.gen.test.", .a), ("h4.gen.test.", .a), ("h5.gen.test.", .a), ("alias2.gen.test.", .a),
+            ("alias3.gen.test.", .cname), ("010.rev.gen.test.", .ptr), ("012.rev.gen.test.", .ptr), ("rev.gen.test.", .ptr),
+            ("mx1.gen.test.", .mx), ("mx2.gen.test.", .mx), ("t1.gen.test.", .txt), ("t2.gen.test.", .txt),
+            ("a.1.nib.gen.test.", .ptr), ("b.1.nib.gen.test.", .ptr), ("1.nib.gen.test.", .ptr),
+            ("s0.gen.test.", .aaaa), ("s2.gen.test.", .aaaa), ("s3.gen.test.", .aaaa), ("s4.gen.test.", .aaaa),
+            ("www.hosts.gen.test.", .a), ("short.hosts.gen.test.", .a), ("hosts.gen.test.", .a), ("after.gen.test.", .a),
+            ("gen.test.", .soa), ("gen.test.", .ns),
+        ]
+        for (name, type) in questions {
+            for tcp in [false, true] {
+                let knot = tcp ? try DNSTestClient.tcp(name, type, server: localhost, port: port)
+                               : try DNSTestClient.udp(name, type, server: localhost, port: port)
+                let ours = tcp ? try live.tcp(name, type) : try live.udp(name, type)
+                let label = "\(name) \(type) over \(tcp ? "TCP" : "UDP")"
+                XCTAssertEqual(ours.rcode, knot.rcode, label)
+                XCTAssertEqual(ours.header.authoritative, knot.header.authoritative, label)
+                XCTAssertEqual(QueryBattery.render(ours.answerSection), QueryBattery.render(knot.answerSection), label)
+                XCTAssertEqual(QueryBattery.render(ours.authoritySection), QueryBattery.render(knot.authoritySection), label)
+                XCTAssertEqual(QueryBattery.render(ours.additionalSection), QueryBattery.render(knot.additionalSection), label)
+            }
         }
         await live.stop()
     }

@@ -66,6 +66,34 @@ final class ReloadTests: XCTestCase {
         await live.stop()
     }
 
+    /// Issue #10: a file the zone `$INCLUDE`s is watched like the zone file: changing only the
+    /// included file reloads the zone.
+    func testIncludedFileChangeIsPickedUp() async throws {
+        let main = """
+        $ORIGIN reload.test.
+        $TTL 300
+        @    SOA ns1 hostmaster 1 7200 3600 1209600 300
+             NS  ns1
+        ns1  A   192.0.2.53
+        $INCLUDE hosts.zone
+        """
+        let live = try await LiveServer.start(config: Self.config, files: ["reload.zone": main, "hosts.zone": "www A 192.0.2.10\n"])
+        XCTAssertEqual(Self.answers(try live.udp("www.reload.test.", .a)), ["192.0.2.10"])
+        try live.write("hosts.zone", "www A 192.0.2.30\n")
+        XCTAssertTrue(try LiveServer.eventually(timeout: 5) { Self.answers(try live.udp("www.reload.test.", .a)) == ["192.0.2.30"] })
+
+        // A new include that is broken: the reload is refused, yet the new file is watched, so
+        // fixing it (without touching the zone file) loads it.
+        try live.write("more.zone", "new A 192.0.2.300\n")
+        try live.write("reload.zone", main + "\n$INCLUDE more.zone\n")
+        XCTAssertFalse(live.server.reload(reason: "test"))
+        // Let the poller (every 200 ms) take the broken file's stamp before it changes again.
+        try await Task.sleep(for: .seconds(1))
+        try live.write("more.zone", "new A 192.0.2.31\n")
+        XCTAssertTrue(try LiveServer.eventually(timeout: 5) { Self.answers(try live.udp("new.reload.test.", .a)) == ["192.0.2.31"] })
+        await live.stop()
+    }
+
     /// Queries racing reloads see the old RRset or the new, never a mix.
     func testReloadIsAtomicUnderLoad() async throws {
         let v1 = ("192.0.2.1", "192.0.2.2"), v2 = ("198.51.100.1", "198.51.100.2")
