@@ -112,15 +112,12 @@ final class GeoLocatorTests: XCTestCase {
         let now = ContinuousClock.now
         for a in addresses { _ = locator.locate(a, now: now) }
         let n = 200_000
-        let start = ContinuousClock.now
         var located = 0
         for i in 0..<n {
             if case .located = locator.locate(addresses[i & 255], now: now) { located += 1 }
         }
-        let elapsed = ContinuousClock.now - start
         XCTAssertEqual(located, n)
-        // Release builds measure ~0.1 µs (see proxima-locate-bench); debug test builds are much
-        // slower, so this only catches pathologies (a tree walk plus decode per lookup is ~1 µs+).
-        XCTAssertLessThan(elapsed / n, .microseconds(20))
+        // Speed is measured by proxima-locate-bench (release, ~0.1 µs), not asserted here: a
+        // wall-clock bound fails on a busy machine.
     }
 }
