@@ -295,6 +295,18 @@ struct Harness {
             if fast != bytes {
                 fail(packet, "fast path \(hex(fast))\n  engine    \(hex(bytes))", source, transport, round)
             }
+            // Equal is not enough: the reply must be a message a resolver can read, answer this
+            // query's ID, and fit the transport (RFC 1035 §4.1, RFC 6891 §6.2.5: never above our
+            // configured UDP maximum).
+            guard let reply = try? Message(parsing: fast) else {
+                fail(packet, "reply does not parse: \(hex(fast))", source, transport, round)
+            }
+            if reply.header.id != UInt16(packet[0]) << 8 | UInt16(packet[1]) || !reply.header.isResponse {
+                fail(packet, "reply ID or QR wrong: \(hex(fast))", source, transport, round)
+            }
+            if transport == .udp && n > snapshot.settings.maxUDPPayload {
+                fail(packet, "UDP reply of \(n) bytes: \(hex(fast))", source, transport, round)
+            }
         case (.drop, .drop):
             break
         case (.needsRemote(let a), .needsRemoteLocation(let b)) where a == b:
