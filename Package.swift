@@ -102,6 +102,18 @@ let package = Package(
 
         .executableTarget(name: "proxima-locate-bench", dependencies: ["GeoIP", "GeoRouting", "DNSWire"]),
 
+        // Fuzz targets (libFuzzer; `Scripts/fuzz TARGET`). Each holds one `LLVMFuzzerTestOneInput`;
+        // built without the sanitizer they replay input files instead (see Fuzz/README.md).
+        .target(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"], path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "fuzz-query", dependencies: ["FuzzSupport", "QueryEngine", "DNSZone", "GeoRouting", "DNSWire"],
+                          path: "Fuzz/Targets/fuzz-query"),
+        .executableTarget(name: "fuzz-zone", dependencies: ["FuzzSupport", "DNSZone", "DNSWire"], path: "Fuzz/Targets/fuzz-zone"),
+        .executableTarget(name: "fuzz-config", dependencies: ["FuzzSupport", "ProximaConfig"], path: "Fuzz/Targets/fuzz-config"),
+        .executableTarget(name: "fuzz-geodata", dependencies: ["FuzzSupport", "GeoRouting", "DNSWire"],
+                          path: "Fuzz/Targets/fuzz-geodata"),
+        .executableTarget(name: "fuzz-admin", dependencies: ["FuzzSupport", "GeoRouting", "DNSWire"], path: "Fuzz/Targets/fuzz-admin"),
+
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "DNSZoneTests", dependencies: ["DNSZone", "DNSWire"]),

@@ -43,18 +43,21 @@ public final class GeoLocator: Sendable {
     public func locate(_ ip: IPAddress, now: ContinuousClock.Instant) -> LocateOutcome {
         let address = ip.mappedIPv4 ?? ip
         if !overrides.isEmpty, let hit = overrides.lookup(address) { return .located(hit) }
+        // Past this point no override holds `address`, but one may lie inside the database or
+        // ipstack network: every network reported is narrowed around it (`excludingOverrides`).
         var databaseNetwork: IPNetwork?
         if let answer = databaseAnswer(address) {
             switch answer {
-            case .located(let location): return .located(location)
-            case .noCoordinates(let network), .notFound(let network): databaseNetwork = network
+            case .located(let location): return .located(excludingOverrides(location, around: address))
+            case .noCoordinates(let network), .notFound(let network):
+                databaseNetwork = overrides.excluding(from: network, around: address)
             }
         }
         guard let ipstack, !address.isSpecialPurpose else { return .unknown(network: databaseNetwork) }
-        let remoteNetwork = ipstack.cacheNetwork(for: address)
+        let remoteNetwork = overrides.excluding(from: ipstack.cacheNetwork(for: address), around: address)
         switch ipstack.cached(address, now: now) {
         case .hit(let location):
-            return .located(Self.narrowed(location, to: databaseNetwork))
+            return .located(excludingOverrides(Self.narrowed(location, to: databaseNetwork), around: address))
         case .negative:
             return .unknown(network: Self.narrower(databaseNetwork, remoteNetwork))
         case .miss:
@@ -65,6 +68,14 @@ public final class GeoLocator: Sendable {
         }
     }
 
+    /// `location` with its network narrowed around the overrides inside it.
+    func excludingOverrides(_ location: Location, around address: IPAddress) -> Location {
+        guard !overrides.isEmpty else { return location }
+        var narrowed = location
+        narrowed.network = overrides.excluding(from: location.network, around: address)
+        return narrowed
+    }
+
     /// The ipstack step for a `.needsRemote` outcome: waits at most the configured budget.
     /// Nil when ipstack is not configured, times out or has no location.
     public func locateRemote(_ ip: IPAddress) async -> Location? {
@@ -73,7 +84,7 @@ public final class GeoLocator: Sendable {
         guard let location = await ipstack.lookup(address, budget: ipstack.configuration.budget) else {
             return nil
         }
-        return Self.narrowed(location, to: databaseAnswer(address)?.network)
+        return excludingOverrides(Self.narrowed(location, to: databaseAnswer(address)?.network), around: address)
     }
 
     /// The database answer for `address` (already unmapped), through the per-network cache.

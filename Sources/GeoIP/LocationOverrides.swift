@@ -109,6 +109,25 @@ public struct LocationOverrides: Sendable {
     }
 
     /// Leading bits `a` and `b` (same family) share.
+    /// `network`, a database or ipstack network around `address` (which no override holds),
+    /// narrowed to the block around `address` that holds no override: inside an override the
+    /// override answers, so the other source's answer does not hold for all of `network`. The
+    /// result bounds the ECS scope and is the block the fast path remembers a location for.
+    /// Linear in the number of overrides; only location-cache misses and engine lookups pay it.
+    public func excluding(from network: IPNetwork, around address: IPAddress) -> IPNetwork {
+        guard !entries.isEmpty else { return network }
+        let ip = address.mappedIPv4 ?? address
+        var prefix = network.prefixLength
+        for entry in entries {
+            let inner = entry.network
+            guard inner.prefixLength > network.prefixLength, inner.address.family == ip.family,
+                  network.contains(inner.address) else { continue }
+            // A block of `ip` excludes `inner` once it is longer than their common prefix.
+            prefix = max(prefix, min(inner.prefixLength, LocationOverrides.commonPrefixLength(ip, inner.address) + 1))
+        }
+        return prefix == network.prefixLength ? network : IPNetwork(address: ip.masked(to: prefix), prefixLength: prefix)
+    }
+
     static func commonPrefixLength(_ a: IPAddress, _ b: IPAddress) -> Int {
         switch (a, b) {
         case (.v4(let x), .v4(let y)): return (x ^ y).leadingZeroBitCount

@@ -16,7 +16,12 @@ struct LocatorAdapter: ClientLocator {
             return (hit.coordinate, hit.network.prefixLength)
         }
         guard let q = locator.database?.quickLocate(address) else { return nil }
-        return (q.coordinate, q.prefixLength)
+        guard !locator.overrides.isEmpty else { return (q.coordinate, q.prefixLength) }
+        // An override inside the database network answers there: not one block (the fast path
+        // remembers this location for the whole block).
+        let ip = address.mappedIPv4 ?? address
+        let network = IPNetwork(address: ip.masked(to: q.prefixLength), prefixLength: q.prefixLength)
+        return (q.coordinate, locator.overrides.excluding(from: network, around: ip).prefixLength)
     }
 
     func locate(_ address: IPAddress) -> Placement {

@@ -51,19 +51,18 @@ final class ReportLoadTests: XCTestCase {
 
     func testRejectionIsNotRetriedAndNamesTheProblem() async throws {
         let (_, store, task, port) = try await startServer(token: "t0ken", known: [loopback])
-        let started = BackendStateStore.monotonicSeconds()
+        // A backoff of an hour: returning at all shows a 4xx is final (no wall-clock bound).
         for (token, address, expected) in [("wrong", loopback, "401"), ("t0ken", IPAddress("::1")!, "404")] {
             do {
                 try await LoadReporter.withReporter(configuration: .init(
                     serverURL: "http://127.0.0.1:\(port)", token: token, address: address,
-                    maxAttempts: 3, initialBackoff: 2)) { try await $0.report(load: 0.5) }
+                    maxAttempts: 3, initialBackoff: 3600)) { try await $0.report(load: 0.5) }
                 XCTFail("expected a rejection")
             } catch let error as HealthChecksError {
                 XCTAssertEqual(error.code, .rejected)
                 XCTAssertTrue(error.message.contains("HTTP \(expected)"), error.message)
             }
         }
-        XCTAssertLessThan(BackendStateStore.monotonicSeconds() - started, 2, "no backoff: 4xx is final")
         XCTAssertTrue(store.snapshot().byAddress.isEmpty)
         await task.stop()
     }
@@ -82,8 +81,9 @@ final class ReportLoadTests: XCTestCase {
             XCTAssertEqual(error.code, .unreachable)
             XCTAssertTrue(error.message.contains("connection refused"), error.message)
         }
+        // A lower bound only (a busy machine can only make it longer); giving up at all shows the
+        // retries are bounded.
         let took = BackendStateStore.monotonicSeconds() - started
         XCTAssertGreaterThanOrEqual(took, 0.15, "two backoffs of 0.05 s and 0.1 s were waited")
-        XCTAssertLessThan(took, 5)
     }
 }

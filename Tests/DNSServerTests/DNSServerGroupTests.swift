@@ -10,7 +10,8 @@ final class DNSServerGroupTests: XCTestCase {
     /// serves until its task is cancelled, then stops everything.
     func testGroupServesUDPAndTCPOnOnePortPerEndpointUntilCancelled() async throws {
         var endpoints = [ServerEndpoint(address: IPAddress("127.0.0.1")!, port: 0)]
-        if ipv6LoopbackAvailable() { endpoints.append(ServerEndpoint(address: IPAddress("::1")!, port: 0)) }
+        try requireIPv6Loopback()
+        endpoints.append(ServerEndpoint(address: IPAddress("::1")!, port: 0))
         let group = DNSServerGroup(configuration: .init(endpoints: endpoints, udp: .init(threads: 2)),
                                    handler: TestQueryHandler())
         let bound = try await group.start()
@@ -32,8 +33,8 @@ final class DNSServerGroupTests: XCTestCase {
         try await group.run()  // already stopped: returns at once instead of waiting for shutdown
         XCTAssertEqual(threadNames().filter { $0 == "proxima-udp" }.count, 0)
         for endpoint in bound {
-            let udp = try UDPClient(server: endpoint, timeoutMilliseconds: 200)
-            XCTAssertNil(udp.exchange(TestDNS.query(id: 1, name: "www.example.test")))
+            // Released, not merely silent: a plain socket can bind the port again.
+            XCTAssertTrue(udpPortIsFree(endpoint), "\(endpoint) is still bound after the group stopped")
         }
     }
 

@@ -141,7 +141,7 @@ final class UDPClient {
         let family: Int32
         if case .v6 = server.address { family = AF_INET6 } else { family = AF_INET }
         fd = socket(family, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw XCTSkip("socket failed") }
+        guard fd >= 0 else { throw TestSetupError("socket() failed: errno \(errno)") }
         self.server = server
         setTimeout(milliseconds: timeoutMilliseconds)
     }
@@ -290,6 +290,31 @@ func threadNames() -> [String] {
         fclose(f)
     }
     return names
+}
+
+/// Fails (throws) unless `::1` can be bound: the IPv6 cases are part of the suite, not optional.
+func requireIPv6Loopback() throws {
+    guard ipv6LoopbackAvailable() else {
+        throw TestSetupError("IPv6 loopback ::1 cannot be bound: enable IPv6 on lo (sysctl -w net.ipv6.conf.lo.disable_ipv6=0)")
+    }
+}
+
+/// Why a test could not set up; it fails with this message (tests never skip silently).
+struct TestSetupError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// True when a plain UDP socket (no SO_REUSEPORT) can bind `endpoint`: nothing else holds it.
+func udpPortIsFree(_ endpoint: ServerEndpoint) -> Bool {
+    let fd = socket(endpoint.address.family == 1 ? AF_INET : AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var storage = sockaddr_storage()
+    let length = endpoint.address.encode(port: endpoint.port, into: &storage)
+    return withUnsafePointer(to: &storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    } == 0
 }
 
 /// True when the loopback IPv6 address can be bound here.

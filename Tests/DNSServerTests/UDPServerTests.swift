@@ -8,8 +8,8 @@ import XCTest
 final class UDPServerTests: XCTestCase {
     private func startServer(_ address: String = "127.0.0.1", threads: Int = 1,
                              handler: TestQueryHandler = TestQueryHandler()) throws -> (UDPServer, ServerEndpoint) {
-        guard let ip = IPAddress(address) else { throw XCTSkip("bad address") }
-        if case .v6 = ip, !ipv6LoopbackAvailable() { throw XCTSkip("no IPv6 loopback") }
+        let ip = try XCTUnwrap(IPAddress(address), "bad address \(address)")
+        if case .v6 = ip { try requireIPv6Loopback() }
         let server = UDPServer(endpoint: ServerEndpoint(address: ip, port: 0), handler: handler,
                                configuration: .init(threads: threads))
         let bound = try server.start()
@@ -21,7 +21,7 @@ final class UDPServerTests: XCTestCase {
     /// RFC 1035 §4.1: a query gets a response with the same ID and question, over IPv4 and IPv6.
     func testRFC1035_4_1_QueryIsAnsweredOverIPv4AndIPv6() throws {
         for address in ["127.0.0.1", "::1"] {
-            if address == "::1" && !ipv6LoopbackAvailable() { continue }
+            if address == "::1" { try requireIPv6Loopback() }
             let (server, bound) = try startServer(address)
             defer { server.stop() }
             let client = try UDPClient(server: bound)
@@ -89,18 +89,24 @@ final class UDPServerTests: XCTestCase {
 
     /// `.drop` sends nothing, and the server keeps answering afterwards.
     func testDropSendsNoResponse() throws {
-        let (server, bound) = try startServer()
+        let handler = TestQueryHandler()
+        let (server, bound) = try startServer(handler: handler)
         defer { server.stop() }
-        let client = try UDPClient(server: bound, timeoutMilliseconds: 300)
-        XCTAssertNil(client.exchange(TestDNS.query(id: 7, name: "drop.example.test")))
+        let client = try UDPClient(server: bound)
+        // Both from one socket (one flow, one worker, in order): the first datagram back must be
+        // the answer to the second query, and the handler saw both (the drop was decided, not lost).
+        client.send(TestDNS.query(id: 7, name: "drop.example.test"))
         let query = TestDNS.query(id: 8, name: "www.example.test")
-        XCTAssertEqual(client.exchange(query).flatMap { TestDNS.answerAddress($0, query: query) }, [192, 0, 2, 1])
+        let first = try XCTUnwrap(client.exchange(query))
+        XCTAssertEqual(TestDNS.id(first), 8, "a reply to the dropped query arrived")
+        XCTAssertEqual(TestDNS.answerAddress(first, query: query), [192, 0, 2, 1])
+        XCTAssertEqual(handler.log.clients.count, 2)
     }
 
     /// `.later`: the worker answers after `handle` returned, through the UDP `ReplySink`.
     func testLaterReplyArrivesThroughTheSink() throws {
         for address in ["127.0.0.1", "::1"] {
-            if address == "::1" && !ipv6LoopbackAvailable() { continue }
+            if address == "::1" { try requireIPv6Loopback() }
             let (server, bound) = try startServer(address)
             defer { server.stop() }
             let client = try UDPClient(server: bound)
@@ -140,9 +146,7 @@ final class UDPServerTests: XCTestCase {
         XCTAssertEqual(threadNames().filter { $0 == "proxima-udp" }.count, 0, "threads leaked by an earlier test")
         let (server, bound) = try startServer(threads: 4)
         XCTAssertEqual(threadNames().filter { $0 == "proxima-udp" }.count, 4)
-        let started = ContinuousClock.now
-        server.stop()
-        XCTAssertLessThan(ContinuousClock.now - started, .seconds(1))
+        server.stop()  // returning at all is the check (a hang fails the run); no wall-clock bound
         XCTAssertEqual(threadNames().filter { $0 == "proxima-udp" }.count, 0)
         XCTAssertNil(server.boundEndpoint)
         server.stop()  // idempotent

@@ -24,6 +24,35 @@ final class GeoLocatorTests: XCTestCase {
         guard case .located(let l) = locator.locate(ip("81.2.69.200"), now: .now) else { return XCTFail() }
         XCTAssertEqual(l.source, .override)
         XCTAssertEqual(l.network, net("81.2.69.128/25"))
+        // The database's London record is 81.2.69.0/24, but the override answers in half of it:
+        // London holds for 81.2.69.0/25 only (the ECS scope, and the block the fast path remembers).
+        guard case .located(let london) = locator.locate(ip("81.2.69.1"), now: .now) else { return XCTFail() }
+        XCTAssertEqual(london.source, .database)
+        XCTAssertEqual(london.network, net("81.2.69.0/25"))
+    }
+
+    /// A network narrowed around the overrides inside it, to the block around the address.
+    func testNetworkExcludingOverrides() throws {
+        let overrides = try LocationOverrides([
+            .init(network: net("10.1.2.128/25"), coordinate: Coordinate(latitude: 1, longitude: 1)),
+            .init(network: net("10.1.64.0/18"), coordinate: Coordinate(latitude: 1, longitude: 1)),
+            .init(network: net("2001:db8:aa::/48"), coordinate: Coordinate(latitude: 1, longitude: 1)),
+        ])
+        let table: [(String, String, String)] = [
+            ("10.0.0.0/8", "10.200.0.1", "10.128.0.0/9"),
+            ("10.0.0.0/8", "10.1.2.1", "10.1.2.0/25"),
+            ("10.1.0.0/16", "10.1.128.9", "10.1.128.0/17"),
+            ("10.1.0.0/16", "10.1.3.9", "10.1.3.0/24"),
+            ("10.1.2.0/24", "10.1.2.1", "10.1.2.0/25"),
+            ("192.0.2.0/24", "192.0.2.1", "192.0.2.0/24"),        // nothing inside
+            ("10.1.2.0/25", "10.1.2.1", "10.1.2.0/25"),           // already clear
+            ("2001:db8::/32", "2001:db8:ab::1", "2001:db8:ab::/48"),
+            ("2001:db8::/32", "2001:db8:1::1", "2001:db8::/41"),
+        ]
+        for (network, address, expected) in table {
+            XCTAssertEqual(overrides.excluding(from: net(network), around: ip(address)), net(expected), "\(address) in \(network)")
+        }
+        XCTAssertEqual(LocationOverrides().excluding(from: net("10.0.0.0/8"), around: ip("10.1.2.200")), net("10.0.0.0/8"))
     }
 
     /// Records narrower than the /24 cache block: 66.10.1.16/28 (Newark) inside New York's /16.
@@ -112,15 +141,12 @@ final class GeoLocatorTests: XCTestCase {
         let now = ContinuousClock.now
         for a in addresses { _ = locator.locate(a, now: now) }
         let n = 200_000
-        let start = ContinuousClock.now
         var located = 0
         for i in 0..<n {
             if case .located = locator.locate(addresses[i & 255], now: now) { located += 1 }
         }
-        let elapsed = ContinuousClock.now - start
         XCTAssertEqual(located, n)
-        // Release builds measure ~0.1 µs (see proxima-locate-bench); debug test builds are much
-        // slower, so this only catches pathologies (a tree walk plus decode per lookup is ~1 µs+).
-        XCTAssertLessThan(elapsed / n, .microseconds(20))
+        // Speed is measured by proxima-locate-bench (release, ~0.1 µs), not asserted here: a
+        // wall-clock bound fails on a busy machine.
     }
 }

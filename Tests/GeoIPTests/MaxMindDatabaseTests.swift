@@ -228,13 +228,15 @@ final class LocationOverridesTests: XCTestCase {
                                  coordinate: Coordinate(latitude: 1, longitude: 1)))
         }
         let o = try LocationOverrides(entries)
-        let start = ContinuousClock.now
         var hits = 0
         for i in 0..<200_000 where o.lookup(.v4(UInt32(i) << 8)) != nil { hits += 1 }
-        let elapsed = ContinuousClock.now - start
         XCTAssertGreaterThan(hits, 0)
-        // 9 prefix levels; generous bound for a debug build on a busy machine.
-        XCTAssertLessThan(elapsed, .seconds(5))
+        // No wall-clock bound (a busy machine fails any): the lookups through 9 prefix levels must
+        // agree with a linear scan of the table (sampled).
+        for i in stride(from: 0, to: 200_000, by: 97) {
+            let address = IPAddress.v4(UInt32(i) << 8)
+            XCTAssertEqual(o.lookup(address) != nil, entries.contains { $0.network.contains(address) }, "\(address)")
+        }
     }
 }
 

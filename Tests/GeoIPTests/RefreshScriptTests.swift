@@ -58,11 +58,11 @@ final class RefreshScriptTests: XCTestCase {
     func requireProximaLocate() throws {
         let path = Self.proximaBinary
         guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw XCTSkip("\(path) not built")
+            throw MissingPrerequisite("\(path) is not built: run `swift build --product proxima` first (Scripts/test does)")
         }
         let r = try run(path, ["locate", "--help"])
         guard r.status == 0, r.stdout.contains("--database") else {
-            throw XCTSkip("`proxima locate` is not registered in the root command of \(path) yet")
+            throw MissingPrerequisite("`proxima locate --help` failed or lacks --database (status \(r.status)): \(r.stderr)")
         }
     }
 
@@ -262,4 +262,11 @@ final class RefreshScriptTests: XCTestCase {
         XCTAssertEqual(help.status, 0)
         XCTAssertTrue(help.stdout.contains("systemd") && help.stdout.contains("cron"))
     }
+}
+
+/// A test prerequisite that is missing: the test fails and says what to install or build (tests
+/// never skip silently).
+struct MissingPrerequisite: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -45,10 +45,40 @@ final class TestHTTPServer: Sendable {
         var status: HTTPResponseStatus = .ok
         var body: [UInt8] = []
         var delay: TimeAmount = .zero
+        /// When set, the response is held until the gate opens (instead of a delay, so a test
+        /// can tell "returned before the answer" from "the answer was quick" on a busy machine).
+        var gate: Gate? = nil
         var contentType = "application/json"
 
         static func json(_ text: String, delay: TimeAmount = .zero) -> Response {
             Response(body: Array(text.utf8), delay: delay)
+        }
+
+        static func json(_ text: String, gate: Gate) -> Response {
+            Response(body: Array(text.utf8), gate: gate)
+        }
+    }
+
+    /// Holds responses until `open()`.
+    final class Gate: Sendable {
+        private let state = LockedBox<(open: Bool, waiting: [@Sendable () -> Void])>((false, []))
+
+        func open() {
+            let waiting = state.withLock { s -> [@Sendable () -> Void] in
+                s.open = true
+                defer { s.waiting = [] }
+                return s.waiting
+            }
+            for w in waiting { w() }
+        }
+
+        func whenOpen(_ action: @escaping @Sendable () -> Void) {
+            let now = state.withLock { s -> Bool in
+                if s.open { return true }
+                s.waiting.append(action)
+                return false
+            }
+            if now { action() }
         }
     }
 
@@ -144,7 +174,11 @@ final class TestHTTPServer: Sendable {
                         context.close(promise: nil)
                     }
                 }
-                if response.delay > .zero {
+                if let gate = response.gate {
+                    let bound = NIOLoopBound(respond, eventLoop: context.eventLoop)
+                    let eventLoop = context.eventLoop
+                    gate.whenOpen { eventLoop.execute { bound.value() } }
+                } else if response.delay > .zero {
                     loop.scheduleTask(in: response.delay) { respond() }
                 } else {
                     respond()

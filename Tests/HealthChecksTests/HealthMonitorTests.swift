@@ -151,19 +151,17 @@ final class HealthMonitorTests: XCTestCase {
 
     func testSlowBackendTimesOut() async throws {
         let server = try await TestHTTPServer.start()
-        server.set(status: 200, delay: 1.0)
+        // The server answers 200 only after the test is over: down can only come from the timeout.
+        server.set(status: 200, delay: 60)
         let store = BackendStateStore()
         let (logger, records) = CapturingLogHandler.logger()
         let monitor = HealthMonitor(store: store, targets: [
             HealthTarget(address: loopback, spec: httpSpec(port: server.port, interval: 0.1, timeout: 0.2, fall: 1)),
         ], logger: logger, initialDelay: { _ in 0 })
-        let started = BackendStateStore.monotonicSeconds()
         try await running(monitor) {
             let down = await eventually { !store.status(of: loopback).probeHealthy }
-            XCTAssertTrue(down)
+            XCTAssertTrue(down, "the probe gave up at its timeout, not when the server answered")
         }
-        let took = BackendStateStore.monotonicSeconds() - started
-        XCTAssertLessThan(took, 0.9, "the probe gave up at its timeout, not when the server answered")
         XCTAssertEqual(transitions(records).first?.metadata["reason"], "timeout after 200ms")
         await server.stop()
     }
@@ -184,7 +182,10 @@ final class HealthMonitorTests: XCTestCase {
         try await running(monitor) {
             let down = await eventually { !store.status(of: v6).probeHealthy }
             XCTAssertTrue(down)
-            try await Task.sleep(nanoseconds: 300_000_000)
+            // Still up after three more probes of the listening port (counted, not slept for).
+            let connected = server.connectionCount
+            let probed = await eventually { server.connectionCount >= connected + 3 }
+            XCTAssertTrue(probed, "the listening port is probed")
             XCTAssertTrue(store.status(of: loopback).probeHealthy)
         }
         let logged = transitions(records)
@@ -238,13 +239,17 @@ final class HealthMonitorTests: XCTestCase {
             monitor.update(targets: [keptTarget])
             XCTAssertEqual(monitor.probedAddresses, [loopback])
             XCTAssertTrue(store.status(of: other).probeHealthy, "a member without a probe is healthy")
-            // Allow a probe that was in flight to land, then count: no more requests may arrive.
-            try await Task.sleep(nanoseconds: 150_000_000)
+            // Allow a probe that was in flight to land (two more probes of the kept member, same
+            // interval), then count: while the kept member is probed three more times, the removed
+            // one must not be probed at all. Counted probes, not sleeps: a busy machine only waits longer.
+            let settling = kept.requestCount
+            let settled = await eventually { kept.requestCount >= settling + 2 }
+            XCTAssertTrue(settled, "the kept member still is probed")
             let keptBefore = kept.requestCount
             let removedBefore = removed.requestCount
-            try await Task.sleep(nanoseconds: 500_000_000)
+            let progressed = await eventually { kept.requestCount >= keptBefore + 3 }
+            XCTAssertTrue(progressed, "the kept member still is probed")
             XCTAssertEqual(removed.requestCount, removedBefore, "the removed member is no longer probed")
-            XCTAssertGreaterThan(kept.requestCount, keptBefore + 2, "the kept member still is")
             XCTAssertTrue(store.status(of: other).probeHealthy, "a late result did not resurrect the old loop")
         }
         await kept.stop()
@@ -309,8 +314,18 @@ final class HealthMonitorTests: XCTestCase {
         try await task.value
         XCTAssertTrue(monitor.probedAddresses.isEmpty)
         let count = server.requestCount
-        try await Task.sleep(nanoseconds: 300_000_000)
+        // A witness monitor with the same interval probes another server three times; the stopped
+        // one would have probed in that time too (counted probes, not a sleep).
+        let witnessServer = try await TestHTTPServer.start()
+        let witness = HealthMonitor(store: BackendStateStore(), targets: [
+            HealthTarget(address: loopback, spec: httpSpec(port: witnessServer.port)),
+        ], logger: quietLogger, initialDelay: { _ in 0 })
+        try await running(witness) {
+            let witnessed = await eventually { witnessServer.requestCount >= 3 }
+            XCTAssertTrue(witnessed, "the witness probes")
+        }
         XCTAssertEqual(server.requestCount, count, "no probes after shutdown")
+        await witnessServer.stop()
         await server.stop()
     }
 

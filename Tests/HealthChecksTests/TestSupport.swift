@@ -25,6 +25,9 @@ final class TestHTTPServer: Sendable {
 
     var port: Int { boundPort.withLockedValue { $0 } }
     var requestCount: Int { seen.withLockedValue { $0.count } }
+    /// Connections accepted (TCP probes connect without sending a request).
+    var connectionCount: Int { connections.withLockedValue { $0 } }
+    let connections = NIOLockedValueBox(0)
 
     func set(status: Int, delay: Double = 0, headers: [(String, String)] = []) {
         behaviour.withLockedValue { $0 = Behaviour(status: status, delay: delay, headers: headers) }
@@ -74,6 +77,11 @@ final class TestHTTPServer: Sendable {
         let server: TestHTTPServer
 
         init(server: TestHTTPServer) { self.server = server }
+
+        func channelActive(context: ChannelHandlerContext) {
+            server.connections.withLockedValue { $0 += 1 }
+            context.fireChannelActive()
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {

@@ -57,11 +57,11 @@ final class FuzzTests: XCTestCase {
         var out = [UInt8](repeating: 0, count: 65535)
         var rng = SplitMix(state: 0xdead_beef)
         let seeds = Self.seeds()
-        let deadline = Date().addingTimeInterval(4)
-        var count = 0, answered = 0
-        while Date() < deadline && count < 400_000 {
+        // A fixed number of packets, not "as many as fit in 4 s": the same work on a busy machine.
+        // (Scripts/fuzz runs coverage-guided fuzzing of the fast path against the engine.)
+        var answered = 0
+        for _ in 0..<20_000 {
             let p = Self.mutate(seeds[rng.below(seeds.count)], &rng)
-            count += 1
             let r = p.withUnsafeBytes { q in
                 out.withUnsafeMutableBytes { o in
                     cache.answer(query: q, source: IPAddress("127.0.0.1")!, transport: .udp, now: 0,
@@ -77,7 +77,6 @@ final class FuzzTests: XCTestCase {
                 XCTAssertLessThanOrEqual(n, 1232)
             }
         }
-        XCTAssertGreaterThan(count, 10_000)
         XCTAssertGreaterThan(answered, 0)
     }
 

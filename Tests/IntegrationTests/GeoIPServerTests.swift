@@ -68,7 +68,8 @@ final class GeoIPServerTests: XCTestCase {
 
         // A corrupt download installed over it: refused, the old database keeps answering.
         try live.write("geo.mmdb", "this is not a MaxMind database")
-        try await Task.sleep(for: .milliseconds(800))
+        // Prove the corrupt file was tried (and refused) before checking that nothing changed.
+        XCTAssertFalse(live.server.reload(reason: "test: corrupt database"), "a corrupt database must be refused")
         XCTAssertEqual(try answer(live, ecs: "126.16.5.0/24"), ["127.0.0.14"], "old database still serving")
         XCTAssertEqual(try answer(live, ecs: "81.2.69.0/24"), ["127.0.0.12"])
 
@@ -107,13 +108,14 @@ final class GeoIPServerTests: XCTestCase {
 
         // A slow ipstack: the query is answered when the budget runs out, without a location (the
         // zone's last-resort record), and the late answer fills the cache for the next query.
-        ipstack.delay = 1.0
-        let start = Date()
-        XCTAssertEqual(try answer(live, ecs: "9.9.9.0/24"), ["192.0.2.200"])
-        let waited = Date().timeIntervalSince(start)
-        XCTAssertGreaterThanOrEqual(waited, 0.25)
-        XCTAssertLessThan(waited, 0.9, "answered at the budget, not when ipstack answered")
-        XCTAssertTrue(try LiveServer.eventually(timeout: 3) { try self.answer(live, ecs: "9.9.9.0/24") == ["127.0.0.14"] })
+        // ipstack holds its answer until released, so the DNS answer cannot have waited for it.
+        ipstack.hold()
+        defer { ipstack.release() }
+        let asked = ipstack.requests
+        XCTAssertEqual(try answer(live, ecs: "9.9.9.0/24"), ["192.0.2.200"], "answered at the budget, not when ipstack answered")
+        XCTAssertTrue(LiveServer.eventually(timeout: 5) { ipstack.requests == asked + 1 }, "ipstack was asked")
+        ipstack.release()
+        XCTAssertTrue(try LiveServer.eventually(timeout: 5) { try self.answer(live, ecs: "9.9.9.0/24") == ["127.0.0.14"] })
         await live.stop()
     }
 }

@@ -37,6 +37,30 @@ final class TestHTTPBackend: @unchecked Sendable {
 
     func countRequest(_ path: String) { lock.lock(); requests += 1; paths.append(path); lock.unlock() }
 
+    private var holding = false
+    private var held: [@Sendable () -> Void] = []
+
+    /// From now on requests are counted but not answered until `release()`: a slow upstream
+    /// whose answer the test lets through when it chooses, not after a delay a busy machine outlasts.
+    func hold() { lock.lock(); holding = true; lock.unlock() }
+
+    /// Answers the held requests and stops holding.
+    func release() {
+        lock.lock()
+        holding = false
+        let answers = held
+        held = []
+        lock.unlock()
+        for answer in answers { answer() }
+    }
+
+    /// Keeps `answer` for `release()` when holding; false (answer now) otherwise.
+    func holdAnswer(_ answer: @escaping @Sendable () -> Void) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if holding { held.append(answer) }
+        return holding
+    }
+
     func start() async throws {
         let backend = self
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -71,6 +95,9 @@ final class TestHTTPBackend: @unchecked Sendable {
             case .end: break
             }
             backend.countRequest(path)
+            let loop = context.eventLoop
+            let bound = NIOLoopBound(context, eventLoop: loop)
+            if backend.holdAnswer({ loop.execute { self.respond(bound.value) } }) { return }
             let delay = backend.delay
             if delay > 0 {
                 let ctx = NIOLoopBound(context, eventLoop: context.eventLoop)
