@@ -29,7 +29,7 @@ public func adminFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) 
     case 1:
         _ = try? AdminRequestParser.parseForce(body: body, contentType: contentType)
     case 2:
-        _ = AdminRequestParser.parseForm(body)
+        _ = try? AdminRequestParser.parseForm(body)
     default:
         _ = try? AdminRequestParser.parseAddress(String(decoding: body, as: UTF8.self))
     }
