@@ -201,6 +201,11 @@ public struct AnswerCache {
                 return engine(query: query, source: source, transport: transport, now: now, states: states,
                               output: output, learn: nil)
             }
+            // Synthesized names are many and each asked rarely: written directly, not cached.
+            if !snapshot.synthesis.fastOrder.isEmpty,
+               let n = synthesized(q, query: query, transport: transport, output: output) {
+                return .reply(length: n)
+            }
             return engine(query: query, source: source, transport: transport, now: now, states: states,
                           output: output, learn: (q, slot))
         }
