@@ -129,7 +129,7 @@ extension NameExplanation {
             case .routed(let pool, let answer):
                 s.kind = "routed"
                 s.pool = pool
-                s.detail = "routed name (routing.names) answered from pool \"\(pool)\": \(answer)"
+                s.detail = "routed name (routing.names), pool \"\(pool)\", for client 192.0.2.1 (a documentation address): \(answer)"
                 s.see = "proxima route IP --name \(step.name)"
             }
             return s
@@ -154,7 +154,6 @@ extension NameExplanation {
         var out = ["question:  \(d.name) \(d.type)"]
         for s in d.steps {
             var line = "\(s.name): \(s.detail)"
-            if let file = s.ruleFile { line += " [\(file)\(s.ruleLine.map { ":\($0)" } ?? "")]" }
             if let see = s.see { line += "\n    for the routing decision: \(see)" }
             out.append(line)
         }

@@ -89,7 +89,7 @@ final class SynthesisLiveTests: XCTestCase {
         let (status, out, err) = try ServerProcess.run(["explain", "workstation9.office.example.test", "A", "--config", configPath])
         XCTAssertEqual(status, 0, err)
         XCTAssertTrue(out.contains("synthesize[0]"), out)
-        XCTAssertTrue(out.contains("proxima.yaml:8]"), out)
+        XCTAssertTrue(out.contains("proxima.yaml:8)"), out)
         XCTAssertTrue(out.contains("172.16.2.9"), out)
 
         let (s2, json, err2) = try ServerProcess.run(["explain", "host.sub.example.test", "--json", "--config", configPath])
