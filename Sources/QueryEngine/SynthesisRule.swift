@@ -42,34 +42,34 @@ public struct NameTemplate: Sendable, Hashable, CustomStringConvertible {
     public static func parse(_ text: String) -> Result<NameTemplate, SynthesisRuleProblem> {
         let lowered = text.lowercased()
         guard lowered.hasSuffix(".") else {
-            return .failure(.init("'\(text)' must be an absolute name ending in '.'"))
+            return .failure(.init(.nameTemplate, "'\(text)' must be an absolute name ending in '.'"))
         }
-        guard let dot = lowered.firstIndex(of: ".") else { return .failure(.init("'\(text)' has no parent name")) }
+        guard let dot = lowered.firstIndex(of: ".") else { return .failure(.init(.nameTemplate, "'\(text)' has no parent name")) }
         let first = lowered[..<dot]
         let rest = String(lowered[lowered.index(after: dot)...])
         let found = SynthesisPlaceholder.allCases.filter { first.contains($0.token) }
         guard found.count == 1, let placeholder = found.first, first.ranges(of: placeholder.token).count == 1,
               let range = first.firstRange(of: placeholder.token) else {
             if rest.contains("{") {
-                return .failure(.init("'\(text)': the placeholder must be in the first label (a synthesized name has no children)"))
+                return .failure(.init(.nameTemplate, "'\(text)': the placeholder must be in the first label (a synthesized name has no children)"))
             }
-            return .failure(.init("'\(text)' needs exactly one of {n}, {ipv4}, {ipv6} in its first label"))
+            return .failure(.init(.nameTemplate, "'\(text)' needs exactly one of {n}, {ipv4}, {ipv6} in its first label"))
         }
         let prefix = Array(first[..<range.lowerBound].utf8), suffix = Array(first[range.upperBound...].utf8)
         let allowed: (UInt8) -> Bool = { c in
             (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x5f
         }
         guard prefix.allSatisfy(allowed), suffix.allSatisfy(allowed), !rest.contains("{"), !rest.contains("}") else {
-            return .failure(.init("'\(text)': only letters, digits, '-' and '_' may surround the placeholder, and only one placeholder is allowed"))
+            return .failure(.init(.nameTemplate, "'\(text)': only letters, digits, '-' and '_' may surround the placeholder, and only one placeholder is allowed"))
         }
         guard rest != "", let parent = try? DomainName(parsing: rest) else {
-            return .failure(.init("'\(text)': '\(rest)' is not a domain name"))
+            return .failure(.init(.nameTemplate, "'\(text)': '\(rest)' is not a domain name"))
         }
         // The longest text the placeholder can stand for must fit in a label (RFC 1035 §2.3.4).
         let longest = placeholder == .ipv6 ? 39 : placeholder == .ipv4 ? 15 : 20
         guard prefix.count + suffix.count + longest <= Limits.maxLabelLength,
               parent.wire.count + 1 + prefix.count + suffix.count + longest <= Limits.maxNameLength else {
-            return .failure(.init("'\(text)': a synthesized label or name would be too long"))
+            return .failure(.init(.nameTemplate, "'\(text)': a synthesized label or name would be too long"))
         }
         return .success(NameTemplate(placeholder: placeholder, prefix: prefix, suffix: suffix, parent: parent.lowercased(),
                                      text: lowered))
@@ -118,8 +118,20 @@ public struct NameTemplate: Sendable, Hashable, CustomStringConvertible {
 
 /// Why a rule or template is not acceptable (the config loader puts it at the key).
 public struct SynthesisRuleProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A small, bounded classification.
+    public enum Code: String, Sendable, Hashable {
+        /// The `name` template is not one label with one placeholder over an absolute name.
+        case nameTemplate
+        /// The `address` template is not an address ending in `{n}`.
+        case addressTemplate
+    }
+
+    public var code: Code
     public var message: String
-    public init(_ message: String) { self.message = message }
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
     public var description: String { message }
 }
 
@@ -165,21 +177,26 @@ public struct SynthesisRule: Sendable, Hashable {
     public let ttl: UInt32
     public let source: SynthesisRuleSource
 
+    /// The most digits `{n}` may have: those of the range's upper bound (0 for other rules).
+    /// Stored, so matching a packet never formats a number.
+    let maxDigits: Int
+
     public init(name: NameTemplate, kind: Kind, ttl: UInt32, source: SynthesisRuleSource) {
         self.name = name
         self.kind = kind
         self.ttl = ttl
         self.source = source
+        if case .forward(.number(let range, _)) = kind {
+            var digits = 1, v = range.upperBound
+            while v >= 10 { v /= 10; digits += 1 }
+            self.maxDigits = digits
+        } else {
+            self.maxDigits = 0
+        }
     }
 
     /// Default TTL of synthesized records.
     public static let defaultTTL: UInt32 = 3600
-
-    /// The most digits `{n}` may have: those of the range's upper bound.
-    var maxDigits: Int {
-        if case .forward(.number(let range, _)) = kind { return String(range.upperBound).count }
-        return 0
-    }
 
     /// The record type of a forward rule's answers.
     public var answerType: RecordType {
@@ -277,11 +294,11 @@ extension SynthesisRule {
     public static func addressBase(_ text: String) -> Result<IPAddress, SynthesisRuleProblem> {
         let t = text.lowercased()
         guard t.hasSuffix("{n}"), t.ranges(of: "{n}").count == 1 else {
-            return .failure(.init("'\(text)' must end with {n} (e.g. 172.16.2.{n} or 2001:db8::{n})"))
+            return .failure(.init(.addressTemplate, "'\(text)' must end with {n} (e.g. 172.16.2.{n} or 2001:db8::{n})"))
         }
         let head = t.dropLast(3)
         guard head.hasSuffix(".") || head.hasSuffix(":"), let base = IPAddress(head + "0") else {
-            return .failure(.init("'\(text)' is not an address with {n} as its last part (e.g. 172.16.2.{n} or 2001:db8::{n})"))
+            return .failure(.init(.addressTemplate, "'\(text)' is not an address with {n} as its last part (e.g. 172.16.2.{n} or 2001:db8::{n})"))
         }
         return .success(base)
     }

@@ -126,4 +126,23 @@ final class SynthesisLiveTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.hasPrefix("bad.yaml:16: synthesize[3]: overlaps synthesize[0] (line 8)") }, text)
         XCTAssertTrue(lines.contains { $0.hasPrefix("bad.yaml:19: synthesize[4].name: 'host{n}.other.test.' is not inside any configured zone") }, text)
     }
+
+    /// A rule that zone data hides entirely (here: below a zone cut) loads, with a warning.
+    func testCheckWarnsAboutRulesTheZoneHides() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("proxima-check-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, text) in Self.files { try Data(text.utf8).write(to: dir.appendingPathComponent(name)) }
+        let configPath = dir.appendingPathComponent("ok.yaml").path
+        try Data((Self.config(listen: false) + """
+
+              - name: "host{n}.sub.example.test."
+                range: 1-9
+                address: "10.0.2.{n}"
+            """).utf8).write(to: URL(fileURLWithPath: configPath))
+        let (status, out, err) = try ServerProcess.run(["check", "--config", configPath])
+        let text = (out + err).replacingOccurrences(of: dir.path + "/", with: "")
+        XCTAssertEqual(status, 0, text)
+        XCTAssertTrue(text.contains("warning: ok.yaml:16: synthesize[3].name: names under sub.example.test. are below the zone cut sub.example.test."), text)
+    }
 }
