@@ -6,7 +6,7 @@ extension SynthesisTable {
     /// or a name the zone could have data for (`FastForward.usable`/`shadowed`). Gives the same
     /// answer as the engine's `.nameError` → `lookup` path (FastPathEquivalenceTests).
     @inline(__always)
-    func fastForward(_ p: UnsafeRawBufferPointer, nameLength: Int) -> (ttl: UInt32, address: IPAddress)? {
+    func fastForward(_ p: UnsafeRawBufferPointer, nameLength: Int) -> (ttl: UInt32, address: IPAddress, zone: DomainName?)? {
         let l0 = Int(p[12])
         let restStart = 13 + l0
         let restLength = 12 + nameLength - restStart
@@ -23,7 +23,7 @@ extension SynthesisTable {
             guard let middle = rule.name.middle(of: label), let value = rule.name.value(middle, maxDigits: rule.maxDigits),
                   let address = rule.address(for: value) else { continue }
             if !f.shadowed.isEmpty && f.shadowed.contains(value) { return nil }
-            return (rule.ttl, address)
+            return (rule.ttl, address, f.zone)
         }
         return nil
     }
@@ -34,13 +34,14 @@ extension AnswerCache {
     /// whose owner points at the question (so it keeps the question's case), and the OPT record
     /// when the query had EDNS — byte for byte what the engine writes. Nil: let the engine answer.
     @inline(__always)
-    func synthesized(_ q: SimpleQuery, query p: UnsafeRawBufferPointer, transport: QueryTransport,
+    mutating func synthesized(_ q: SimpleQuery, query p: UnsafeRawBufferPointer, transport: QueryTransport,
                      output: UnsafeMutableRawBufferPointer) -> Int? {
         guard q.clientSubnet == nil, q.qclass == RecordClass.in.rawValue,
               q.qtype == RecordType.a.rawValue || q.qtype == RecordType.aaaa.rawValue,
               let found = snapshot.synthesis.fastForward(p, nameLength: q.nameLength),
               (found.address.family == 1) == (q.qtype == RecordType.a.rawValue) else { return nil }
-        let (ttl, address) = found
+        let (ttl, address) = (found.ttl, found.address)
+        lastWildcardZone = found.zone   // the rate limiter's class, as the engine reports it
         let rdlen = address.family == 1 ? 4 : 16
         let total = 12 + q.nameLength + 4 + 12 + rdlen + (q.hasEDNS ? 11 : 0)
         guard total <= q.sizeLimit(transport: transport, settings: snapshot.settings), total <= output.count else {

@@ -26,8 +26,9 @@ public struct AnswerCache {
     public private(set) var snapshot: EngineSnapshot
 
     enum Entry {
-        /// A complete response produced by the engine, with ID 0.
-        case response(key: [UInt8], bytes: [UInt8])
+        /// A complete response produced by the engine, with ID 0, and the zone the rate limiter
+        /// classes it under when it was synthesized (wildcard or `synthesize:`), as on the miss.
+        case response(key: [UInt8], bytes: [UInt8], wildcardZone: DomainName?)
         /// A directly routed name asked for A/AAAA; `id` (never 0) names this entry in the
         /// location table's remembered answers.
         case routed(key: [UInt8], route: RouteSpec, id: UInt32)
@@ -36,7 +37,7 @@ public struct AnswerCache {
 
         var key: [UInt8] {
             switch self {
-            case .response(let k, _), .routed(let k, _, _), .engine(let k): return k
+            case .response(let k, _, _), .routed(let k, _, _), .engine(let k): return k
             }
         }
     }
@@ -185,9 +186,10 @@ public struct AnswerCache {
             let slot = Int(truncatingIfNeeded: q.hash) & (AnswerCache.answerSlots - 1)
             if let e = entries[slot], q.keyMatches(e.key, query) {
                 switch e {
-                case .response(_, let bytes):
+                case .response(_, let bytes, let wildcardZone):
                     if q.clientSubnet == nil, bytes.count <= q.sizeLimit(transport: transport, settings: snapshot.settings),
                        bytes.count <= output.count {
+                        lastWildcardZone = wildcardZone
                         return .reply(length: replay(bytes, query: query, nameLength: q.nameLength, output: output))
                     }
                 case .routed(_, let route, let id):
@@ -244,7 +246,7 @@ public struct AnswerCache {
                 full[0] = 0; full[1] = 0; full[2] &= ~0x01; full[3] &= ~0x10
                 let tcpCtx = QueryContext(source: source, transport: .tcp, now: now, entropy: 0)
                 if case .response(let r) = QueryEngine.respond(to: full, context: tcpCtx, snapshot: snapshot, states: states) {
-                    entries[slot] = .response(key: q.key(query), bytes: r)
+                    entries[slot] = .response(key: q.key(query), bytes: r, wildcardZone: lastWildcardZone)
                 }
             } else if clientDependent {
                 let name = try? DomainName(wire: Array(query[12..<(12 + q.nameLength)]))

@@ -118,6 +118,9 @@ extension QueryEngine {
                     res.note(name, .synthesized(zone: zone.origin, rule: snapshot.synthesis.rules[rule], outcome: outcome))
                     switch outcome {
                     case .answer(let rrs):
+                        // Rate-limited per zone like wildcard answers: random synthesized names
+                        // must not each get their own bucket.
+                        res.wildcardZone = zone.origin
                         res.answers += rrs
                         return .done
                     case .noData, .emptyNonTerminal:

@@ -42,6 +42,8 @@ public final class SynthesisTable: Sendable {
         let usable: Bool
         /// Values whose names exist in the zone (zone data wins): the engine answers those.
         let shadowed: Set<SynthesisValue>
+        /// The zone the names are answered from (the rate limiter's class for them).
+        let zone: DomainName?
     }
 
     public static let empty = SynthesisTable(rules: [], zones: .empty)
@@ -80,7 +82,8 @@ public final class SynthesisTable: Sendable {
         let parent = rule.name.parent
         var usable = false
         var shadowed: Set<SynthesisValue> = []
-        if let zone = zones.zone(for: parent), let probe = try? parent.prepending(label: Array("\u{1}-probe-".utf8)) {
+        let owner = zones.zone(for: parent)
+        if let zone = owner, let probe = try? parent.prepending(label: Array("\u{1}-probe-".utf8)) {
             // A name that exists nowhere under the parent: if the zone answers it with anything
             // but NXDOMAIN (a wildcard or a cut above), every synthesized name is shadowed.
             usable = probe.isSubdomain(of: zone.origin) && zone.lookup(probe, .a) == .nameError
@@ -96,7 +99,7 @@ public final class SynthesisTable: Sendable {
         for z in zones.zones where z.origin.labelCount == parent.labelCount + 1 && z.origin.isSubdomain(of: parent) {
             if let v = value(of: z.origin.labels[0], rule: rule) { shadowed.insert(v) }
         }
-        return FastForward(parentWire: parent.wire, usable: usable, shadowed: shadowed)
+        return FastForward(parentWire: parent.wire, usable: usable, shadowed: shadowed, zone: owner?.origin)
     }
 
     static func value(of label: ArraySlice<UInt8>, rule: SynthesisRule) -> SynthesisValue? {

@@ -131,6 +131,12 @@ final class FastPathEquivalenceTests: XCTestCase {
                                 XCTFail("engine gave no response"); continue
                             }
                             XCTAssertEqual(Array(out[0..<n]), ref, "\(name) \(type) edns=\(ednsOn) \(transport) round \(round)")
+                            // The rate limiter classes synthesized answers per zone, whichever path answered.
+                            var routed = false
+                            var zone: DomainName?
+                            _ = QueryEngine.respond(to: q, context: ctx, snapshot: snap, states: BackendStates(), routed: &routed,
+                                                    wildcardZone: &zone)
+                            XCTAssertEqual(cache.lastWildcardZone, zone, "RRL class of \(name) \(type)")
                             checked += 1
                         }
                     }
