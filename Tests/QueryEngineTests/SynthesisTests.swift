@@ -180,6 +180,32 @@ final class SynthesisTests: XCTestCase {
         }
     }
 
+    /// Uniqueness both ways, over many generated texts (fixed seed): whatever text parses is the
+    /// printed form of the address it parses to, so no address answers to two names; and random
+    /// addresses round-trip.
+    func testRFC5952_4_everyAcceptedTextIsTheCanonicalOne() {
+        var x: UInt64 = 0x2545_f491_4f6c_dd1d
+        func next() -> UInt64 { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x }
+        let v6Alphabet = Array("0123456789abcdef-".utf8), v4Alphabet = Array("0123456789-".utf8)
+        var accepted = 0
+        for i in 0..<40_000 {
+            let alphabet = i % 2 == 0 ? v6Alphabet : v4Alphabet
+            // Mostly zeros, separators and short groups, so that many candidates are valid.
+            let length = 2 + Int(next() % 20)
+            let text = (0..<length).map { _ in next() % 3 == 0 ? UInt8(ascii: "0") : alphabet[Int(next() % UInt64(alphabet.count))] }
+            let parsed = text.withUnsafeBytes { i % 2 == 0 ? SynthesisText.ipv6($0) : SynthesisText.ipv4($0) }
+            if let parsed {
+                accepted += 1
+                XCTAssertEqual(SynthesisText.label(parsed), text, String(decoding: text, as: UTF8.self))
+            }
+            let v6 = IPAddress.v6(next() & 0xffff_0000_ffff_0000, next() & 0x0000_ffff_0000_ffff)
+            XCTAssertEqual(SynthesisText.label(v6).withUnsafeBytes { SynthesisText.ipv6($0) }, v6)
+            let v4 = IPAddress.v4(UInt32(truncatingIfNeeded: next()))
+            XCTAssertEqual(SynthesisText.label(v4).withUnsafeBytes { SynthesisText.ipv4($0) }, v4)
+        }
+        XCTAssertGreaterThan(accepted, 20, "the generator produces valid texts too")
+    }
+
     func testTemplatesRejectPlaceholdersOutsideTheFirstLabel() {
         XCTAssertNil(try? NameTemplate.parse("host.{n}.example.test.").get())
         XCTAssertNil(try? NameTemplate.parse("host{n}{n}.example.test.").get())
