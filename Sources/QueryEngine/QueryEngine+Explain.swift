@@ -25,15 +25,20 @@ public enum AnswerSource: Sendable, Hashable {
 
 /// One name of the answer and what decided it.
 public struct ExplainStep: Sendable, Hashable {
+    /// The name (as asked, or a CNAME target).
     public var name: DomainName
+    /// What decided its answer.
     public var source: AnswerSource
 }
 
 /// `proxima explain`: how the engine answers one question, with the response it builds.
 public struct NameExplanation: Sendable {
+    /// The question.
     public var name: DomainName
     public var type: RecordType
+    /// Each name of the answer (the question, then CNAME targets) with what decided it.
     public var steps: [ExplainStep]
+    /// The response the server sends for this question (sections as `dig` shows them).
     public var rcode: ResponseCode
     public var authoritative: Bool
     public var answers: [ResourceRecord]
@@ -86,6 +91,7 @@ public struct NameExplanationDocument: Codable, Sendable, Hashable {
 }
 
 extension NameExplanation {
+    /// The JSON-ready form (`--json`), from which the text form is also rendered.
     public var document: NameExplanationDocument {
         let steps = self.steps.map { step -> NameExplanationDocument.Step in
             var s = NameExplanationDocument.Step(name: step.name.description, kind: "", zone: nil, detail: "")

@@ -29,6 +29,7 @@ public enum SynthesisValue: Sendable, Hashable {
 /// (RFC 4343); a synthesized name has no children, so only names of exactly one more label than
 /// the parent can match.
 public struct NameTemplate: Sendable, Hashable, CustomStringConvertible {
+    /// What the placeholder stands for.
     public let placeholder: SynthesisPlaceholder
     /// Text before and after the placeholder in the first label, lowercased.
     public let prefix: [UInt8]
@@ -139,7 +140,9 @@ public struct SynthesisRuleProblem: Error, Sendable, Hashable, CustomStringConve
 public struct SynthesisRuleSource: Sendable, Hashable {
     /// Index in the config's `synthesize:` list.
     public var index: Int
+    /// The config file as the caller named it.
     public var file: String
+    /// 1-based line of the rule's entry.
     public var line: Int?
 
     public init(index: Int, file: String, line: Int?) {
@@ -166,21 +169,27 @@ public struct SynthesisRule: Sendable, Hashable {
         case address(within: [IPNetwork])
     }
 
+    /// Forward (A/AAAA) or reverse (PTR).
     public enum Kind: Sendable, Hashable {
         case forward(Forward)
         /// PTR for addresses in the network (octet-aligned or not; IPv6 by nibbles).
         case reverse(IPNetwork)
     }
 
+    /// The names this rule answers (forward) or answers with (reverse).
     public let name: NameTemplate
+    /// Forward or reverse, with what its names stand for.
     public let kind: Kind
+    /// TTL of the synthesized records.
     public let ttl: UInt32
+    /// Where the rule was written.
     public let source: SynthesisRuleSource
 
     /// The most digits `{n}` may have: those of the range's upper bound (0 for other rules).
     /// Stored, so matching a packet never formats a number.
     let maxDigits: Int
 
+    /// Creates a rule; the config loader validates the combination (`ConfigLoader`).
     public init(name: NameTemplate, kind: Kind, ttl: UInt32, source: SynthesisRuleSource) {
         self.name = name
         self.kind = kind

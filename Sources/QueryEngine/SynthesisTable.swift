@@ -46,6 +46,7 @@ public final class SynthesisTable: Sendable {
         let zone: DomainName?
     }
 
+    /// No rules (the default): every lookup returns nil at once.
     public static let empty = SynthesisTable(rules: [], zones: .empty)
 
     /// Indexes `rules` against `zones` (a reverse rule without a forward rule of the same
