@@ -68,9 +68,11 @@ public final class SynthesisTable: Sendable {
                 }
             }
         }
+        // Owner names per zone, read once however many rules share the zone.
+        var owners: [DomainName: [DomainName]] = [:]
         for (i, r) in rules.enumerated() {
             guard case .forward = r.kind else { continue }
-            fast[i] = SynthesisTable.fastView(rule: r, zones: zones)
+            fast[i] = SynthesisTable.fastView(rule: r, zones: zones, owners: &owners)
         }
         self.forwardByParent = byParent
         self.reverse = reverse
@@ -79,7 +81,7 @@ public final class SynthesisTable: Sendable {
     }
 
     /// Which values of `rule` the zone shadows, and whether a wildcard or cut shadows them all.
-    static func fastView(rule: SynthesisRule, zones: ZoneSet) -> FastForward {
+    static func fastView(rule: SynthesisRule, zones: ZoneSet, owners: inout [DomainName: [DomainName]]) -> FastForward {
         let parent = rule.name.parent
         var usable = false
         var shadowed: Set<SynthesisValue> = []
@@ -90,8 +92,9 @@ public final class SynthesisTable: Sendable {
             usable = probe.isSubdomain(of: zone.origin) && zone.lookup(probe, .a) == .nameError
                 && zone.enclosingDelegation(of: parent) == nil
             if usable {
-                for rr in zone.allRecords() where rr.name.isSubdomain(of: parent) && rr.name.labelCount > parent.labelCount {
-                    let child = rr.name.droppingLabels(rr.name.labelCount - parent.labelCount - 1)
+                if owners[zone.origin] == nil { owners[zone.origin] = zone.allRecords().map(\.name) }
+                for name in owners[zone.origin]! where name.isSubdomain(of: parent) && name.labelCount > parent.labelCount {
+                    let child = name.droppingLabels(name.labelCount - parent.labelCount - 1)
                     if let v = value(of: child.labels[0], rule: rule) { shadowed.insert(v) }
                 }
             }
