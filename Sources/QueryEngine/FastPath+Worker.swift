@@ -208,6 +208,10 @@ public struct AnswerCache {
                let n = synthesized(q, query: query, transport: transport, output: output) {
                 return .reply(length: n)
             }
+            if !snapshot.synthesis.fastReverse.isEmpty,
+               let n = synthesizedPTR(q, query: query, transport: transport, output: output) {
+                return .reply(length: n)
+            }
             return engine(query: query, source: source, transport: transport, now: now, states: states,
                           output: output, learn: (q, slot))
         }

@@ -32,6 +32,9 @@ public final class SynthesisTable: Sendable {
     let fast: [FastForward?]
     /// Indexes of forward rules, in config order (the order the engine tries them).
     let fastOrder: [Int]
+    /// Reverse rules as the fast path checks them, in the engine's order; empty when the fast
+    /// path must leave every PTR to the engine.
+    let fastReverse: [FastReverse]
 
     /// A forward rule as the fast path checks it.
     struct FastForward: Sendable {
@@ -78,6 +81,8 @@ public final class SynthesisTable: Sendable {
         self.reverse = reverse
         self.fast = fast
         self.fastOrder = fast.indices.filter { fast[$0] != nil }
+        self.fastReverse = SynthesisTable.fastReverseViews(rules: rules, reverse: reverse, fast: fast, zones: zones,
+                                                            owners: &owners)
     }
 
     /// Which values of `rule` the zone shadows, and whether a wildcard or cut shadows them all.

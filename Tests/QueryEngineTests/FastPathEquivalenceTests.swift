@@ -145,12 +145,17 @@ final class FastPathEquivalenceTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 400)
 
-        // Positive synthesized answers are written, not cached: 1,000 distinct names leave the
+        // Positive synthesized answers are written, not cached: 1,500 distinct names leave the
         // answer cache empty (they would otherwise evict the static answers).
         var fresh = AnswerCache(snapshot: snap, seed: 2)
-        for i in 1...1000 {
-            let name = i % 2 == 0 ? "ip-10-0-\(i / 256)-\(i % 256).hosts.example.test." : "node\(i).office.example.test."
-            let q = query(name, i % 2 == 0 ? .a : .aaaa, id: 1, edns: EDNS(), rd: true)
+        for i in 1...1500 {
+            let (name, type): (String, RecordType)
+            switch i % 3 {
+            case 0: (name, type) = ("ip-10-0-\(i / 256)-\(i % 256).hosts.example.test.", .a)
+            case 1: (name, type) = ("node\(i).office.example.test.", .aaaa)
+            default: (name, type) = (SynthesisText.reverseName(.v6(0x2001_0db8_0000_0000, UInt64(i) << 20)).description, .ptr)
+            }
+            let q = query(name, type, id: 1, edns: EDNS(), rd: true)
             let r = q.withUnsafeBytes { qb in
                 out.withUnsafeMutableBytes { ob in
                     fresh.answer(query: qb, source: IPAddress("127.0.0.1")!, transport: .udp, now: 1, states: BackendStates(), output: ob)

