@@ -85,3 +85,58 @@ extension AnswerCache {
         return i
     }
 }
+
+extension AnswerCache {
+    /// Writes a synthesized PTR answer straight from the packet, byte for byte what the engine
+    /// writes (the target shares no suffix with the question, so it is written whole). Nil: let
+    /// the engine answer.
+    @inline(__always)
+    mutating func synthesizedPTR(_ q: SimpleQuery, query p: UnsafeRawBufferPointer, transport: QueryTransport,
+                                 output: UnsafeMutableRawBufferPointer) -> Int? {
+        guard q.clientSubnet == nil, q.qclass == RecordClass.in.rawValue, q.qtype == RecordType.ptr.rawValue,
+              let found = snapshot.synthesis.fastReverseAnswer(p, nameLength: q.nameLength) else { return nil }
+        let template = snapshot.synthesis.rules[found.forward].name
+        let parent = template.parent.wire
+        let maxTarget = 1 + template.prefix.count + 39 + template.suffix.count + parent.count
+        let start = 12 + q.nameLength + 4
+        guard start + 12 + maxTarget + (q.hasEDNS ? 11 : 0) <= min(output.count, q.sizeLimit(transport: transport, settings: snapshot.settings)) else {
+            return nil
+        }
+        let o = output
+        o[0] = p[0]; o[1] = p[1]
+        o[2] = 0x84 | (p[2] & 0x01)           // QR, AA, RD copied
+        o[3] = p[3] & 0x10                    // CD copied, RA never, RCODE 0
+        o[4] = 0; o[5] = 1; o[6] = 0; o[7] = 1; o[8] = 0; o[9] = 0
+        o[10] = 0; o[11] = q.hasEDNS ? 1 : 0
+        for j in 0..<(q.nameLength + 4) { o[12 + j] = p[12 + j] }
+        var i = start
+        let ttl = found.ttl
+        o[i] = 0xc0; o[i + 1] = 0x0c           // owner: pointer to the question name
+        o[i + 2] = 0; o[i + 3] = 12
+        o[i + 4] = 0; o[i + 5] = 1
+        o[i + 6] = UInt8(ttl >> 24); o[i + 7] = UInt8((ttl >> 16) & 0xff)
+        o[i + 8] = UInt8((ttl >> 8) & 0xff); o[i + 9] = UInt8(ttl & 0xff)
+        let rdlenAt = i + 10
+        i += 12
+        // Target: one label (prefix, text, suffix), then the parent, lowercase as the engine has it.
+        let labelAt = i
+        i += 1
+        for c in template.prefix { o[i] = c; i += 1 }
+        i += SynthesisText.write(found.value, into: o, at: i)
+        for c in template.suffix { o[i] = c; i += 1 }
+        o[labelAt] = UInt8(truncatingIfNeeded: i - labelAt - 1)
+        for c in parent { o[i] = c; i += 1 }
+        let rdlen = i - rdlenAt - 2
+        o[rdlenAt] = UInt8(truncatingIfNeeded: rdlen >> 8); o[rdlenAt + 1] = UInt8(truncatingIfNeeded: rdlen)
+        if q.hasEDNS {
+            let payload = snapshot.settings.maxUDPPayload
+            o[i] = 0; o[i + 1] = 0; o[i + 2] = 41
+            o[i + 3] = UInt8(truncatingIfNeeded: payload >> 8); o[i + 4] = UInt8(truncatingIfNeeded: payload)
+            o[i + 5] = 0; o[i + 6] = 0; o[i + 7] = q.dnssecOK ? 0x80 : 0; o[i + 8] = 0
+            o[i + 9] = 0; o[i + 10] = 0
+            i += 11
+        }
+        lastWildcardZone = found.zone   // the rate limiter's class, as the engine reports it
+        return i
+    }
+}
