@@ -19,7 +19,8 @@ public enum FastPathResult: Equatable {
 /// engine produced, with only the ID, RD/CD and the question's case patched; routed names are
 /// answered by ranking the pool (or, for a `nearest` pick that no draw decided, by the answer
 /// remembered for the client network until health, load or the snapshot change) and writing the
-/// records directly. Every other query,
+/// records directly. Positive synthesized answers (`synthesize:`) are written directly too, without
+/// taking a cache slot (they are many and each asked rarely). Every other query,
 /// and every cache miss, goes through `QueryEngine.respond`. A new snapshot clears all caches.
 public struct AnswerCache {
     /// The snapshot these caches were built from.

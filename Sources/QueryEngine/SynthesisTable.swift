@@ -19,8 +19,9 @@ public enum SynthesisOutcome: Sendable, Hashable {
 ///
 /// Synthesis only ever answers a name the zone lookup found nothing for (`ZoneLookup.nameError`):
 /// zone data, empty non-terminals, wildcards and delegations always win. For the fast path, each
-/// forward rule also knows, per snapshot, whether its zone can shadow it at all and which values'
-/// names exist in the zone, so it can answer from the packet bytes without building a name.
+/// forward (and, conservatively, reverse) rule also knows, per snapshot, whether its zone can
+/// shadow it at all and which values' names exist in the zone, so positive A/AAAA/PTR answers are
+/// written from the packet bytes without building a name (`FastPath+Synthesized.swift`).
 public final class SynthesisTable: Sendable {
     /// The rules in config order.
     public let rules: [SynthesisRule]
