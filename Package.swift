@@ -38,8 +38,9 @@ let package = Package(
         .target(name: "DNSZone", dependencies: ["DNSWire"]),
         .target(name: "GeoRouting", dependencies: ["DNSWire"]),
         .target(name: "QueryEngine", dependencies: ["DNSWire", "DNSZone", "GeoRouting"]),
+        // ProximaConfig decodes `synthesize:` into QueryEngine's rule type (one type per idea).
         .target(name: "ProximaConfig", dependencies: [
-            "DNSWire", "GeoRouting",
+            "DNSWire", "GeoRouting", "QueryEngine",
             .product(name: "Yams", package: "Yams"),
         ]),
 
@@ -118,7 +119,7 @@ let package = Package(
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "DNSZoneTests", dependencies: ["DNSZone", "DNSWire"]),
         .testTarget(name: "GeoRoutingTests", dependencies: ["GeoRouting", "DNSWire"]),
-        .testTarget(name: "ProximaConfigTests", dependencies: ["ProximaConfig", "GeoRouting", "DNSWire"]),
+        .testTarget(name: "ProximaConfigTests", dependencies: ["ProximaConfig", "GeoRouting", "DNSWire", "QueryEngine"]),
         .testTarget(name: "QueryEngineTests", dependencies: ["QueryEngine", "DNSZone", "DNSWire", "GeoRouting"]),
         .testTarget(name: "GeoIPTests", dependencies: [
             "GeoIP", "GeoRouting", "DNSWire",

@@ -320,7 +320,8 @@ public final class ProximaServer: Sendable {
     public static func makeSnapshot(_ rt: LoadedRuntime, generation: UInt64, ipstack: IPStackClient?) -> EngineSnapshot {
         let locator = GeoLocator(overrides: rt.overrides, database: rt.database, ipstack: ipstack)
         return EngineSnapshot(zones: rt.zones, routes: rt.routes, geoData: rt.geoData, locator: LocatorAdapter(locator: locator),
-                              settings: engineSettings(rt.config), generation: generation)
+                              settings: engineSettings(rt.config), generation: generation,
+                              synthesis: rt.config.synthesize)
     }
 
     /// The engine's settings from the config (ECS trust and RRL included).

@@ -106,6 +106,19 @@ public enum RuntimeLoader {
             problems += error.issues.map { problem("zones", $0.message) }
         }
 
+        // Synthesize rules the zone data hides entirely (zone data always wins): worth a warning,
+        // since such a rule never answers.
+        for (i, rule) in config.synthesize.enumerated() {
+            guard case .forward = rule.kind, let zone = zoneSet.zone(for: rule.name.parent) else { continue }
+            let keyPath = "synthesize[\(i)].name"
+            if let cut = zone.enclosingDelegation(of: rule.name.parent) {
+                warnings.append(problem(keyPath, "names under \(rule.name.parent) are below the zone cut \(cut) (they get the referral): this rule never answers"))
+            } else if let probe = try? rule.name.parent.prepending(label: Array("proxima-probe-\u{7f}".utf8)),
+                      zone.lookup(probe, .a) != .nameError {
+                warnings.append(problem(keyPath, "a wildcard in zone \(zone.origin) answers every name under \(rule.name.parent) first: this rule never answers"))
+            }
+        }
+
         // Geo data.
         var geoData: GeoData?
         if let path = config.geoDataPath {

@@ -1,3 +1,4 @@
+import QueryEngine
 import DNSWire
 import GeoRouting
 
@@ -39,6 +40,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var rrl: RRLSettings = RRLSettings()
     /// EDNS Client Subnet policy.
     public var ecs: ECSSettings = ECSSettings()
+    /// Synthesized records (`synthesize:`), in config order.
+    public var synthesize: [SynthesisRule] = []
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],

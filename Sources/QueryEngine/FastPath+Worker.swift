@@ -19,15 +19,17 @@ public enum FastPathResult: Equatable {
 /// engine produced, with only the ID, RD/CD and the question's case patched; routed names are
 /// answered by ranking the pool (or, for a `nearest` pick that no draw decided, by the answer
 /// remembered for the client network until health, load or the snapshot change) and writing the
-/// records directly. Every other query,
+/// records directly. Positive synthesized answers (`synthesize:`) are written directly too, without
+/// taking a cache slot (they are many and each asked rarely). Every other query,
 /// and every cache miss, goes through `QueryEngine.respond`. A new snapshot clears all caches.
 public struct AnswerCache {
     /// The snapshot these caches were built from.
     public private(set) var snapshot: EngineSnapshot
 
     enum Entry {
-        /// A complete response produced by the engine, with ID 0.
-        case response(key: [UInt8], bytes: [UInt8])
+        /// A complete response produced by the engine, with ID 0, and the zone the rate limiter
+        /// classes it under when it was synthesized (wildcard or `synthesize:`), as on the miss.
+        case response(key: [UInt8], bytes: [UInt8], wildcardZone: DomainName?)
         /// A directly routed name asked for A/AAAA; `id` (never 0) names this entry in the
         /// location table's remembered answers.
         case routed(key: [UInt8], route: RouteSpec, id: UInt32)
@@ -36,7 +38,7 @@ public struct AnswerCache {
 
         var key: [UInt8] {
             switch self {
-            case .response(let k, _), .routed(let k, _, _), .engine(let k): return k
+            case .response(let k, _, _), .routed(let k, _, _), .engine(let k): return k
             }
         }
     }
@@ -185,9 +187,10 @@ public struct AnswerCache {
             let slot = Int(truncatingIfNeeded: q.hash) & (AnswerCache.answerSlots - 1)
             if let e = entries[slot], q.keyMatches(e.key, query) {
                 switch e {
-                case .response(_, let bytes):
+                case .response(_, let bytes, let wildcardZone):
                     if q.clientSubnet == nil, bytes.count <= q.sizeLimit(transport: transport, settings: snapshot.settings),
                        bytes.count <= output.count {
+                        lastWildcardZone = wildcardZone
                         return .reply(length: replay(bytes, query: query, nameLength: q.nameLength, output: output))
                     }
                 case .routed(_, let route, let id):
@@ -200,6 +203,15 @@ public struct AnswerCache {
                 }
                 return engine(query: query, source: source, transport: transport, now: now, states: states,
                               output: output, learn: nil)
+            }
+            // Synthesized names are many and each asked rarely: written directly, not cached.
+            if !snapshot.synthesis.fastOrder.isEmpty,
+               let n = synthesized(q, query: query, transport: transport, output: output) {
+                return .reply(length: n)
+            }
+            if !snapshot.synthesis.fastReverse.isEmpty,
+               let n = synthesizedPTR(q, query: query, transport: transport, output: output) {
+                return .reply(length: n)
             }
             return engine(query: query, source: source, transport: transport, now: now, states: states,
                           output: output, learn: (q, slot))
@@ -239,7 +251,7 @@ public struct AnswerCache {
                 full[0] = 0; full[1] = 0; full[2] &= ~0x01; full[3] &= ~0x10
                 let tcpCtx = QueryContext(source: source, transport: .tcp, now: now, entropy: 0)
                 if case .response(let r) = QueryEngine.respond(to: full, context: tcpCtx, snapshot: snapshot, states: states) {
-                    entries[slot] = .response(key: q.key(query), bytes: r)
+                    entries[slot] = .response(key: q.key(query), bytes: r, wildcardZone: lastWildcardZone)
                 }
             } else if clientDependent {
                 let name = try? DomainName(wire: Array(query[12..<(12 + q.nameLength)]))

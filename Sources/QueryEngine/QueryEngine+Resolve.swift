@@ -20,6 +20,14 @@ struct Resolution {
     var requiredGlue = false
     /// The zone whose wildcard synthesized the answer (RFC 4592), for the rate limiter's class.
     var wildcardZone: DomainName?
+    /// The `synthesize:` rule that decided the (last) name, for `explain`.
+    var synthesisRule: Int?
+    /// How each name of the answer was decided; nil unless explaining (no cost on the query path).
+    var steps: [ExplainStep]?
+
+    mutating func note(_ name: DomainName, _ source: AnswerSource) {
+        if steps != nil { steps!.append(ExplainStep(name: name, source: source)) }
+    }
 }
 
 enum ResolveStep {
@@ -36,6 +44,7 @@ extension QueryEngine {
             // Not authoritative for this name: we are not a resolver (DESIGN §2 step 3).
             res.rcode = .refused
             res.authoritative = false
+            res.note(question.name, .notOurs)
             return .done
         }
         var name = question.name
@@ -48,19 +57,23 @@ extension QueryEngine {
                 switch routedAnswer(owner: name, route: route, type: question.type, ecs: ecs, context: context,
                                     snapshot: snapshot, states: states, zone: zone) {
                 case .needsRemote(let a):
+                    res.note(name, .routed(pool: route.pool, answer: "needs a remote (ipstack) location"))
                     return .needsRemote(a)
                 case .servfail(let report):
+                    res.note(name, .routed(pool: route.pool, answer: "SERVFAIL (all_down: servfail)"))
                     res.routeReport = report
                     res.rcode = .servFail
                     res.answers = []
                     res.authoritative = false
                     return .done
                 case .records(let rrs, let report):
+                    res.note(name, .routed(pool: route.pool, answer: "\(rrs.count) record(s) from the pool"))
                     res.routeReport = report
                     res.ecsScope = report.ecsScope
                     res.answers += rrs
                     return .done
                 case .useZone(let report):
+                    res.note(name, .routed(pool: route.pool, answer: "the zone's own records (routing could not decide)"))
                     res.routeReport = report
                     res.ecsScope = report.ecsScope
                     // Fall through to the zone's own data for this name.
@@ -69,6 +82,7 @@ extension QueryEngine {
             switch zone.lookup(name, question.type) {
             case .answer(var rrs, let fromWildcard):
                 if fromWildcard { res.wildcardZone = zone.origin }
+                res.note(name, .zoneAnswer(zone: zone.origin, wildcard: fromWildcard))
                 if question.type == .any && res.transport == .udp { rrs = minimalANY(rrs) }
                 res.answers += rrs
                 for rr in rrs { if let n = rr.rdata.additionalSectionName { additionalNames.append(n) } }
@@ -76,11 +90,13 @@ extension QueryEngine {
                 return .done
             case .alias(let cname):
                 res.answers.append(cname)
+                res.note(name, .alias(zone: zone.origin))
                 guard case .cname(let target) = cname.rdata else { return .done }
                 // Follow only inside this zone (as Knot does); out-of-zone targets are returned as is.
                 guard target.isSubdomain(of: zone.origin), !seen.contains(target) else { return .done }
                 name = target
             case .delegation(let ns, let glue):
+                res.note(name, .delegation(zone: zone.origin, cut: ns.first?.name ?? zone.origin))
                 // Referral (RFC 1034 §4.3.2 step 3b): not authoritative unless we already answered part.
                 res.authoritative = !res.answers.isEmpty
                 res.authority = ns
@@ -91,9 +107,31 @@ extension QueryEngine {
                 }
                 return .done
             case .noData:
+                res.note(name, .noData(zone: zone.origin))
                 res.authority = [negativeSOA(zone)]
                 return .done
             case .nameError:
+                // Synthesized names live only where the zone has nothing (zone data always wins).
+                if let found = snapshot.synthesis.lookup(name, question.type, zone: zone) {
+                    let (outcome, rule) = found
+                    res.synthesisRule = rule
+                    res.note(name, .synthesized(zone: zone.origin, rule: snapshot.synthesis.rules[rule], outcome: outcome))
+                    switch outcome {
+                    case .answer(let rrs):
+                        // Rate-limited per zone like wildcard answers: random synthesized names
+                        // must not each get their own bucket.
+                        res.wildcardZone = zone.origin
+                        res.answers += rrs
+                        return .done
+                    case .noData, .emptyNonTerminal:
+                        res.authority = [negativeSOA(zone)]
+                        return .done
+                    case .nameError:
+                        break
+                    }
+                } else {
+                    res.note(name, .nameError(zone: zone.origin))
+                }
                 res.rcode = .nxDomain
                 res.authority = [negativeSOA(zone)]
                 return .done

@@ -75,10 +75,13 @@ public final class EngineSnapshot: Sendable {
     public let settings: EngineSettings
     /// Increases with every swap; caches keyed on it are invalidated by a new snapshot.
     public let generation: UInt64
+    /// The `synthesize:` rules, indexed against `zones`.
+    public let synthesis: SynthesisTable
 
     public init(zones: ZoneSet, routes: [DomainName: RouteSpec], geoData: GeoData?, locator: any ClientLocator,
-                settings: EngineSettings, generation: UInt64) {
+                settings: EngineSettings, generation: UInt64, synthesis: [SynthesisRule] = []) {
         self.zones = zones
+        self.synthesis = synthesis.isEmpty ? .empty : SynthesisTable(rules: synthesis, zones: zones)
         var lowered: [DomainName: RouteSpec] = [:]
         for (k, v) in routes { lowered[k.lowercased()] = v }
         self.routes = lowered

@@ -100,6 +100,73 @@ final class FastPathEquivalenceTests: XCTestCase {
         XCTAssertGreaterThan(checked, 500)
     }
 
+    /// Synthesized names (`synthesize:`): the fast path writes positive A/AAAA answers directly from
+    /// the packet and leaves everything else to the engine; every reply equals the engine's, for
+    /// in-range, out-of-range, shadowed (zone data, wildcard, delegation), case-varied and reverse
+    /// names, with and without EDNS, over both transports.
+    func testSynthesizedAnswersEqualEngineAnswers() throws {
+        let snap = try SynthesisTests.snapshot()
+        var cache = AnswerCache(snapshot: snap, seed: 1)
+        var out = [UInt8](repeating: 0, count: 65535)
+        let names = SynthesisTests.cases.map(\.1) + ["WORKSTATION99.office.example.test.", "node4095.office.example.test.",
+                                                     "node4096.office.example.test.", "lab128.office.example.test."]
+        let types: [RecordType] = [.a, .aaaa, .ptr, .txt]
+        var checked = 0
+        for round in 0..<2 {
+            for name in names {
+                for type in types {
+                    for ednsOn in [false, true] {
+                        for transport in [QueryTransport.udp, .tcp] {
+                            let edns = ednsOn ? EDNS(udpPayloadSize: 1232, dnssecOK: round == 1) : nil
+                            let q = query(name, type, id: UInt16(checked & 0xffff), edns: edns, rd: round == 0)
+                            let r = q.withUnsafeBytes { qb in
+                                out.withUnsafeMutableBytes { ob in
+                                    cache.answer(query: qb, source: IPAddress("127.0.0.1")!, transport: transport, now: 100,
+                                                 states: BackendStates(), output: ob)
+                                }
+                            }
+                            guard case .reply(let n) = r else { XCTFail("no reply for \(name) \(type)"); continue }
+                            let ctx = QueryContext(source: IPAddress("127.0.0.1")!, transport: transport, now: 100)
+                            guard case .response(let ref) = QueryEngine.respond(to: q, context: ctx, snapshot: snap, states: BackendStates()) else {
+                                XCTFail("engine gave no response"); continue
+                            }
+                            XCTAssertEqual(Array(out[0..<n]), ref, "\(name) \(type) edns=\(ednsOn) \(transport) round \(round)")
+                            // The rate limiter classes synthesized answers per zone, whichever path answered.
+                            var routed = false
+                            var zone: DomainName?
+                            _ = QueryEngine.respond(to: q, context: ctx, snapshot: snap, states: BackendStates(), routed: &routed,
+                                                    wildcardZone: &zone)
+                            XCTAssertEqual(cache.lastWildcardZone, zone, "RRL class of \(name) \(type)")
+                            checked += 1
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 400)
+
+        // Positive synthesized answers are written, not cached: 1,500 distinct names leave the
+        // answer cache empty (they would otherwise evict the static answers).
+        var fresh = AnswerCache(snapshot: snap, seed: 2)
+        for i in 1...1500 {
+            let (name, type): (String, RecordType)
+            switch i % 3 {
+            case 0: (name, type) = ("ip-10-0-\(i / 256)-\(i % 256).hosts.example.test.", .a)
+            case 1: (name, type) = ("node\(i).office.example.test.", .aaaa)
+            default: (name, type) = (SynthesisText.reverseName(.v6(0x2001_0db8_0000_0000, UInt64(i) << 20)).description, .ptr)
+            }
+            let q = query(name, type, id: 1, edns: EDNS(), rd: true)
+            let r = q.withUnsafeBytes { qb in
+                out.withUnsafeMutableBytes { ob in
+                    fresh.answer(query: qb, source: IPAddress("127.0.0.1")!, transport: .udp, now: 1, states: BackendStates(), output: ob)
+                }
+            }
+            guard case .reply(let n) = r else { XCTFail("no reply for \(name)"); continue }
+            XCTAssertEqual(try Message(parsing: Array(out[0..<n])).answerSection.count, 1, name)
+        }
+        XCTAssertTrue(fresh.entries.allSatisfy { $0 == nil }, "synthesized answers bypass the answer cache")
+    }
+
     /// The answers the fast path remembers per client network follow health changes (a new states
     /// generation), load reports going stale (time) and never pin a drawn answer: every reply is
     /// still the engine's.
