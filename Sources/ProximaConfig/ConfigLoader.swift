@@ -131,7 +131,7 @@ struct DecodeContext {
     static let positive = Duration.nanoseconds(1)
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
-                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path"]
+                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "forward"]
 
     /// Decodes the whole document; nil only when the root is not a mapping.
     func decodeRoot(_ root: YAMLValue) -> ProximaConfiguration? {
@@ -169,6 +169,7 @@ struct DecodeContext {
         let rrl = map.optional("rrl").map { decodeRRL($0) } ?? RRLSettings()
         let ecs = map.optional("ecs").map { decodeECS($0) } ?? ECSSettings()
         let fastPath = map.optional("fast_path").map { decodeFastPath($0) } ?? FastPathSettings()
+        let forward = map.optional("forward").flatMap { decodeForward($0) }
         map.finish()
         var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                                  logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
@@ -177,6 +178,7 @@ struct DecodeContext {
                                                  fastPath: fastPath)
         configuration.rrl = rrl
         configuration.ecs = ecs
+        configuration.forward = forward
         return configuration
     }
 

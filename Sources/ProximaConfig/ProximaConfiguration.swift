@@ -39,6 +39,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var rrl: RRLSettings = RRLSettings()
     /// EDNS Client Subnet policy.
     public var ecs: ECSSettings = ECSSettings()
+    /// The opt-in fallback resolver; nil (the default) when the `forward` section is absent.
+    public var forward: ForwardSettings?
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],
