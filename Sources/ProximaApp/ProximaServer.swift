@@ -2,6 +2,7 @@ import AdminAPI
 import AsyncHTTPClient
 import DNSServer
 import DNSWire
+import Forwarder
 import Foundation
 import GeoIP
 import GeoRouting
@@ -61,6 +62,8 @@ public final class ProximaServer: Sendable {
     let reloadLock = Mutex<Int>(0)
     /// How file descriptors were shared out at start (#14.1).
     public let descriptorBudget: DescriptorBudget
+    /// The opt-in fallback resolver (`forward:`); nil when not configured.
+    public let forwarder: Forwarder?
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -90,6 +93,7 @@ public final class ProximaServer: Sendable {
                                logger: logger.with(label: "proxima.health"))
         let limits = ProximaServer.resourceLimits(config, logger: logger)
         descriptorBudget = limits.descriptors
+        forwarder = try ProximaServer.makeForwarder(config.forward, listen: config.listen)
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
                                  udp: UDPServer.Configuration(threads: limits.udpThreads),
@@ -99,10 +103,10 @@ public final class ProximaServer: Sendable {
                                                               maxConnectionsPerAddress: config.tcp.maxConnectionsPerIP,
                                                               maxPipelined: config.tcp.maxPipelined)),
             handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                        locationTableBytes: limits.udpTableBytes),
+                                        locationTableBytes: limits.udpTableBytes, forwarder: forwarder),
             logger: logger.with(label: "proxima.dns"),
             tcpHandler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                           locationTableBytes: limits.tcpTableBytes))
+                                           locationTableBytes: limits.tcpTableBytes, forwarder: forwarder))
         if var adminConfiguration {
             adminConfiguration.maxConnections = min(adminConfiguration.maxConnections, limits.descriptors.admin)
             let runtimeRef = runtime
