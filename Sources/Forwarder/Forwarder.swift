@@ -74,6 +74,11 @@ public final class Forwarder: Sendable {
         self.allowV6 = configuration.allow.filter { $0.address.family == 2 }
     }
 
+    /// Questions waiting for an upstream now, and the clients waiting on them (tests, metrics).
+    public var pendingCounts: (questions: Int, clients: Int) {
+        pending.withLockedValue { p in (p.count, p.values.reduce(0) { $0 + $1.count }) }
+    }
+
     /// True when `address` may ask for names outside our zones.
     @inline(__always)
     public func allows(_ address: IPAddress) -> Bool {

@@ -155,6 +155,79 @@ final class ForwarderIntegrationTests: XCTestCase {
         XCTAssertEqual(fake.count, 1)
     }
 
+    /// Concurrent identical questions share one upstream query; past `max_pending` distinct
+    /// questions a client gets SERVFAIL at once. The upstream holds its reply until released, so
+    /// the test waits on the forwarder's pending counts, not on time.
+    func testIdenticalQuestionsShareOneUpstreamQueryAndPendingIsBounded() async throws {
+        let release = DispatchSemaphore(value: 0)
+        let held = try TestUpstreams.ScriptedUDP { query, reply, _ in
+            guard var m = try? Message(parsing: query), let q = m.questions.first else { return }
+            _ = release.wait(timeout: .now() + 10)
+            m.header.isResponse = true
+            m.edns = nil
+            m.answerSection = [ResourceRecord(name: q.name, ttl: 60, rdata: .a(IPAddress("192.0.2.88")!))]
+            reply(-1, m.serialized())
+        }
+        defer { held.stop() }
+        let live = try await start(config(upstreams: ["127.0.0.1:\(held.port)"], timeout: "10s", extra: "  max_pending: 1"))
+        defer { Task { await live.stop() } }
+        let forwarder = try XCTUnwrap(live.server.forwarder)
+        let port = live.port
+        final class Answers: @unchecked Sendable {
+            let lock = NSLock()
+            var messages: [Message] = []
+            func add(_ m: Message) { lock.lock(); messages.append(m); lock.unlock() }
+            var all: [Message] { lock.lock(); defer { lock.unlock() }; return messages }
+        }
+        let collected = Answers()
+        // Dedicated threads (GCD may start blocking work late) and a generous client timeout.
+        let done = DispatchSemaphore(value: 0)
+        for _ in 0..<5 {
+            Thread.detachNewThread {
+                defer { done.signal() }
+                let query = DNSTestClient.query("same.example.", .a)
+                if let r = try? DNSTestClient.udpRaw(query, to: IPAddress("127.0.0.1")!, port: port, timeout: 20),
+                   let m = try? Message(parsing: r), m.header.id == UInt16(query[0]) << 8 | UInt16(query[1]) {
+                    collected.add(m)
+                }
+            }
+        }
+        let waiting = LiveServer.eventually(timeout: 10) { forwarder.pendingCounts == (1, 5) }
+        XCTAssertTrue(waiting, "pending: \(forwarder.pendingCounts)")
+        // A second distinct question while the first is pending: over max_pending, SERVFAIL now.
+        let over = try live.udp("other.example.", .a)
+        XCTAssertEqual(over.rcode, .servFail)
+        XCTAssertTrue(over.header.recursionAvailable)
+        XCTAssertEqual(forwarder.stats.overloaded.load(ordering: .relaxed), 1)
+        release.signal()
+        for _ in 0..<5 { XCTAssertEqual(done.wait(timeout: .now() + 30), .success) }
+        let answers = collected.all
+        XCTAssertEqual(answers.count, 5)
+        XCTAssertTrue(answers.allSatisfy { $0.answerSection.first?.rdata == .a(IPAddress("192.0.2.88")!) })
+        XCTAssertEqual(held.count, 1, "five clients, one upstream query")
+        XCTAssertEqual(forwarder.pendingCounts.questions, 0)
+    }
+
+    /// A reload that adds a zone covering a cached name: the zone answers, the cache entry
+    /// (learned under the old snapshot) is never served again.
+    func testCachedNameCoveredByANewZoneIsAnsweredFromTheZone() async throws {
+        let knot = try TestUpstreams.Knot()
+        defer { knot.stop() }
+        let cfg = config(upstreams: ["127.0.0.1:\(knot.port)"])
+        let live = try await start(cfg)
+        defer { Task { await live.stop() } }
+        XCTAssertEqual(try live.udp("www.upstream.test.", .a).answerSection.first?.rdata, .a(IPAddress("198.51.100.7")!))
+        try live.write("upstream.zone", "$ORIGIN upstream.test.\n$TTL 60\n@ SOA ns h 1 1 1 1 1\n  NS ns\nns A 192.0.2.1\nwww A 192.0.2.200\n")
+        let withZone = cfg.replacingOccurrences(of: "zones:\n", with: "zones:\n  - origin: upstream.test.\n    file: upstream.zone\n")
+        XCTAssertNotEqual(withZone, cfg)
+        try live.write("proxima.yaml", withZone)
+        XCTAssertTrue(live.server.reload(reason: "test"))
+        let own = try live.udp("www.upstream.test.", .a)
+        XCTAssertTrue(own.header.authoritative)
+        XCTAssertFalse(own.header.recursionAvailable)
+        XCTAssertEqual(own.answerSection.first?.rdata, .a(IPAddress("192.0.2.200")!))
+    }
+
     /// An upstream that answers garbage (from the right address, with the right ID) is counted
     /// and skipped: the next upstream answers.
     func testGarbageUpstreamIsSkipped() async throws {
