@@ -18,16 +18,24 @@ public enum ResolvConf {
     }
 
     /// The upstreams `nameservers` yields once our own listen addresses are removed: forwarding
-    /// to ourselves would loop. A listen address of 0.0.0.0 / :: means every local address of
-    /// that family on `listenPorts`, so a loopback nameserver on one of those ports is dropped too.
-    public static func upstreams(_ text: String, excluding listen: [(address: IPAddress, port: Int)]) -> [(IPAddress, Int)] {
+    /// to ourselves would loop. A listen address of 0.0.0.0 / :: on port 53 means every local
+    /// address of that family: `localAddresses` (the host's interface addresses) and loopback.
+    public static func upstreams(_ text: String, excluding listen: [(address: IPAddress, port: Int)],
+                                 localAddresses: Set<IPAddress> = []) -> [(IPAddress, Int)] {
         nameservers(text).compactMap { a in
             for l in listen where l.port == 53 {
                 if l.address == a { return nil }
                 let unspecified = l.address == .v4(0) || l.address == .v6(0, 0)
-                if unspecified, l.address.family == a.family { return nil }
+                if unspecified, l.address.family == a.family, localAddresses.contains(a) || isLoopback(a) { return nil }
             }
             return (a, 53)
+        }
+    }
+
+    static func isLoopback(_ a: IPAddress) -> Bool {
+        switch a {
+        case .v4(let v): return v >> 24 == 127
+        case .v6(let hi, let lo): return hi == 0 && lo == 1
         }
     }
 }

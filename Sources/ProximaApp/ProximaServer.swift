@@ -94,6 +94,11 @@ public final class ProximaServer: Sendable {
         let limits = ProximaServer.resourceLimits(config, logger: logger)
         descriptorBudget = limits.descriptors
         forwarder = try ProximaServer.makeForwarder(config.forward, listen: config.listen)
+        if let f = forwarder?.configuration {
+            let allow = f.allow.map(\.description).joined(separator: ", ")
+            let upstreams = f.upstreams.map { ListenEndpoint(address: $0.address, port: $0.port).description }.joined(separator: ", ")
+            logger.notice("forwarding names outside our zones for \(allow) to \(upstreams)")
+        }
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
                                  udp: UDPServer.Configuration(threads: limits.udpThreads),

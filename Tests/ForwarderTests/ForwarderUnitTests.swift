@@ -162,7 +162,13 @@ final class ForwarderUnitTests: XCTestCase {
         """
         XCTAssertEqual(ResolvConf.nameservers(text), [IPAddress("127.0.0.53")!, IPAddress("::1")!, IPAddress("192.0.2.1")!])
         let ups = ResolvConf.upstreams(text, excluding: [(IPAddress("127.0.0.53")!, 53), (IPAddress("::")!, 53)])
-        XCTAssertEqual(ups.map { $0.0 }, [IPAddress("192.0.2.1")!])
+        XCTAssertEqual(ups.map { $0.0 }, [IPAddress("192.0.2.1")!], "our address and, under ::, IPv6 loopback")
+        // 0.0.0.0:53 covers loopback and the host's own addresses, not every IPv4 resolver.
+        let wildcard = ResolvConf.upstreams(text, excluding: [(IPAddress("0.0.0.0")!, 53)],
+                                            localAddresses: [IPAddress("192.0.2.1")!])
+        XCTAssertEqual(wildcard.map { $0.0 }, [IPAddress("::1")!])
+        XCTAssertEqual(ResolvConf.upstreams(text, excluding: [(IPAddress("0.0.0.0")!, 53)]).map { $0.0 },
+                       [IPAddress("::1")!, IPAddress("192.0.2.1")!])
         XCTAssertEqual(ResolvConf.upstreams(text, excluding: [(IPAddress("127.0.0.53")!, 5353)]).count, 3)
     }
 }
