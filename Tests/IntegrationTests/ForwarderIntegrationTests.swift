@@ -74,6 +74,10 @@ final class ForwarderIntegrationTests: XCTestCase {
                                                       DNSTestClient.query("other.upstream.test.", .a), to: live.port))
         XCTAssertEqual(refused.rcode, .refused)
         XCTAssertFalse(refused.header.recursionAvailable)
+        // ::1 is not in allow either (IPv4 networks never match IPv6 clients), even for a cached name.
+        let v6 = try DNSTestClient.udp("www.upstream.test.", .a, server: IPAddress("::1")!, port: live.endpoints[1].port)
+        XCTAssertEqual(v6.rcode, .refused)
+        XCTAssertFalse(v6.header.recursionAvailable)
         XCTAssertEqual(relay.count, 2)
         let stats = try XCTUnwrap(live.server.forwarder?.stats)
         XCTAssertGreaterThanOrEqual(stats.cacheHits.load(ordering: .relaxed), 3)
