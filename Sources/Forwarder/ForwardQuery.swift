@@ -37,8 +37,9 @@ public struct ForwardQuery: Sendable {
         guard nameLength <= Limits.maxNameLength, i + 4 <= n else { return nil }
         let qtype = UInt16(p[i]) << 8 | UInt16(p[i + 1])
         let qclass = UInt16(p[i + 2]) << 8 | UInt16(p[i + 3])
-        // Class IN only; no transfers, OPT or meta types other than ANY (RFC 6895 §3.1).
-        guard qclass == 1, qtype != 41, qtype < 128 || qtype == 255, qtype != 0 else { return nil }
+        // Class IN only; no OPT, and of the Q/meta range 128-255 (RFC 6895 §3.1: transfers,
+        // MAILA/MAILB) only ANY. Data types above 255 (CAA, URI, ...) are ordinary questions.
+        guard qclass == 1, qtype != 41, qtype != 0, !(128...254).contains(qtype) else { return nil }
         i += 4
         var q = ForwardQuery(nameLength: nameLength, qtype: qtype, qclass: qclass, hasEDNS: false,
                              udpPayload: Limits.minUDPPayload, hash: 0)

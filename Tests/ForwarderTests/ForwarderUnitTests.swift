@@ -37,8 +37,13 @@ final class ForwarderUnitTests: XCTestCase {
         XCTAssertEqual(q.withUnsafeBytes { parsed.key($0) }, lower.withUnsafeBytes { parsedLower.key($0) })
         XCTAssertEqual(parsedLower.udpPayload, 512)
         // Transfers, OPT-type and responses are not forwarded.
-        for bad in [query("example.org.", .axfr), query("example.org.", .ixfr), query("example.org.", .opt)] {
+        for bad in [query("example.org.", .axfr), query("example.org.", .ixfr), query("example.org.", .opt),
+                    query("example.org.", RecordType(rawValue: 253))] {
             XCTAssertNil(bad.withUnsafeBytes { ForwardQuery.parse($0) })
+        }
+        // Data types above the meta range are ordinary questions (CAA is 257), as is ANY.
+        for good in [query("example.org.", .caa), query("example.org.", .any), query("example.org.", RecordType(rawValue: 65))] {
+            XCTAssertNotNil(good.withUnsafeBytes { ForwardQuery.parse($0) })
         }
         var response = query("example.org.", .a)
         response[2] |= 0x80
