@@ -139,7 +139,7 @@ public final class Forwarder: Sendable {
     }
 
     /// Asks each upstream in turn: UDP, then TCP when the reply is truncated (RFC 7766 §5); the
-    /// next upstream on a timeout, an unusable reply, or SERVFAIL/REFUSED/NOTIMP.
+    /// next upstream on a timeout, an unusable reply, or SERVFAIL/REFUSED/NOTIMP/FORMERR.
     func exchange(_ question: Question) async -> Outcome {
         let timeout = TimeAmount.nanoseconds(Int64(configuration.timeout.components.seconds) * 1_000_000_000
             + configuration.timeout.components.attoseconds / 1_000_000_000)
@@ -153,7 +153,9 @@ public final class Forwarder: Sendable {
                 }
                 let answer = try RelayedAnswer(upstream: reply, question: question, maxTTL: configuration.maxTTL,
                                                negativeTTL: configuration.negativeTTL)
-                if answer.rcode == .servFail || answer.rcode == .refused || answer.rcode == .notImp {
+                // FORMERR too: the upstream rejected our query (e.g. its EDNS), not the name.
+                if answer.rcode == .servFail || answer.rcode == .refused || answer.rcode == .notImp
+                    || answer.rcode == .formErr {
                     ForwarderStats.bump(stats.upstreamFailures)
                     last = .upstreamFailure
                     continue

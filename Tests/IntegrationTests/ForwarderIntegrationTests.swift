@@ -252,6 +252,31 @@ final class ForwarderIntegrationTests: XCTestCase {
         XCTAssertEqual(live.server.forwarder?.stats.garbageReplies.load(ordering: .relaxed), 1)
     }
 
+    /// An upstream answering SERVFAIL (or FORMERR) is passed over for the next one.
+    func testServFailAndFormErrUpstreamsAreSkipped() async throws {
+        let knot = try TestUpstreams.Knot()
+        defer { knot.stop() }
+        func failing(_ rcode: UInt8) throws -> TestUpstreams.ScriptedUDP {
+            try TestUpstreams.ScriptedUDP { query, reply, _ in
+                var r = query
+                r[2] |= 0x80
+                r[3] = (r[3] & 0xf0) | rcode
+                reply(-1, r)
+            }
+        }
+        let servfail = try failing(2), formerr = try failing(1)
+        defer { servfail.stop(); formerr.stop() }
+        let live = try await start(config(upstreams: ["127.0.0.1:\(servfail.port)", "127.0.0.1:\(formerr.port)",
+                                                      "127.0.0.1:\(knot.port)"]))
+        defer { Task { await live.stop() } }
+        let r = try live.udp("www.upstream.test.", .a)
+        XCTAssertEqual(r.rcode, .noError)
+        XCTAssertEqual(r.answerSection.first?.rdata, .a(IPAddress("198.51.100.7")!))
+        XCTAssertEqual(live.server.forwarder?.stats.upstreamFailures.load(ordering: .relaxed), 2)
+        XCTAssertEqual(servfail.count, 1)
+        XCTAssertEqual(formerr.count, 1)
+    }
+
     /// `upstreams: [from-resolv-conf]` reads the injected file, dropping our own address.
     func testUpstreamsFromResolvConf() async throws {
         let knot = try TestUpstreams.Knot()
