@@ -93,12 +93,26 @@ final class EngineWorker: QueryWorker {
     let state: UnsafeMutablePointer<State>
     let cache: UnsafeMutablePointer<AnswerCache>
     let forwarder: Forwarder?
+    /// With a forwarder: hashes (`ForwardQuery.hash`) of questions found to be inside our zones,
+    /// direct-mapped, cleared with each new snapshot, so an allowed client's questions for our own
+    /// names skip the forward cache and the zone check after the first time. A (64-bit) hash
+    /// collision only sends that one foreign name to the engine (REFUSED) on this thread until
+    /// the next reload; nil without a forwarder.
+    let inZoneMemo: UnsafeMutablePointer<UInt64>?
+    static let inZoneMemoSlots = 1024
 
     init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes,
          forwarder: Forwarder? = nil) {
         self.store = store
         self.remote = remote
         self.forwarder = forwarder
+        if forwarder != nil {
+            let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.inZoneMemoSlots)
+            memo.initialize(repeating: 0, count: Self.inZoneMemoSlots)
+            inZoneMemo = memo
+        } else {
+            inZoneMemo = nil
+        }
         let cur = store.current()
         state = UnsafeMutablePointer<State>.allocate(capacity: 1)
         state.initialize(to: State(states: cur.states, generation: cur.generation,
@@ -109,6 +123,7 @@ final class EngineWorker: QueryWorker {
     }
 
     deinit {
+        inZoneMemo?.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
         cache.deinitialize(count: 1)
@@ -140,6 +155,7 @@ final class EngineWorker: QueryWorker {
         if cur.snapshot.generation != state.pointee.snapshotGeneration {
             state.pointee.snapshotGeneration = cur.snapshot.generation
             cache.pointee.replace(snapshot: cur.snapshot)
+            inZoneMemo?.update(repeating: 0, count: Self.inZoneMemoSlots)
         }
     }
 
@@ -211,11 +227,17 @@ final class EngineWorker: QueryWorker {
         let ourPayload = snapshot.settings.maxUDPPayload
         let limit = q.sizeLimit(tcp: client.transport == .tcp, maxUDPPayload: ourPayload)
         let generation = snapshot.generation
+        let memoSlot = Int(truncatingIfNeeded: q.hash) & (Self.inZoneMemoSlots - 1)
+        if let memo = inZoneMemo, memo[memoSlot] == q.hash { return nil }
         if let n = forwarder.cachedAnswer(query: query, q: q, now: now, generation: generation, limit: limit,
                                           ourPayload: ourPayload, output: output) {
             return .reply(length: n)
         }
-        guard let name = q.name(query), snapshot.zones.zone(for: name) == nil else { return nil }
+        guard let name = q.name(query) else { return nil }
+        guard snapshot.zones.zone(for: name) == nil else {
+            inZoneMemo?[memoSlot] = q.hash
+            return nil
+        }
         let bytes = Array(query)
         let question = Question(name: name, type: RecordType(rawValue: q.qtype), qclass: .in)
         forwarder.resolve(key: q.key(query), hash: q.hash, question: question, generation: generation,

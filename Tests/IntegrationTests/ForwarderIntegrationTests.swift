@@ -67,6 +67,8 @@ final class ForwarderIntegrationTests: XCTestCase {
         XCTAssertTrue(own.header.authoritative)
         XCTAssertFalse(own.header.recursionAvailable)
         XCTAssertEqual(try live.udp("missing.battery.test.", .a).rcode, .nxDomain)
+        XCTAssertTrue(try live.udp("www.battery.test.", .a).header.authoritative, "again (the in-zone memo)")
+        XCTAssertTrue(try live.tcp("www.battery.test.", .a).header.authoritative)
         XCTAssertEqual(relay.count, 2, "names in our zones are never forwarded")
 
         // 127.0.0.2 is outside allow: REFUSED as without forward:, RA clear, nothing sent upstream.
@@ -230,6 +232,14 @@ final class ForwarderIntegrationTests: XCTestCase {
         XCTAssertTrue(own.header.authoritative)
         XCTAssertFalse(own.header.recursionAvailable)
         XCTAssertEqual(own.answerSection.first?.rdata, .a(IPAddress("192.0.2.200")!))
+        XCTAssertTrue(try live.udp("www.upstream.test.", .a).header.authoritative, "again (the in-zone memo)")
+        // And back: with the zone gone the name is forwarded again (the memo is per snapshot).
+        try live.write("proxima.yaml", cfg)
+        XCTAssertTrue(live.server.reload(reason: "test"))
+        let forwarded = try live.udp("www.upstream.test.", .a)
+        XCTAssertTrue(forwarded.header.recursionAvailable)
+        XCTAssertFalse(forwarded.header.authoritative)
+        XCTAssertEqual(forwarded.answerSection.first?.rdata, .a(IPAddress("198.51.100.7")!))
     }
 
     /// An upstream that answers garbage (from the right address, with the right ID) is counted
