@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Module layout: see ../shared/DESIGN.md §4. Pure targets (DNSWire, DNSZone, GeoRouting,
-// QueryEngine, ProximaConfig) do no IO; IO lives in GeoIP, HealthChecks, DNSServer, AdminAPI and
+// QueryEngine, ProximaConfig) do no IO; IO lives in GeoIP, HealthChecks, DNSServer, Forwarder, AdminAPI and
 // the ProximaApp composition root; `proxima` is the thin command-line executable.
 let package = Package(
     name: "Proxima",
@@ -67,6 +67,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        .target(name: "Forwarder", dependencies: [
+            "DNSWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         .target(name: "AdminAPI", dependencies: [
             "GeoRouting", "DNSWire", "HealthChecks",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -83,7 +89,7 @@ let package = Package(
         ]),
         .target(name: "ProximaApp", dependencies: [
             "DNSWire", "DNSZone", "GeoRouting", "QueryEngine", "ProximaConfig",
-            "GeoIP", "HealthChecks", "DNSServer", "AdminAPI", "CProximaNet",
+            "GeoIP", "HealthChecks", "DNSServer", "AdminAPI", "CProximaNet", "Forwarder",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -137,6 +143,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        .testTarget(name: "ForwarderTests", dependencies: ["Forwarder", "DNSWire"]),
         .testTarget(name: "DNSServerTests", dependencies: [
             "DNSServer", "DNSWire",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -157,7 +164,7 @@ let package = Package(
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "ProximaApp", "ProximaConfig", "DNSServer", "QueryEngine", "DNSWire", "DNSZone",
-            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI",
+            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI", "Forwarder",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,8 @@
 import CProximaNet
 import DNSServer
 import DNSWire
+import DNSZone
+import Forwarder
 import GeoRouting
 import QueryEngine
 
@@ -56,16 +58,19 @@ public struct EngineQueryHandler: QueryHandler {
     let remote: (any RemoteLocating)?
     /// Bytes of each worker's location table (`fast_path.memory` divided among the workers).
     let locationTableBytes: Int
+    /// The opt-in fallback resolver (`forward:`), shared by every worker; nil: not a resolver.
+    let forwarder: Forwarder?
 
     public init(store: SnapshotStore, remote: (any RemoteLocating)?,
-                locationTableBytes: Int = AnswerCache.maxLocationTableBytes) {
+                locationTableBytes: Int = AnswerCache.maxLocationTableBytes, forwarder: Forwarder? = nil) {
         self.store = store
         self.remote = remote
         self.locationTableBytes = locationTableBytes
+        self.forwarder = forwarder
     }
 
     public func makeWorker() -> QueryWorker {
-        EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes)
+        EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes, forwarder: forwarder)
     }
 }
 
@@ -87,10 +92,27 @@ final class EngineWorker: QueryWorker {
     let remote: (any RemoteLocating)?
     let state: UnsafeMutablePointer<State>
     let cache: UnsafeMutablePointer<AnswerCache>
+    let forwarder: Forwarder?
+    /// With a forwarder: hashes (`ForwardQuery.hash`) of questions found to be inside our zones,
+    /// direct-mapped, cleared with each new snapshot, so an allowed client's questions for our own
+    /// names skip the forward cache and the zone check after the first time. A (64-bit) hash
+    /// collision only sends that one foreign name to the engine (REFUSED) on this thread until
+    /// the next reload; nil without a forwarder.
+    let inZoneMemo: UnsafeMutablePointer<UInt64>?
+    static let inZoneMemoSlots = 1024
 
-    init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes) {
+    init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes,
+         forwarder: Forwarder? = nil) {
         self.store = store
         self.remote = remote
+        self.forwarder = forwarder
+        if forwarder != nil {
+            let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.inZoneMemoSlots)
+            memo.initialize(repeating: 0, count: Self.inZoneMemoSlots)
+            inZoneMemo = memo
+        } else {
+            inZoneMemo = nil
+        }
         let cur = store.current()
         state = UnsafeMutablePointer<State>.allocate(capacity: 1)
         state.initialize(to: State(states: cur.states, generation: cur.generation,
@@ -101,6 +123,7 @@ final class EngineWorker: QueryWorker {
     }
 
     deinit {
+        inZoneMemo?.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
         cache.deinitialize(count: 1)
@@ -132,6 +155,7 @@ final class EngineWorker: QueryWorker {
         if cur.snapshot.generation != state.pointee.snapshotGeneration {
             state.pointee.snapshotGeneration = cur.snapshot.generation
             cache.pointee.replace(snapshot: cur.snapshot)
+            inZoneMemo?.update(repeating: 0, count: Self.inZoneMemoSlots)
         }
     }
 
@@ -146,6 +170,13 @@ final class EngineWorker: QueryWorker {
         if store.generation != state.pointee.generation { refresh() }
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
         let now = state.pointee.batchClock ?? monotonicSeconds()
+        // The fallback resolver's step: only with `forward:` configured and for allowed clients;
+        // everyone else takes the authoritative path unchanged (REFUSED outside our zones).
+        if let forwarder, forwarder.allows(client.address), let q = ForwardQuery.parse(query),
+           let disposition = forward(q, forwarder: forwarder, query: query, client: client, now: now, output: output,
+                                     sink: sink) {
+            return disposition
+        }
         switch cache.pointee.answer(query: query, source: client.address, transport: transport, now: now,
                                     states: state.pointee.states, statesGeneration: state.pointee.generation,
                                     output: output) {
@@ -181,5 +212,50 @@ final class EngineWorker: QueryWorker {
             }
             return .later
         }
+    }
+
+    /// Answers a question for a name outside every zone from the forwarder: a cache hit now, a miss
+    /// later (the transport's deferred answer, as for ipstack lookups). nil: the name is in one of
+    /// our zones (or cannot be forwarded), so the engine answers it as usual. Forwarded answers
+    /// skip the response rate limiter: only `forward.allow` clients get them.
+    ///
+    /// The cache is looked up before the zones: it never holds a name inside a zone of the current
+    /// snapshot (entries are learned after the zone check and are tied to the snapshot generation).
+    func forward(_ q: ForwardQuery, forwarder: Forwarder, query: UnsafeRawBufferPointer, client: ClientEndpoint,
+                 now: Double, output: UnsafeMutableRawBufferPointer, sink: ReplySink) -> QueryDisposition? {
+        let snapshot = cache.pointee.snapshot
+        let ourPayload = snapshot.settings.maxUDPPayload
+        let limit = q.sizeLimit(tcp: client.transport == .tcp, maxUDPPayload: ourPayload)
+        let generation = snapshot.generation
+        let memoSlot = Int(truncatingIfNeeded: q.hash) & (Self.inZoneMemoSlots - 1)
+        if let memo = inZoneMemo, memo[memoSlot] == q.hash { return nil }
+        if let n = forwarder.cachedAnswer(query: query, q: q, now: now, generation: generation, limit: limit,
+                                          ourPayload: ourPayload, output: output) {
+            return .reply(length: n)
+        }
+        guard let name = q.name(query) else { return nil }
+        guard snapshot.zones.zone(for: name) == nil else {
+            inZoneMemo?[memoSlot] = q.hash
+            return nil
+        }
+        let bytes = Array(query)
+        let question = Question(name: name, type: RecordType(rawValue: q.qtype), qclass: .in)
+        forwarder.resolve(key: q.key(query), hash: q.hash, question: question, generation: generation,
+                          now: { monotonicSeconds() }) { outcome in
+            var out = [UInt8](repeating: 0, count: max(limit, Limits.minUDPPayload))
+            let n: Int? = bytes.withUnsafeBytes { qb in
+                out.withUnsafeMutableBytes { ob in
+                    switch outcome {
+                    case .answer(let a):
+                        return a.render(query: qb, q: q, age: 0, limit: limit, ourPayload: ourPayload, output: ob)
+                    case .failure:
+                        forwarder.stats.countServFail()
+                        return RelayedAnswer.servFail(query: qb, q: q, ourPayload: ourPayload, output: ob)
+                    }
+                }
+            }
+            if let n { sink.send(Array(out[0..<n]), to: client) }
+        }
+        return .later
     }
 }

@@ -29,7 +29,9 @@ extension ProximaServer {
         ])
         let listeners = config.listen.count
         let budget = DescriptorBudget.compute(limit: fd.after, needs: .init(
-            openNow: DescriptorLimit.openCount(), listeners: listeners, udpSockets: listeners * udpThreads,
+            // The forwarder holds at most one upstream socket per pending question (`max_pending`).
+            openNow: DescriptorLimit.openCount(), listeners: listeners,
+            udpSockets: listeners * udpThreads + (config.forward?.maxPending ?? 0),
             adminEnabled: config.admin != nil, tcpWanted: config.tcp.maxConnections,
             adminWanted: config.admin?.maxConnections ?? 0))
         if budget.tcpPerListener < config.tcp.maxConnections {

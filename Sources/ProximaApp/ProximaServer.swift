@@ -2,6 +2,7 @@ import AdminAPI
 import AsyncHTTPClient
 import DNSServer
 import DNSWire
+import Forwarder
 import Foundation
 import GeoIP
 import GeoRouting
@@ -63,6 +64,8 @@ public final class ProximaServer: Sendable {
     let reloadLock = Mutex<Int>(0)
     /// How file descriptors were shared out at start (#14.1).
     public let descriptorBudget: DescriptorBudget
+    /// The opt-in fallback resolver (`forward:`); nil when not configured.
+    public let forwarder: Forwarder?
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -92,6 +95,12 @@ public final class ProximaServer: Sendable {
                                logger: logger.with(label: "proxima.health"))
         let limits = ProximaServer.resourceLimits(config, logger: logger)
         descriptorBudget = limits.descriptors
+        forwarder = try ProximaServer.makeForwarder(config.forward, listen: config.listen)
+        if let f = forwarder?.configuration {
+            let allow = f.allow.map(\.description).joined(separator: ", ")
+            let upstreams = f.upstreams.map { ListenEndpoint(address: $0.address, port: $0.port).description }.joined(separator: ", ")
+            logger.notice("forwarding names outside our zones for \(allow) to \(upstreams)")
+        }
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
                                  udp: UDPServer.Configuration(threads: limits.udpThreads),
@@ -101,10 +110,10 @@ public final class ProximaServer: Sendable {
                                                               maxConnectionsPerAddress: config.tcp.maxConnectionsPerIP,
                                                               maxPipelined: config.tcp.maxPipelined)),
             handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                        locationTableBytes: limits.udpTableBytes),
+                                        locationTableBytes: limits.udpTableBytes, forwarder: forwarder),
             logger: logger.with(label: "proxima.dns"),
             tcpHandler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                           locationTableBytes: limits.tcpTableBytes))
+                                           locationTableBytes: limits.tcpTableBytes, forwarder: forwarder))
         if var adminConfiguration {
             adminConfiguration.maxConnections = min(adminConfiguration.maxConnections, limits.descriptors.admin)
             let runtimeRef = runtime

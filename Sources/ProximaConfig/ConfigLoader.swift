@@ -131,7 +131,7 @@ struct DecodeContext {
     static let positive = Duration.nanoseconds(1)
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
-                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize"]
+                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward"]
 
     /// Decodes the whole document; nil only when the root is not a mapping.
     func decodeRoot(_ root: YAMLValue) -> ProximaConfiguration? {
@@ -170,6 +170,7 @@ struct DecodeContext {
         let ecs = map.optional("ecs").map { decodeECS($0) } ?? ECSSettings()
         let fastPath = map.optional("fast_path").map { decodeFastPath($0) } ?? FastPathSettings()
         let synthesize = map.optional("synthesize").map { decodeSynthesize($0, zones: zones) } ?? []
+        let forward = map.optional("forward").flatMap { decodeForward($0) }
         map.finish()
         var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                                  logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
@@ -179,6 +180,7 @@ struct DecodeContext {
         configuration.rrl = rrl
         configuration.ecs = ecs
         configuration.synthesize = synthesize
+        configuration.forward = forward
         return configuration
     }
 

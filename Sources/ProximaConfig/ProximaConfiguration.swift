@@ -42,6 +42,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var ecs: ECSSettings = ECSSettings()
     /// Synthesized records (`synthesize:`), in config order.
     public var synthesize: [SynthesisRule] = []
+    /// The opt-in fallback resolver; nil (the default) when the `forward` section is absent.
+    public var forward: ForwardSettings?
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],
