@@ -20,27 +20,12 @@ public struct ForwardQuery: Sendable {
     /// Parses `p`; nil when it is not a question the forwarder takes.
     public static func parse(_ p: UnsafeRawBufferPointer) -> ForwardQuery? {
         let n = p.count
-        guard n >= 17, p[2] & 0xf8 == 0, p[4] == 0, p[5] == 1, p[6] == 0, p[7] == 0, p[8] == 0, p[9] == 0,
-              p[10] == 0, p[11] <= 1 else { return nil }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        var i = 12
-        while true {
-            guard i < n else { return nil }
-            let l = Int(p[i])
-            if l == 0 { h = (h ^ 0) &* 0x100_0000_01b3; i += 1; break }
-            guard l <= 63, i + 1 + l < n else { return nil }
-            h = (h ^ UInt64(l)) &* 0x100_0000_01b3
-            for k in (i + 1)...(i + l) { h = (h ^ UInt64(asciiLower(p[k]))) &* 0x100_0000_01b3 }
-            i += 1 + l
-        }
-        let nameLength = i - 12
-        guard nameLength <= Limits.maxNameLength, i + 4 <= n else { return nil }
-        let qtype = UInt16(p[i]) << 8 | UInt16(p[i + 1])
-        let qclass = UInt16(p[i + 2]) << 8 | UInt16(p[i + 3])
+        guard let question = QuestionScan.scan(p) else { return nil }
+        let (nameLength, qtype, qclass) = (question.nameLength, question.qtype, question.qclass)
+        let i = question.end
         // Class IN only; no OPT, and of the Q/meta range 128-255 (RFC 6895 §3.1: transfers,
         // MAILA/MAILB) only ANY. Data types above 255 (CAA, URI, ...) are ordinary questions.
         guard qclass == 1, qtype != 41, qtype != 0, !(128...254).contains(qtype) else { return nil }
-        i += 4
         var q = ForwardQuery(nameLength: nameLength, qtype: qtype, qclass: qclass, hasEDNS: false,
                              udpPayload: Limits.minUDPPayload, hash: 0)
         if p[11] == 1 {
@@ -54,9 +39,7 @@ public struct ForwardQuery: Sendable {
         } else {
             guard i == n else { return nil }
         }
-        h = (h ^ UInt64(qtype)) &* 0x100_0000_01b3
-        h = (h ^ UInt64(qclass)) &* 0x100_0000_01b3
-        q.hash = h
+        q.hash = question.hash
         return q
     }
 

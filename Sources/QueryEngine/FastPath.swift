@@ -22,26 +22,9 @@ public struct SimpleQuery {
     /// Parses `p` in place; nil when the packet is not of the simple shape.
     public static func parse(_ p: UnsafeRawBufferPointer) -> SimpleQuery? {
         let n = p.count
-        guard n >= 17 else { return nil }
-        // Flags: QR=0, opcode 0; counts 1/0/0/0-1.
-        guard p[2] & 0xf8 == 0, p[4] == 0, p[5] == 1, p[6] == 0, p[7] == 0, p[8] == 0, p[9] == 0,
-              p[10] == 0, p[11] <= 1 else { return nil }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        var i = 12
-        while true {
-            guard i < n else { return nil }
-            let l = Int(p[i])
-            if l == 0 { h = (h ^ 0) &* 0x100_0000_01b3; i += 1; break }
-            guard l <= 63, i + 1 + l < n else { return nil }
-            h = (h ^ UInt64(l)) &* 0x100_0000_01b3
-            for k in (i + 1)...(i + l) { h = (h ^ UInt64(asciiLower(p[k]))) &* 0x100_0000_01b3 }
-            i += 1 + l
-        }
-        let nameLength = i - 12
-        guard nameLength <= Limits.maxNameLength, i + 4 <= n else { return nil }
-        let qtype = UInt16(p[i]) << 8 | UInt16(p[i + 1])
-        let qclass = UInt16(p[i + 2]) << 8 | UInt16(p[i + 3])
-        i += 4
+        guard let question = QuestionScan.scan(p) else { return nil }
+        let (nameLength, qtype, qclass) = (question.nameLength, question.qtype, question.qclass)
+        var i = question.end
         var q = SimpleQuery(nameLength: nameLength, qtype: qtype, qclass: qclass, hasEDNS: false, dnssecOK: false,
                             udpPayload: Limits.minUDPPayload, clientSubnet: nil, hash: 0)
         if p[11] == 1 {
@@ -68,10 +51,7 @@ public struct SimpleQuery {
         } else {
             guard i == n else { return nil }
         }
-        h = (h ^ UInt64(qtype)) &* 0x100_0000_01b3
-        h = (h ^ UInt64(qclass)) &* 0x100_0000_01b3
-        h = (h ^ UInt64((q.hasEDNS ? 1 : 0) | (q.dnssecOK ? 2 : 0))) &* 0x100_0000_01b3
-        q.hash = h
+        q.hash = (question.hash ^ UInt64((q.hasEDNS ? 1 : 0) | (q.dnssecOK ? 2 : 0))) &* QuestionScan.fnvPrime
         return q
     }
 
