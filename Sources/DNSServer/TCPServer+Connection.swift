@@ -205,10 +205,10 @@ struct TCPReplySink: ReplySink {
 /// Per-connection handler: decodes frames with `TCPFrameDecoder`, hands each query to the loop's
 /// worker and writes the framed replies in order.
 ///
-/// Bounds (issue #8): a frame must be complete `queryTimeout` after its first byte; at most
-/// `maxPipelined` answers wait to be written, and while at that cap or while the channel is not
-/// writable (the client does not read) no frame is answered and the socket is not read, so a
-/// client that never reads costs a bounded amount of memory. The connection tells the registry
+/// Bounds (issue #8): a frame must be complete `queryTimeout` after the first byte of its length
+/// prefix; at most `maxPipelined` answers wait to be written, and while at that cap or while the
+/// channel is not writable (the client does not read) no frame is answered and the socket is not
+/// read, so a client that never reads costs a bounded amount of memory. The connection tells the registry
 /// when it turns busy or idle, so a full table evicts idle connections only.
 final class TCPQueryHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
@@ -298,8 +298,11 @@ final class TCPQueryHandler: ChannelDuplexHandler {
                 wrote = true
             }
         }
-        // A partial frame is the client's to finish, within the query timeout of its first byte.
-        if waitingForClient && decoder.bufferedBytes > 0 {
+        // A partial frame is the client's to finish, within the query timeout of the first byte
+        // of its length prefix (`frameInProgress` stays true between the prefix and the body, so
+        // the deadline is not restarted by the first body byte). It is cancelled only when a
+        // frame completes (above) or none is in progress.
+        if waitingForClient && decoder.frameInProgress {
             if frameDeadline == nil {
                 frameDeadline = context.eventLoop.assumeIsolated().scheduleTask(
                     in: .nanoseconds(configuration.queryTimeout.clampedNanoseconds)
@@ -335,7 +338,7 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     }
 
     private func reportBusy(context: ChannelHandlerContext) {
-        let now = pending > 0 || decoder.bufferedBytes > 0
+        let now = pending > 0 || decoder.frameInProgress
         guard now != busy else { return }
         busy = now
         registry.update(ObjectIdentifier(context.channel), busy: now)

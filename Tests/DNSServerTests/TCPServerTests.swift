@@ -151,6 +151,42 @@ final class TCPServerTests: XCTestCase {
         await server.stop()
     }
 
+    /// The query deadline runs from the first byte of the length prefix, not from the first
+    /// body byte (black-box report: 1st length byte at 0 s, 2nd at 4.8 s, then a body byte per
+    /// second, closed only at 9.9 s with `query_timeout: 5s`). Here, with a 1 s timeout: the
+    /// first length byte, the second 0.5 s later, then silence; the connection must be closed
+    /// before the client would send its first body byte, 8 s (8× the timeout) after the first
+    /// byte. Then body bytes every 300 ms; if it was not closed during the silence, the test
+    /// records how long the server let the frame trickle. The old code armed no deadline at all
+    /// between the prefix and the first body byte, and restarted it at that byte.
+    func testQueryDeadlineRunsFromTheFirstLengthByte() async throws {
+        let (server, bound) = try await startServer(configuration: .init(idleTimeout: .seconds(60),
+                                                                        queryTimeout: .seconds(1)))
+        let client = try TCPClient(server: bound, timeoutMilliseconds: 100)
+        let bytes = TCPClient.frame(TestDNS.query(id: 1, name: "trickle.example.test"))
+        let started = ContinuousClock.now
+        client.write([bytes[0]])
+        usleep(500_000)
+        client.write([bytes[1]])
+        // Silence until 8 s after the first byte, watching for the close (waits 100 ms a time).
+        var closedInSilence = false
+        while !closedInSilence && ContinuousClock.now - started < .seconds(8) {
+            closedInSilence = client.waitForClose()
+        }
+        var bodyBytesSent = 0
+        var closed = closedInSilence
+        for byte in bytes.dropFirst(2) where !closed {
+            client.write([byte])
+            bodyBytesSent += 1
+            for _ in 0..<3 where !closed { closed = client.waitForClose() }  // ~300 ms
+        }
+        XCTAssertTrue(closedInSilence, "the connection must be closed at the deadline counted from the first length byte, "
+                      + "before any body byte (it was closed after \(bodyBytesSent) body bytes, "
+                      + "\(ContinuousClock.now - started) after the first byte; closed at all: \(closed))")
+        XCTAssertEqual(server.statistics.queryTimeouts, 1)
+        await server.stop()
+    }
+
     /// #8.3: a client that pipelines queries and never reads is not answered without bound:
     /// after `maxPipelined` answers are pending and the socket stops draining, the server stops
     /// reading the connection; reading the answers resumes it.
