@@ -208,8 +208,11 @@ struct TCPReplySink: ReplySink {
 /// Bounds (issue #8): a frame must be complete `queryTimeout` after the first byte of its length
 /// prefix; at most `maxPipelined` answers wait to be written, and while at that cap or while the
 /// channel is not writable (the client does not read) no frame is answered and the socket is not
-/// read, so a client that never reads costs a bounded amount of memory. The connection tells the registry
-/// when it turns busy or idle, so a full table evicts idle connections only.
+/// read, so a client that never reads costs a bounded amount of memory. Reads are at most
+/// `TCPServer.readChunkBytes`, one per event-loop turn, and the next read waits until every frame
+/// of the last one is answered: a deep pipeline is served a bounded slice per turn and cannot
+/// starve accepts or other connections. The connection tells the registry when it turns busy or
+/// idle, so a full table evicts idle connections only.
 final class TCPQueryHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -230,6 +233,10 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     private var active = false
     private var draining = false
     private var inputClosed = false
+    /// While draining: false while the socket may still hold unread queries. Closing a socket
+    /// with unread input makes the kernel send an RST and discard the answers not yet
+    /// transmitted, so a drained connection reads (and discards) until a read comes back short.
+    private var inputDrained = true
 
     init(worker: TCPLoopWorker, configuration: TCPServer.Configuration, registry: TCPConnectionRegistry) {
         self.loopWorker = worker
@@ -253,7 +260,12 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !draining else { return }
+        guard !draining else {
+            // Discarded: nothing more is answered once draining; reading empties the receive queue.
+            inputDrained = unwrapInboundIn(data).readableBytes < TCPServer.readChunkBytes
+            if pending == 0 && inputDrained { context.close(promise: nil) }
+            return
+        }
         decoder.receive(unwrapInboundIn(data))
         answerFrames(context: context)
     }
@@ -322,7 +334,7 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     private func writeCompleted(context: ChannelHandlerContext) {
         guard active else { return }
         answerFrames(context: context)
-        if pending == 0 && (draining || inputClosed) {
+        if pending == 0 && ((draining && inputDrained) || inputClosed) {
             context.close(promise: nil)
             return
         }
@@ -345,6 +357,10 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
+        if draining {  // to discard (see `inputDrained`)
+            context.read()
+            return
+        }
         guard mayRead, context.channel.isWritable else {
             readWithheld = true
             return
@@ -364,11 +380,18 @@ final class TCPQueryHandler: ChannelDuplexHandler {
         if event is IdleStateHandler.IdleStateEvent {
             context.close(promise: nil)
         } else if event is TCPDrainEvent {
-            // Shutdown: answer nothing more; close once the answers owed are written.
+            // Shutdown: answer nothing more; close once the answers owed are written and, when
+            // back-pressure had stopped reading, the queries left unread are read and discarded
+            // (`inputDrained`; the drain timeout bounds the wait).
             draining = true
             frameDeadline?.cancel()
             frameDeadline = nil
-            if pending == 0 { context.close(promise: nil) }
+            if readWithheld && !inputClosed {
+                readWithheld = false
+                inputDrained = false
+                context.read()
+            }
+            if pending == 0 && inputDrained { context.close(promise: nil) }
         } else if let event = event as? ChannelEvent, event == .inputClosed {
             // The client finished sending (RFC 7766 §6.2.1: it may half-close after its last
             // query); close once every complete query is answered and written.
