@@ -29,10 +29,18 @@ final class TCPConnectionRegistry: Sendable {
 
     private let state: Mutex<State>
     private let logger: Logger
+    private let heapTrimmer: HeapTrimmer
 
-    init(table: TCPConnectionTable, logger: Logger) {
+    init(table: TCPConnectionTable, logger: Logger, heapTrimmer: HeapTrimmer = HeapTrimmer()) {
         self.state = Mutex(State(table: table))
         self.logger = logger
+        self.heapTrimmer = heapTrimmer
+    }
+
+    /// A connection that was held up by back-pressure (so it had answers and reads buffered)
+    /// closed: the heap it freed is handed back to the kernel soon (rate-limited, off the loop).
+    func connectionThatBufferedALotClosed() {
+        heapTrimmer.request()
     }
 
     var count: Int { state.withLock { $0.table.count } }
@@ -237,6 +245,9 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     /// with unread input makes the kernel send an RST and discard the answers not yet
     /// transmitted, so a drained connection reads (and discards) until a read comes back short.
     private var inputDrained = true
+    /// Back-pressure held this connection up at least once (answers piled up to the cap or the
+    /// client stopped reading): it buffered a lot, so its close asks for a heap trim.
+    private var wasHeldBack = false
 
     init(worker: TCPLoopWorker, configuration: TCPServer.Configuration, registry: TCPConnectionRegistry) {
         self.loopWorker = worker
@@ -256,6 +267,7 @@ final class TCPQueryHandler: ChannelDuplexHandler {
         active = false
         frameDeadline?.cancel()
         frameDeadline = nil
+        if wasHeldBack { registry.connectionThatBufferedALotClosed() }
         context.fireChannelInactive()
     }
 
@@ -363,6 +375,7 @@ final class TCPQueryHandler: ChannelDuplexHandler {
         }
         guard mayRead, context.channel.isWritable else {
             readWithheld = true
+            if !inputClosed { wasHeldBack = true }
             return
         }
         context.read()
