@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include "CProximaNet.h"
 
 _Static_assert(sizeof(struct cproxima_mmsghdr) == sizeof(struct mmsghdr), "mmsghdr size");
@@ -37,4 +40,12 @@ int cproxima_affinity_cpu_count(void) {
     CPU_ZERO(&set);
     if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
     return CPU_COUNT(&set);
+}
+
+int cproxima_malloc_trim(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
 }

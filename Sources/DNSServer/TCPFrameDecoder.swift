@@ -45,6 +45,17 @@ public struct TCPFrameDecoder: Sendable {
     /// Bytes buffered but not yet returned as a frame (including a partial length prefix).
     public var bufferedBytes: Int { buffer?.readableBytes ?? 0 }
 
+    /// True from the first byte of a frame's two-byte length prefix until the frame is returned:
+    /// the span a query deadline covers (RFC 7766 §8 framing). Unlike `bufferedBytes`, it stays
+    /// true once the length prefix has been consumed and no body byte has arrived yet.
+    public var frameInProgress: Bool {
+        switch state {
+        case .awaitingLength: return bufferedBytes > 0
+        case .awaitingBody: return true
+        case .closed: return false
+        }
+    }
+
     /// Appends bytes read from the connection.
     public mutating func receive(_ bytes: ByteBuffer) {
         if case .closed = state { return }

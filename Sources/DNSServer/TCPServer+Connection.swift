@@ -29,10 +29,18 @@ final class TCPConnectionRegistry: Sendable {
 
     private let state: Mutex<State>
     private let logger: Logger
+    private let heapTrimmer: HeapTrimmer
 
-    init(table: TCPConnectionTable, logger: Logger) {
+    init(table: TCPConnectionTable, logger: Logger, heapTrimmer: HeapTrimmer = HeapTrimmer()) {
         self.state = Mutex(State(table: table))
         self.logger = logger
+        self.heapTrimmer = heapTrimmer
+    }
+
+    /// A connection that was held up by back-pressure (so it had answers and reads buffered)
+    /// closed: the heap it freed is handed back to the kernel soon (rate-limited, off the loop).
+    func connectionThatBufferedALotClosed() {
+        heapTrimmer.request()
     }
 
     var count: Int { state.withLock { $0.table.count } }
@@ -205,11 +213,14 @@ struct TCPReplySink: ReplySink {
 /// Per-connection handler: decodes frames with `TCPFrameDecoder`, hands each query to the loop's
 /// worker and writes the framed replies in order.
 ///
-/// Bounds (issue #8): a frame must be complete `queryTimeout` after its first byte; at most
-/// `maxPipelined` answers wait to be written, and while at that cap or while the channel is not
-/// writable (the client does not read) no frame is answered and the socket is not read, so a
-/// client that never reads costs a bounded amount of memory. The connection tells the registry
-/// when it turns busy or idle, so a full table evicts idle connections only.
+/// Bounds (issue #8): a frame must be complete `queryTimeout` after the first byte of its length
+/// prefix; at most `maxPipelined` answers wait to be written, and while at that cap or while the
+/// channel is not writable (the client does not read) no frame is answered and the socket is not
+/// read, so a client that never reads costs a bounded amount of memory. Reads are at most
+/// `TCPServer.readChunkBytes`, one per event-loop turn, and the next read waits until every frame
+/// of the last one is answered: a deep pipeline is served a bounded slice per turn and cannot
+/// starve accepts or other connections. The connection tells the registry when it turns busy or
+/// idle, so a full table evicts idle connections only.
 final class TCPQueryHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -230,6 +241,13 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     private var active = false
     private var draining = false
     private var inputClosed = false
+    /// While draining: false while the socket may still hold unread queries. Closing a socket
+    /// with unread input makes the kernel send an RST and discard the answers not yet
+    /// transmitted, so a drained connection reads (and discards) until a read comes back short.
+    private var inputDrained = true
+    /// Back-pressure held this connection up at least once (answers piled up to the cap or the
+    /// client stopped reading): it buffered a lot, so its close asks for a heap trim.
+    private var wasHeldBack = false
 
     init(worker: TCPLoopWorker, configuration: TCPServer.Configuration, registry: TCPConnectionRegistry) {
         self.loopWorker = worker
@@ -249,11 +267,17 @@ final class TCPQueryHandler: ChannelDuplexHandler {
         active = false
         frameDeadline?.cancel()
         frameDeadline = nil
+        if wasHeldBack { registry.connectionThatBufferedALotClosed() }
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !draining else { return }
+        guard !draining else {
+            // Discarded: nothing more is answered once draining; reading empties the receive queue.
+            inputDrained = unwrapInboundIn(data).readableBytes < TCPServer.readChunkBytes
+            if pending == 0 && inputDrained { context.close(promise: nil) }
+            return
+        }
         decoder.receive(unwrapInboundIn(data))
         answerFrames(context: context)
     }
@@ -298,8 +322,11 @@ final class TCPQueryHandler: ChannelDuplexHandler {
                 wrote = true
             }
         }
-        // A partial frame is the client's to finish, within the query timeout of its first byte.
-        if waitingForClient && decoder.bufferedBytes > 0 {
+        // A partial frame is the client's to finish, within the query timeout of the first byte
+        // of its length prefix (`frameInProgress` stays true between the prefix and the body, so
+        // the deadline is not restarted by the first body byte). It is cancelled only when a
+        // frame completes (above) or none is in progress.
+        if waitingForClient && decoder.frameInProgress {
             if frameDeadline == nil {
                 frameDeadline = context.eventLoop.assumeIsolated().scheduleTask(
                     in: .nanoseconds(configuration.queryTimeout.clampedNanoseconds)
@@ -319,7 +346,7 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     private func writeCompleted(context: ChannelHandlerContext) {
         guard active else { return }
         answerFrames(context: context)
-        if pending == 0 && (draining || inputClosed) {
+        if pending == 0 && ((draining && inputDrained) || inputClosed) {
             context.close(promise: nil)
             return
         }
@@ -335,15 +362,20 @@ final class TCPQueryHandler: ChannelDuplexHandler {
     }
 
     private func reportBusy(context: ChannelHandlerContext) {
-        let now = pending > 0 || decoder.bufferedBytes > 0
+        let now = pending > 0 || decoder.frameInProgress
         guard now != busy else { return }
         busy = now
         registry.update(ObjectIdentifier(context.channel), busy: now)
     }
 
     func read(context: ChannelHandlerContext) {
+        if draining {  // to discard (see `inputDrained`)
+            context.read()
+            return
+        }
         guard mayRead, context.channel.isWritable else {
             readWithheld = true
+            if !inputClosed { wasHeldBack = true }
             return
         }
         context.read()
@@ -361,11 +393,18 @@ final class TCPQueryHandler: ChannelDuplexHandler {
         if event is IdleStateHandler.IdleStateEvent {
             context.close(promise: nil)
         } else if event is TCPDrainEvent {
-            // Shutdown: answer nothing more; close once the answers owed are written.
+            // Shutdown: answer nothing more; close once the answers owed are written and, when
+            // back-pressure had stopped reading, the queries left unread are read and discarded
+            // (`inputDrained`; the drain timeout bounds the wait).
             draining = true
             frameDeadline?.cancel()
             frameDeadline = nil
-            if pending == 0 { context.close(promise: nil) }
+            if readWithheld && !inputClosed {
+                readWithheld = false
+                inputDrained = false
+                context.read()
+            }
+            if pending == 0 && inputDrained { context.close(promise: nil) }
         } else if let event = event as? ChannelEvent, event == .inputClosed {
             // The client finished sending (RFC 7766 §6.2.1: it may half-close after its last
             // query); close once every complete query is answered and written.

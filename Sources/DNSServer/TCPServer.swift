@@ -80,6 +80,10 @@ public final class TCPServer: Sendable {
     private let workers: TCPLoopWorkers
     private let acceptFailures: TCPAcceptFailures
 
+    /// Bytes read from one connection per event-loop turn. 1 KiB holds 20 to 50 typical queries;
+    /// a large frame (up to 65535 bytes) simply takes several turns.
+    static let readChunkBytes = 1024
+
     /// Creates a TCP listener for `endpoint` on `group`; nothing is bound until `start()`.
     /// Refusals and accept failures are logged to `logger` at most once per 10 s, with counts.
     public init(endpoint: ServerEndpoint, handler: any QueryHandler,
@@ -150,7 +154,14 @@ public final class TCPServer: Sendable {
             }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.maxMessagesPerRead, value: 4)
+            // Fairness (a client pipelining thousands of queries must not monopolise its event
+            // loop and starve accepts and other connections): one read of at most
+            // `readChunkBytes` per connection per event-loop turn, and every frame in it is
+            // answered before the next read, so a connection costs at most that many bytes of
+            // queries (≤ readChunkBytes / 19 frames) per turn; the rest waits in the kernel.
+            // Small reads also keep the bytes a connection holds in user space small.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: TCPServer.readChunkBytes))
             .childChannelInitializer { channel in
                 guard connections.admit(channel) else {
                     return channel.close()

@@ -74,4 +74,34 @@ final class TCPFrameDecoderTests: XCTestCase {
         XCTAssertEqual(frame.readableBytes, 65535)
         XCTAssertEqual(decoder.next(), .needMoreData)
     }
+
+    /// The query deadline runs from the first length byte until the frame is complete, so the
+    /// decoder must say a frame is in progress at every point in between — in particular right
+    /// after the two-byte prefix, when no byte is buffered (the gap that let a trickling client
+    /// restart the deadline with its first body byte).
+    func testFrameInProgressFromFirstLengthByteUntilFrameIsReturned() {
+        var decoder = TCPFrameDecoder()
+        var seen: [(String, Bool)] = [("fresh", decoder.frameInProgress)]
+        decoder.receive(buffer([0]))
+        _ = decoder.next()
+        seen.append(("first length byte", decoder.frameInProgress))
+        decoder.receive(buffer([3]))
+        XCTAssertEqual(decoder.next(), .needMoreData)
+        seen.append(("length prefix complete, no body byte", decoder.frameInProgress))
+        decoder.receive(buffer([1, 2]))
+        XCTAssertEqual(decoder.next(), .needMoreData)
+        seen.append(("partial body", decoder.frameInProgress))
+        decoder.receive(buffer([3, 0]))
+        XCTAssertEqual(decoder.next(), .frame(buffer([1, 2, 3])))
+        seen.append(("frame returned, next prefix begun", decoder.frameInProgress))
+        XCTAssertEqual(decoder.next(), .needMoreData)
+        decoder.receive(buffer([1, 9]))
+        XCTAssertEqual(decoder.next(), .frame(buffer([9])))
+        seen.append(("frame returned, nothing buffered", decoder.frameInProgress))
+        decoder.receive(buffer([0, 0]))
+        _ = decoder.next()
+        seen.append(("closed", decoder.frameInProgress))
+        let expected = [false, true, true, true, true, false, false]
+        XCTAssertEqual(seen.map(\.1), expected, "\(seen)")
+    }
 }

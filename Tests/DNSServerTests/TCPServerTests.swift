@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import DNSWire
+import Foundation
 import NIOCore
 import NIOPosix
 import XCTest
@@ -151,6 +152,42 @@ final class TCPServerTests: XCTestCase {
         await server.stop()
     }
 
+    /// The query deadline runs from the first byte of the length prefix, not from the first
+    /// body byte (black-box report: 1st length byte at 0 s, 2nd at 4.8 s, then a body byte per
+    /// second, closed only at 9.9 s with `query_timeout: 5s`). Here, with a 1 s timeout: the
+    /// first length byte, the second 0.5 s later, then silence; the connection must be closed
+    /// before the client would send its first body byte, 8 s (8× the timeout) after the first
+    /// byte. Then body bytes every 300 ms; if it was not closed during the silence, the test
+    /// records how long the server let the frame trickle. The old code armed no deadline at all
+    /// between the prefix and the first body byte, and restarted it at that byte.
+    func testQueryDeadlineRunsFromTheFirstLengthByte() async throws {
+        let (server, bound) = try await startServer(configuration: .init(idleTimeout: .seconds(60),
+                                                                        queryTimeout: .seconds(1)))
+        let client = try TCPClient(server: bound, timeoutMilliseconds: 100)
+        let bytes = TCPClient.frame(TestDNS.query(id: 1, name: "trickle.example.test"))
+        let started = ContinuousClock.now
+        client.write([bytes[0]])
+        usleep(500_000)
+        client.write([bytes[1]])
+        // Silence until 8 s after the first byte, watching for the close (waits 100 ms a time).
+        var closedInSilence = false
+        while !closedInSilence && ContinuousClock.now - started < .seconds(8) {
+            closedInSilence = client.waitForClose()
+        }
+        var bodyBytesSent = 0
+        var closed = closedInSilence
+        for byte in bytes.dropFirst(2) where !closed {
+            client.write([byte])
+            bodyBytesSent += 1
+            for _ in 0..<3 where !closed { closed = client.waitForClose() }  // ~300 ms
+        }
+        XCTAssertTrue(closedInSilence, "the connection must be closed at the deadline counted from the first length byte, "
+                      + "before any body byte (it was closed after \(bodyBytesSent) body bytes, "
+                      + "\(ContinuousClock.now - started) after the first byte; closed at all: \(closed))")
+        XCTAssertEqual(server.statistics.queryTimeouts, 1)
+        await server.stop()
+    }
+
     /// #8.3: a client that pipelines queries and never reads is not answered without bound:
     /// after `maxPipelined` answers are pending and the socket stops draining, the server stops
     /// reading the connection; reading the answers resumes it.
@@ -178,6 +215,68 @@ final class TCPServerTests: XCTestCase {
         XCTAssertLessThan(last, sentQueries, "the server answered everything without the client reading")
         // Reading resumes the connection: the answers keep coming.
         for _ in 0..<min(sentQueries, last + 10) { XCTAssertNotNil(client.readFrame()) }
+        await server.stop()
+    }
+
+    /// Fairness under deep pipelining (black-box report: 8 connections each keeping 2000 ANY
+    /// queries in flight and reading the answers made a new connection wait 2–44 s; each read
+    /// handed the handler up to 4 × 64 KiB of queries and all of them were answered in that turn,
+    /// write completions included, so accepts and new connections waited for whole turns of
+    /// thousands of answers). Four connections flood 40,000 pipelined queries each while reading
+    /// the answers; once the flood runs, a new connection from another address sends one query.
+    /// It must be answered while the flood is still in progress, and — measured in the server's
+    /// own progress, not in time — after at most a few event-loop turns' worth of flood
+    /// queries: each connection gets one read of `TCPServer.readChunkBytes` per turn.
+    func testNewConnectionIsServedWhileDeepPipelinesFlood() async throws {
+        let handler = TestQueryHandler()
+        let (server, bound) = try await startServer(handler: handler)
+        let floods = 4, perFlood = 40_000
+        let frame = TCPClient.frame(TestDNS.query(id: 1, name: "flood.example.test"))
+        let chunk = [UInt8]((0..<256).flatMap { _ in frame })
+        let flooders = try (0..<floods).map {
+            try TCPClient(server: bound, timeoutMilliseconds: 20_000, source: IPAddress("127.0.1.\(1 + $0)")!)
+        }
+        let done = DispatchGroup()
+        let answered = AnswerCount()
+        for client in flooders {
+            done.enter()
+            Thread {  // writer: 40,000 queries in chunks of 256, blocking
+                for _ in 0..<(perFlood / 256) { client.writeAll(chunk) }
+                done.leave()
+            }.start()
+            done.enter()
+            Thread {  // reader: every answer, or stop at the first timeout
+                var n = 0
+                while n < (perFlood / 256) * 256, client.readFrame() != nil { n += 1 }
+                answered.add(n)
+                done.leave()
+            }.start()
+        }
+        let total = floods * (perFlood / 256) * 256
+        var flooding = false
+        for _ in 0..<3000 where !flooding {
+            flooding = handler.log.count >= 2000
+            if !flooding { usleep(10_000) }
+        }
+        XCTAssertTrue(flooding, "the flood never got going")
+        let probeAddress = IPAddress("127.0.2.1")!
+        let probe = try TCPClient(server: bound, timeoutMilliseconds: 60_000, source: probeAddress)
+        let query = TestDNS.query(id: 0x7777, name: "www.example.test")
+        probe.write(TCPClient.frame(query))
+        let handledBeforeProbe = handler.log.count
+        let response = probe.readFrame()
+        XCTAssertEqual(response.flatMap { TestDNS.answerAddress($0, query: query) }, [192, 0, 2, 1])
+        let probeIndex = try XCTUnwrap(handler.log.firstIndex(of: probeAddress))
+        // Flood queries answered while the probe waited: the accept, the registration and one read
+        // are a few turns; a turn serves each flooder at most readChunkBytes / frame.count
+        // queries (26 here), so 4000 is over 30 turns of all four — generous. The old code served
+        // thousands per connection per turn.
+        let floodWhileWaiting = probeIndex - handledBeforeProbe
+        print("flood queries handled while the probe waited: \(floodWhileWaiting); flood at probe: \(probeIndex) of \(total)")
+        XCTAssertLessThan(probeIndex, total, "the probe was answered only after the whole flood")
+        XCTAssertLessThan(floodWhileWaiting, 4000, "the new connection waited while \(floodWhileWaiting) flood queries were answered")
+        XCTAssertEqual(done.wait(timeout: .now() + 300), .success, "the flood threads did not finish")
+        XCTAssertEqual(answered.value, total, "every flood query is answered")
         await server.stop()
     }
 

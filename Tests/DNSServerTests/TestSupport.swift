@@ -82,6 +82,12 @@ final class HandlerLog: Sendable {
     var workersMade: Int { state.withLock { $0.workers } }
     var clients: [ClientEndpoint] { state.withLock { $0.clients } }
     var workersThatHandled: Set<Int> { state.withLock { $0.handledBy } }
+    /// Queries handled so far (without copying the log).
+    var count: Int { state.withLock { $0.clients.count } }
+    /// The position of the first query handled from `address`, if any.
+    func firstIndex(of address: IPAddress) -> Int? {
+        state.withLock { $0.clients.firstIndex { $0.address == address } }
+    }
 }
 
 /// Answers `A 192.0.2.1` to every well-formed query; first label `drop` → `.drop`;
@@ -126,6 +132,13 @@ final class TestWorker: QueryWorker {
             return .reply(length: TestDNS.answer(to: query, questionEnd: end, address: [192, 0, 2, 1], into: output))
         }
     }
+}
+
+/// A count several test threads add to.
+final class AnswerCount: Sendable {
+    private let count = Mutex(0)
+    func add(_ n: Int) { count.withLock { $0 += n } }
+    var value: Int { count.withLock { $0 } }
 }
 
 // MARK: - Blocking loopback clients
@@ -187,8 +200,9 @@ final class UDPClient {
     }
 }
 
-/// A blocking TCP client with a receive timeout.
-final class TCPClient {
+/// A blocking TCP client with a receive timeout. Sendable: it is one descriptor, and a writer
+/// and a reader thread may use it at once (as the socket allows).
+final class TCPClient: @unchecked Sendable {
     let fd: Int32
 
     /// Connects to `server`, from `source` (port 0) when given (e.g. another 127/8 address), with
@@ -228,6 +242,18 @@ final class TCPClient {
 
     func write(_ bytes: [UInt8]) {
         _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Writes all of `bytes`, blocking while the socket is full; stops early on an error.
+    func writeAll(_ bytes: [UInt8]) {
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes {
+                Glibc.send(fd, $0.baseAddress! + written, $0.count - written, Int32(MSG_NOSIGNAL))
+            }
+            if n <= 0 { return }
+            written += n
+        }
     }
 
     /// Writes as much of `bytes` as the socket takes without blocking; returns the count written.

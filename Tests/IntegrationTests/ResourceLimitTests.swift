@@ -204,13 +204,14 @@ final class ResourceLimitTests: XCTestCase {
             stalledRounds = moved == 0 ? stalledRounds + 1 : 0
             usleep(moved == 0 ? 50_000 : 2_000)
         }
-        // Then until the server's memory stops growing: no new peak above 1 MiB for 20 samples
-        // in a row (or it passed the bound: no need to wait for the rest).
+        // Then until the server's memory stops growing: no new peak above 256 KiB for 60 samples
+        // in a row (or it passed the bound: no need to wait for the rest). A debug build takes
+        // seconds to fill every connection up to its caps.
         var quiet = 0
-        for _ in 0..<600 where quiet < 20 && peak - before < 48 << 20 {
+        for _ in 0..<1200 where quiet < 60 && peak - before < 48 << 20 {
             usleep(50_000)
             let now = Self.rss(pid) ?? 0
-            quiet = now > peak + (1 << 20) ? 0 : quiet + 1
+            quiet = now > peak + (256 << 10) ? 0 : quiet + 1
             peak = max(peak, now)
         }
         let growth = peak - before
@@ -223,12 +224,17 @@ final class ResourceLimitTests: XCTestCase {
 
         for fd in sockets { close(fd) }
         sockets = []
-        // Memory comes back once the connections are gone (bounded by bytes; waits on the condition).
+        // Memory comes back once the connections are gone (bounded by bytes; waits on the
+        // condition). glibc keeps freed heap in its arenas unless trimmed; the server trims after
+        // connections that were held up by back-pressure close. Untrimmed, about 5 MiB stayed
+        // here (22 MB in the black-box check, whose debug server had filled up for longer; the
+        // old 16 MiB bound let both pass); trimmed, under 1 MiB.
         var after = Int.max
         let returned = LiveServer.eventually(timeout: 30) {
             after = Self.rss(pid) ?? .max
-            return after <= before + (16 << 20)
+            return after <= before + (2 << 20)
         }
+        print("rss after close \(after >> 10) KiB (\((after - before) >> 10) KiB over before)")
         XCTAssertTrue(returned, "RSS after close \(after >> 10) KiB, before \(before >> 10) KiB")
         // And the server still answers.
         XCTAssertEqual(try DNSTestClient.tcp("www.limits.test.", .a, server: lo, port: port).rcode, .noError)

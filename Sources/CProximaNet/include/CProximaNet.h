@@ -41,6 +41,11 @@ void cproxima_set_thread_name(const char *name);
 /// are macros Swift cannot call); 0 when the call fails.
 int cproxima_affinity_cpu_count(void);
 
+/// malloc_trim(0) where the C library has it (glibc; <malloc.h>, which the Glibc module does not
+/// import): hands freed heap pages back to the kernel. Returns 1 when memory was released, 0 when
+/// none was or the call does not exist (musl).
+int cproxima_malloc_trim(void);
+
 /// A read hint for the cache line at `p` (never faults, even on a bad address): issued for a whole
 /// batch of queries before they are answered, so their cache misses overlap instead of queueing.
 static inline void cproxima_prefetch(const void *p) {
