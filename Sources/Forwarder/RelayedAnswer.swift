@@ -124,7 +124,8 @@ public struct RelayedAnswer: Sendable {
         var n = length
         if q.hasEDNS {
             let arcount = (Int(output[10]) << 8 | Int(output[11])) + 1
-            output[10] = UInt8(arcount >> 8); output[11] = UInt8(arcount & 0xff)
+            guard arcount <= 0xffff else { return nil }   // no room for our OPT in ARCOUNT
+            output[10] = UInt8(truncatingIfNeeded: arcount >> 8); output[11] = UInt8(truncatingIfNeeded: arcount)
             n += Self.writeOPT(output, at: n, payload: ourPayload)
         }
         return n
