@@ -55,7 +55,8 @@ extension ProximaServer {
             if let sa = i.pointee.ifa_addr {
                 switch Int32(sa.pointee.sa_family) {
                 case AF_INET:
-                    sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { out.insert(.v4(UInt32(bigEndian: $0.pointee.sin_addr.s_addr))) }
+                    let v4 = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                    out.insert(.v4(v4))
                 case AF_INET6:
                     sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { s6 in
                         if let a = withUnsafeBytes(of: s6.pointee.sin6_addr, { IPAddress(bytes: $0) }) { out.insert(a) }
