@@ -22,6 +22,9 @@ let package = Package(
         // (both already resolved through async-http-client and hummingbird).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
+        // The DDNS store: embedded SQLite (default) and shared PostgreSQL.
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
     ],
     targets: [
         // C shims.
@@ -73,6 +76,19 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        .target(name: "DDNS", dependencies: [
+            "DNSWire", "ProximaConfig",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "AdminAPI", dependencies: [
             "GeoRouting", "DNSWire", "HealthChecks",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -89,7 +105,7 @@ let package = Package(
         ]),
         .target(name: "ProximaApp", dependencies: [
             "DNSWire", "DNSZone", "GeoRouting", "QueryEngine", "ProximaConfig",
-            "GeoIP", "HealthChecks", "DNSServer", "AdminAPI", "CProximaNet", "Forwarder",
+            "GeoIP", "HealthChecks", "DNSServer", "AdminAPI", "CProximaNet", "Forwarder", "DDNS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -97,7 +113,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .executableTarget(name: "proxima", dependencies: [
-            "ProximaApp", "ProximaConfig", "GeoIP", "GeoRouting", "DNSWire", "HealthChecks", "QueryEngine",
+            "ProximaApp", "ProximaConfig", "GeoIP", "GeoRouting", "DNSWire", "HealthChecks", "QueryEngine", "DDNS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -144,6 +160,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "ForwarderTests", dependencies: ["Forwarder", "DNSWire"]),
+        .testTarget(name: "DDNSTests", dependencies: [
+            "DDNS", "DNSWire", "ProximaConfig",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "DNSServerTests", dependencies: [
             "DNSServer", "DNSWire",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -164,7 +187,7 @@ let package = Package(
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "ProximaApp", "ProximaConfig", "DNSServer", "QueryEngine", "DNSWire", "DNSZone",
-            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI", "Forwarder",
+            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI", "Forwarder", "DDNS",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -44,6 +44,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var synthesize: [SynthesisRule] = []
     /// The opt-in fallback resolver; nil (the default) when the `forward` section is absent.
     public var forward: ForwardSettings?
+    /// The dynamic DNS service (`ddns:`); nil when off (the default).
+    public var ddns: DDNSSettings?
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],
