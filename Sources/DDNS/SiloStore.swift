@@ -1,0 +1,39 @@
+/// Where silos and their token hashes are kept. Every method that returns normally has committed
+/// its change durably (a 2xx from the API follows only after it). Implementations: `SQLiteSiloStore`
+/// (embedded, GRDB, WAL) and `PostgresSiloStore` (shared by many nameservers, postgres-nio).
+///
+/// `version` is the store's change counter: it increases with every committed put or delete
+/// (in a shared store, across all nodes), and every node derives the DDNS zone's SOA serial from it.
+public protocol SiloStore: Sendable {
+    /// Every silo (sorted by id) and the current version.
+    func loadAll() async throws -> (silos: [Silo], version: UInt64)
+    /// One silo, or nil when there is none with this id.
+    func silo(id: String) async throws -> Silo?
+    /// How many silos there are (for `ddns.max_silos`).
+    func siloCount() async throws -> Int
+    /// Creates or replaces a silo's records. `changed` is false when the stored records were
+    /// already equal (nothing written, version unchanged: dyndns2's `nochg`).
+    func put(_ silo: Silo) async throws -> (version: UInt64, changed: Bool)
+    /// Removes a silo, its records and its token. Nil when there was none.
+    func delete(id: String) async throws -> UInt64?
+    /// Stores the hash of a silo's (new) token, replacing any earlier one. The silo must exist.
+    func setTokenHash(siloID: String, hash: [UInt8]) async throws
+    /// The stored token hash, or nil (no such silo, or no token made yet).
+    func tokenHash(siloID: String) async throws -> [UInt8]?
+    /// Changes committed by other nodes (a shared store): each element is what to apply, with the
+    /// version after it. After a lost connection comes back, a `.replaceAll` resync. A store that
+    /// only this process writes (SQLite) finishes the stream at once.
+    func externalChanges() -> AsyncStream<([DDNSChange], UInt64)>
+    /// Closes connections; later calls throw.
+    func close() async
+}
+
+/// Why a store call failed, as the API maps it to HTTP.
+public enum SiloStoreError: Error, Sendable, Equatable {
+    /// The store cannot be reached now (shared store down): the API answers 503 and retries later.
+    case unavailable(String)
+    /// `setTokenHash` for a silo that does not exist.
+    case noSuchSilo(String)
+    /// The file or database holds something this version cannot read (newer schema, corrupt).
+    case incompatible(String)
+}
