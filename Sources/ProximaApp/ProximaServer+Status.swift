@@ -57,7 +57,7 @@ struct AnswerFlowSampler: Service {
     let recorder: AnswerFlowRecorder
 
     func run() async throws {
-        recorder.sample(now: monotonicSeconds())
+        // The first sample was taken when the recorder was made (ProximaServer.init).
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {

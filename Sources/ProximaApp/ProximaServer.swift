@@ -104,6 +104,9 @@ public final class ProximaServer: Sendable {
             logger.notice("forwarding names outside our zones for \(allow) to \(upstreams)")
         }
         let answerFlow = config.admin == nil ? nil : AnswerFlowRecorder()
+        // The window's first sample, taken before any query thread exists: every answer counted
+        // later falls inside it.
+        answerFlow?.sample(now: monotonicSeconds())
         self.answerFlow = answerFlow
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
