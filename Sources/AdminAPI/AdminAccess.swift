@@ -1,4 +1,5 @@
 import DNSWire
+import Foundation
 
 /// The admin API's access rule as one pure function of the request's facts (docs/admin-api.md,
 /// "Access"), so the whole rule is one table-driven test away.
@@ -33,21 +34,35 @@ public enum AdminAccess {
         case admin
         /// Holder of the report token: `POST /load` only.
         case reporter
+        /// Holder of the status page's session cookie (given for the admin token by
+        /// `GET /?token=`): read-only calls only, never a change.
+        case viewer
     }
+
+    /// The status page's session cookie.
+    public static let viewerCookieName = "proxima_status"
 
     /// Decides who the caller is and whether it may make `call`; throws 401/403 otherwise.
     ///
     /// Order: a foreign `Origin` is refused first (a browser sends it on every cross-origin
     /// request, and nothing legitimate drives this API from a web page), then the listener and
-    /// token decide.
+    /// token decide. The status page's cookie (`viewerCookie` equal to `viewerSecret`) admits
+    /// read-only calls (`.read`) and nothing else, and only while an admin token is configured
+    /// (it is handed out for that token). A bearer token, when present, decides instead.
     public static func authorize(_ call: Call, listener: Listener, authorization: String?, origin: String?,
-                                 configuration: AdminServerConfiguration) throws(AdminAPIError) -> Role {
+                                 configuration: AdminServerConfiguration, viewerCookie: String? = nil,
+                                 viewerSecret: String? = nil) throws(AdminAPIError) -> Role {
         if let origin, !configuration.allowedOrigins.contains(origin) {
             throw AdminAPIError(.forbidden, "requests from web pages (Origin: \(origin)) are refused; "
                                 + "list trusted origins in admin.allowed_origins")
         }
         if listener == .socket { return .local }
         if call == .health { return .anonymous }
+        if call == .read, authorization == nil, configuration.effectiveToken != nil,
+           let viewerCookie, let viewerSecret, !viewerSecret.isEmpty,
+           constantTimeEqual(Array(viewerCookie.utf8), Array(viewerSecret.utf8)) {
+            return .viewer
+        }
         let adminToken = configuration.effectiveToken
         let reportToken = configuration.effectiveReportToken
         guard adminToken != nil || reportToken != nil else {
@@ -103,6 +118,28 @@ public enum AdminAccess {
             throw AdminAPIError(.unsupportedMediaType,
                                 "Content-Type \(contentType.map { "'\($0)'" } ?? "missing"); this call takes \(allowed)")
         }
+    }
+
+    /// True when `presented` is the configured admin token (the status page's `?token=`
+    /// exchange; the report token never qualifies).
+    public static func isAdminToken(_ presented: String, configuration: AdminServerConfiguration) -> Bool {
+        guard let token = configuration.effectiveToken else { return false }
+        return constantTimeEqual(Array(presented.utf8), Array(token.utf8))
+    }
+
+    /// The value of cookie `name` in `Cookie` header lines (`a=1; b=2`), or nil. A cookie that
+    /// appears more than once is refused (nil): which copy a browser sent first is not defined.
+    public static func cookie(_ name: String, in headers: [String]) -> String? {
+        var found: String?
+        for header in headers {
+            for pair in header.split(separator: ";") {
+                let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == name else { continue }
+                if found != nil { return nil }
+                found = parts[1].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return found
     }
 
     /// The token of `Authorization: Bearer TOKEN` (scheme case-insensitive), or nil.

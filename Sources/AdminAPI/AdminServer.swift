@@ -36,13 +36,18 @@ public final class AdminServer: Service, Sendable {
         var waiters: [CheckedContinuation<Int, any Error>] = []
     }
 
-    private let configuration: AdminServerConfiguration
-    private let store: BackendStateStore
-    private let pools: @Sendable () -> [PoolView]
+    let configuration: AdminServerConfiguration
+    let store: BackendStateStore
+    let pools: @Sendable () -> [PoolView]
     private let knownBackends: @Sendable () -> Set<IPAddress>
     private let explain: @Sendable (IPAddress, String?) async -> String
-    private let loadMaxAge: @Sendable () -> Double
-    private let logger: Logger
+    let explainText: (@Sendable (IPAddress, String?) async -> String)?
+    let loadMaxAge: @Sendable () -> Double
+    let traffic: (@Sendable () -> TrafficView)?
+    /// The status page's session cookie value: random per process, handed out in exchange for
+    /// the admin token (`GET /?token=`), good for read-only calls only (docs/security.md).
+    let viewerSecret: String
+    let logger: Logger
     private let listening = NIOLockedValueBox(Listening())
     private let registry: AdminConnectionRegistry
 
@@ -55,6 +60,9 @@ public final class AdminServer: Service, Sendable {
     ///   - explain: `GET /route` — the route explanation for a client address and optional name,
     ///     as a JSON document.
     ///   - loadMaxAge: seconds after which a load report is stale (`health.load_max_age`).
+    ///   - explainText: `GET /route?format=text` — the explanation as `proxima route` prints it
+    ///     (the status page's "route an address" box); nil: text is not offered.
+    ///   - traffic: where answers went recently (the status page's map and answers/s); nil: none.
     ///   - logger: access problems and state changes made through the API are logged here.
     public init(
         configuration: AdminServerConfiguration,
@@ -63,6 +71,8 @@ public final class AdminServer: Service, Sendable {
         knownBackends: @escaping @Sendable () -> Set<IPAddress>,
         explain: @escaping @Sendable (IPAddress, String?) async -> String,
         loadMaxAge: @escaping @Sendable () -> Double = { 30 },
+        explainText: (@Sendable (IPAddress, String?) async -> String)? = nil,
+        traffic: (@Sendable () -> TrafficView)? = nil,
         logger: Logger = Logger(label: "proxima.admin")
     ) {
         self.configuration = configuration
@@ -70,7 +80,15 @@ public final class AdminServer: Service, Sendable {
         self.pools = pools
         self.knownBackends = knownBackends
         self.explain = explain
+        self.explainText = explainText
         self.loadMaxAge = loadMaxAge
+        self.traffic = traffic
+        var generator = SystemRandomNumberGenerator()
+        viewerSecret = (0..<4).map { _ in
+            let word = generator.next() as UInt64
+            let hex = String(word, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
         self.logger = logger
         registry = AdminConnectionRegistry(maxTotal: configuration.maxConnections,
                                            maxPerAddress: configuration.maxConnectionsPerIP)
@@ -218,6 +236,7 @@ public final class AdminServer: Service, Sendable {
     // MARK: Routes
 
     private func addRoutes(to router: Hummingbird.Router<AdminRequestContext>, listener: AdminAccess.Listener) {
+        addStatusRoutes(to: router, listener: listener)
         router.get("/health") { [self] request, context in
             await respond(request, context, .health, listener) { _, _ in Self.json(200, ["status": "ok"]) }
         }
@@ -236,8 +255,15 @@ public final class AdminServer: Service, Sendable {
                 }
                 let address = try AdminRequestParser.parseAddress(ipText)
                 let name = query.get("name").flatMap { $0.isEmpty ? nil : $0 }
-                let document = await explain(address, name)
-                return Self.rawJSON(200, document)
+                switch query.get("format") {
+                case nil, "json":
+                    return Self.rawJSON(200, await explain(address, name))
+                case "text":
+                    guard let explainText else { throw AdminAPIError(.badRequest, "format=text is not available") }
+                    return Self.text(200, await explainText(address, name))
+                case let other?:
+                    throw AdminAPIError(.badRequest, "format '\(other)' is not one of json, text")
+                }
             }
         }
         router.post("/load") { [self] request, context in
@@ -277,13 +303,16 @@ public final class AdminServer: Service, Sendable {
 
     /// Checks access and the body's media type, runs `body`, and turns errors into JSON error
     /// responses.
-    private func respond(_ request: Request, _ context: AdminRequestContext, _ call: AdminAccess.Call,
+    func respond(_ request: Request, _ context: AdminRequestContext, _ call: AdminAccess.Call,
                          _ listener: AdminAccess.Listener,
                          _ body: (inout Request, AdminAccess.Role) async throws -> Response) async -> Response {
         var request = request
         do {
             let role = try AdminAccess.authorize(call, listener: listener, authorization: request.headers[.authorization],
-                                                 origin: request.headers[.origin], configuration: configuration)
+                                                 origin: request.headers[.origin], configuration: configuration,
+                                                 viewerCookie: AdminAccess.cookie(AdminAccess.viewerCookieName,
+                                                                                  in: request.headers[values: .cookie]),
+                                                 viewerSecret: viewerSecret)
             if request.method == .post {
                 try AdminAccess.checkBodyType(call, contentType: request.headers[.contentType])
             }
@@ -318,17 +347,25 @@ public final class AdminServer: Service, Sendable {
 
     // MARK: JSON
 
-    private static func json(_ status: Int, _ value: some Encodable) -> Response {
+    static func json(_ status: Int, _ value: some Encodable) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = (try? encoder.encode(value)) ?? Data(#"{"error":"encoding failed"}"#.utf8)
         return rawJSON(status, String(decoding: data, as: UTF8.self))
     }
 
-    private static func rawJSON(_ status: Int, _ text: String) -> Response {
+    static func rawJSON(_ status: Int, _ text: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: .init(code: status), headers: headers,
                         body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+
+    static func text(_ status: Int, _ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        headers[.xContentTypeOptions] = "nosniff"
+        return Response(status: .init(code: status), headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(string: text.hasSuffix("\n") ? text : text + "\n")))
     }
 }

@@ -60,17 +60,22 @@ public struct EngineQueryHandler: QueryHandler {
     let locationTableBytes: Int
     /// The opt-in fallback resolver (`forward:`), shared by every worker; nil: not a resolver.
     let forwarder: Forwarder?
+    /// Where routed answers went (the status page's map); each worker counts in its own table.
+    let answerFlow: AnswerFlowRecorder?
 
     public init(store: SnapshotStore, remote: (any RemoteLocating)?,
-                locationTableBytes: Int = AnswerCache.maxLocationTableBytes, forwarder: Forwarder? = nil) {
+                locationTableBytes: Int = AnswerCache.maxLocationTableBytes, forwarder: Forwarder? = nil,
+                answerFlow: AnswerFlowRecorder? = nil) {
         self.store = store
         self.remote = remote
         self.locationTableBytes = locationTableBytes
         self.forwarder = forwarder
+        self.answerFlow = answerFlow
     }
 
     public func makeWorker() -> QueryWorker {
-        EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes, forwarder: forwarder)
+        EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes, forwarder: forwarder,
+                     flow: answerFlow?.makeTable())
     }
 }
 
@@ -100,12 +105,15 @@ final class EngineWorker: QueryWorker {
     /// the next reload; nil without a forwarder.
     let inZoneMemo: UnsafeMutablePointer<UInt64>?
     static let inZoneMemoSlots = 1024
+    /// This worker's answer-flow counts (the status page's map); nil: not recorded.
+    let flow: AnswerFlowTable?
 
     init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes,
-         forwarder: Forwarder? = nil) {
+         forwarder: Forwarder? = nil, flow: AnswerFlowTable? = nil) {
         self.store = store
         self.remote = remote
         self.forwarder = forwarder
+        self.flow = flow
         if forwarder != nil {
             let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.inZoneMemoSlots)
             memo.initialize(repeating: 0, count: Self.inZoneMemoSlots)
@@ -181,6 +189,10 @@ final class EngineWorker: QueryWorker {
                                     states: state.pointee.states, statesGeneration: state.pointee.generation,
                                     output: output) {
         case .reply(let n):
+            if let flow {
+                cache.pointee.noteAnswerFlow(query: query, response: UnsafeRawBufferPointer(rebasing: output[0..<n]),
+                                             source: client.address, now: now, into: flow)
+            }
             return .reply(length: n)
         case .drop:
             return .drop

@@ -66,6 +66,8 @@ public final class ProximaServer: Sendable {
     public let descriptorBudget: DescriptorBudget
     /// The opt-in fallback resolver (`forward:`); nil when not configured.
     public let forwarder: Forwarder?
+    /// Where routed answers went (the status page's map); nil without an `admin:` section.
+    let answerFlow: AnswerFlowRecorder?
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -101,6 +103,11 @@ public final class ProximaServer: Sendable {
             let upstreams = f.upstreams.map { ListenEndpoint(address: $0.address, port: $0.port).description }.joined(separator: ", ")
             logger.notice("forwarding names outside our zones for \(allow) to \(upstreams)")
         }
+        let answerFlow = config.admin == nil ? nil : AnswerFlowRecorder()
+        // The window's first sample, taken before any query thread exists: every answer counted
+        // later falls inside it.
+        answerFlow?.sample(now: monotonicSeconds())
+        self.answerFlow = answerFlow
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
                                  udp: UDPServer.Configuration(threads: limits.udpThreads),
@@ -110,14 +117,23 @@ public final class ProximaServer: Sendable {
                                                               maxConnectionsPerAddress: config.tcp.maxConnectionsPerIP,
                                                               maxPipelined: config.tcp.maxPipelined)),
             handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                        locationTableBytes: limits.udpTableBytes, forwarder: forwarder),
+                                        locationTableBytes: limits.udpTableBytes, forwarder: forwarder,
+                                        answerFlow: answerFlow),
             logger: logger.with(label: "proxima.dns"),
             tcpHandler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                           locationTableBytes: limits.tcpTableBytes, forwarder: forwarder))
+                                           locationTableBytes: limits.tcpTableBytes, forwarder: forwarder,
+                                           answerFlow: answerFlow))
         if var adminConfiguration {
             adminConfiguration.maxConnections = min(adminConfiguration.maxConnections, limits.descriptors.admin)
             let runtimeRef = runtime
             let storeRef = store
+            var traffic: (@Sendable () -> TrafficView)?
+            if let answerFlow {
+                traffic = {
+                    ProximaServer.trafficView(answerFlow, pools: ProximaServer.poolViews(runtimeRef.withLock { $0.geoData }),
+                                              now: monotonicSeconds())
+                }
+            }
             admin = AdminServer(
                 configuration: adminConfiguration,
                 store: backends,
@@ -125,6 +141,8 @@ public final class ProximaServer: Sendable {
                 knownBackends: { ProximaServer.memberAddresses(runtimeRef.withLock { $0.geoData }) },
                 explain: { address, name in ProximaServer.explainJSON(store: storeRef, address: address, name: name, ecs: nil) },
                 loadMaxAge: { runtimeRef.withLock { $0.config.health.loadMaxAge.configSeconds } },
+                explainText: { address, name in ProximaServer.explainText(store: storeRef, address: address, name: name) },
+                traffic: traffic,
                 logger: logger.with(label: "proxima.admin"))
         } else {
             admin = nil
@@ -149,6 +167,7 @@ public final class ProximaServer: Sendable {
         // are refused at once instead of timing out), then the admin API, reloads and probes.
         var services: [any Service] = [health, ReloadService(server: self)]
         if let admin { services.append(admin) }
+        if let answerFlow { services.append(AnswerFlowSampler(recorder: answerFlow)) }
         services.append(dns)
         let group = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

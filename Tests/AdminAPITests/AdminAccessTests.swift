@@ -54,6 +54,54 @@ final class AdminAccessTests: XCTestCase {
         }
     }
 
+    /// The status page's session cookie (docs/security.md, "The status page"): read-only calls
+    /// only, only the exact per-process value, only while an admin token is configured; a bearer
+    /// header, right or wrong, decides instead; a foreign Origin is refused first.
+    func testViewerCookieTable() {
+        let both = AdminServerConfiguration(token: "adm1n", reportToken: "rep0rt")
+        let reportOnly = AdminServerConfiguration(token: nil, reportToken: "rep0rt")
+        let secret = "0123456789abcdef"
+        typealias C = AdminServerConfiguration
+        let cases: [(name: String, config: C, call: AdminAccess.Call, cookie: String?, auth: String?, origin: String?,
+                     outcome: Outcome)] = [
+            ("cookie reads", both, .read, secret, nil, nil, .role(.viewer)),
+            ("cookie cannot change", both, .change, secret, nil, nil, .unauthorized),
+            ("cookie cannot report", both, .report, secret, nil, nil, .unauthorized),
+            ("wrong cookie", both, .read, "0123456789abcdee", nil, nil, .unauthorized),
+            ("prefix of the cookie", both, .read, "0123456789abcde", nil, nil, .unauthorized),
+            ("empty cookie", both, .read, "", nil, nil, .unauthorized),
+            ("cookie without an admin token configured", reportOnly, .read, secret, nil, nil, .unauthorized),
+            ("cookie from a foreign page", both, .read, secret, nil, "http://evil.example", .forbidden),
+            ("a wrong bearer wins over the cookie", both, .read, secret, "Bearer nope", nil, .unauthorized),
+            ("the report token with the cookie may not read", both, .read, secret, "Bearer rep0rt", nil, .forbidden),
+            ("the admin bearer is still admin", both, .change, secret, "Bearer adm1n", nil, .role(.admin)),
+        ]
+        for c in cases {
+            var outcome: Outcome
+            do {
+                outcome = .role(try AdminAccess.authorize(c.call, listener: .tcp, authorization: c.auth, origin: c.origin,
+                                                          configuration: c.config, viewerCookie: c.cookie,
+                                                          viewerSecret: secret))
+            } catch {
+                outcome = error.code == .unauthorized ? .unauthorized : .forbidden
+            }
+            XCTAssertEqual(outcome, c.outcome, c.name)
+        }
+        // An empty secret never matches (a server that has none admits no cookie).
+        XCTAssertThrowsError(try AdminAccess.authorize(.read, listener: .tcp, authorization: nil, origin: nil,
+                                                       configuration: both, viewerCookie: "", viewerSecret: ""))
+    }
+
+    func testCookieHeaderParsing() {
+        let name = AdminAccess.viewerCookieName
+        XCTAssertEqual(AdminAccess.cookie(name, in: ["a=1; \(name)=abc; b=2"]), "abc")
+        XCTAssertEqual(AdminAccess.cookie(name, in: ["a=1", "\(name)=abc"]), "abc")
+        XCTAssertNil(AdminAccess.cookie(name, in: ["a=1; b=2"]))
+        XCTAssertNil(AdminAccess.cookie(name, in: ["\(name)=abc; \(name)=def"]), "a repeated cookie is refused")
+        XCTAssertNil(AdminAccess.cookie(name, in: ["x\(name)=abc"]))
+        XCTAssertEqual(AdminAccess.cookie(name, in: ["\(name)="]), "")
+    }
+
     func testBodyTypes() {
         let cases: [(call: AdminAccess.Call, type: String?, ok: Bool)] = [
             (.change, "application/json", true),
