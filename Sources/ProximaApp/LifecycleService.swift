@@ -60,11 +60,9 @@ extension ProximaServer {
             return nil
         }
         do {
-            return try PrivilegeDrop.resolve(config.process)
+            return try PrivilegeDrop.resolve(config)
         } catch {
-            let key = error.text.hasPrefix("group") ? "group" : "user"
-            let message = String(error.text.dropFirst(key.count + 2))   // "user: …" → "…"
-            throw StartupError(problems: [LoadProblem(config.source.issue(at: key, message).description)])
+            throw StartupError(problems: [error])
         }
     }
 }

@@ -12,8 +12,19 @@ public struct PrivilegeDrop: Sendable, Hashable {
     public let uid: uid_t
     public let gid: gid_t
 
+    /// Looks up the config's `user`/`group`; a problem names the config file, line and key.
+    public static func resolve(_ config: ProximaConfiguration) throws(LoadProblem) -> PrivilegeDrop? {
+        do {
+            return try resolve(config.process)
+        } catch {
+            let key = error.text.hasPrefix("group") ? "group" : "user"
+            let message = String(error.text.dropFirst(key.count + 2))   // "user: …" → "…"
+            throw LoadProblem(config.source.issue(at: key, message).description)
+        }
+    }
+
     /// Looks up `settings.user`/`group` (names or numeric ids); nil when no `user` is set.
-    public static func resolve(_ settings: ProcessSettings) throws(LoadProblem) -> PrivilegeDrop? {
+    static func resolve(_ settings: ProcessSettings) throws(LoadProblem) -> PrivilegeDrop? {
         guard let user = settings.user else { return nil }
         var uid: uid_t
         var gid: gid_t

@@ -180,6 +180,10 @@ final class ServiceTests: XCTestCase {
         let (status, _, err) = try ServerProcess.run(["serve", "--config", dir.appendingPathComponent("proxima.yaml").path])
         XCTAssertEqual(status, 2, err)
         XCTAssertTrue(err.contains("proxima.yaml:8: user: no such user 'no-such-user-xyz'"), err)
+        // proxima check reports it too, as root or not.
+        let (checkStatus, out, _) = try ServerProcess.run(["check", "--config", dir.appendingPathComponent("proxima.yaml").path])
+        XCTAssertEqual(checkStatus, 1, out)
+        XCTAssertTrue(out.contains("proxima.yaml:8: user: no such user 'no-such-user-xyz'"), out)
     }
 
     static func port(inLog text: String) -> UInt16? {
