@@ -94,7 +94,6 @@ final class IdentityTests: XCTestCase {
     func testChaosAndNSIDOverUDPAndTCP() async throws {
         let live = try await LiveServer.start(config: Self.config("identity: {id: ns1-fra, version: proxima-test 1.0}"),
                                               files: ["id.zone": Self.zone])
-        defer { Task { await live.stop() } }
         for tcp in [false, true] {
             for c in Self.chaosCases {
                 // Twice: the second is served by the fast path's cache where the first was learned.
@@ -128,6 +127,7 @@ final class IdentityTests: XCTestCase {
             XCTAssertEqual(Self.nsid(mb), "ns1-fra")
             XCTAssertNotNil(mb.edns?.clientSubnet)
         }
+        await live.stop()
     }
 
     func testHiddenVersionAndNoIdentity() async throws {
@@ -189,7 +189,6 @@ final class IdentityTests: XCTestCase {
 
         let live = try await LiveServer.start(config: Self.config("identity: {id: ns1-fra, version: proxima-test 1.0}"),
                                               files: ["id.zone": Self.zone])
-        defer { Task { await live.stop() } }
         let asked = EDNS(udpPayloadSize: 1232, options: [Self.nsidRequest])
         for c in Self.chaosCases {
             for edns in [EDNS(udpPayloadSize: 1232), asked] {
@@ -210,5 +209,6 @@ final class IdentityTests: XCTestCase {
             XCTAssertEqual(ours.rcode, theirs.rcode, name)
             XCTAssertEqual(Self.nsid(ours), Self.nsid(theirs), name)
         }
+        await live.stop()
     }
 }
