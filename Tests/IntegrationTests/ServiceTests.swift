@@ -285,6 +285,20 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(proc.stderr, "", "journald entries are not duplicated to stderr")
     }
 
+    /// `$NOTIFY_SOCKET` forms (sd_notify(3)): a path (NUL-terminated in `sun_path`), `@name`
+    /// (abstract: a leading NUL, no terminator); empty, NUL-containing or too long: no socket.
+    func testNotifySocketAddressForms() {
+        XCTAssertEqual(UnixDatagramAddress("/run/systemd/notify")?.path, Array("/run/systemd/notify".utf8) + [0])
+        XCTAssertEqual(UnixDatagramAddress("@/org/freedesktop/systemd1/notify/1")?.path,
+                       [0] + Array("/org/freedesktop/systemd1/notify/1".utf8))
+        XCTAssertNil(UnixDatagramAddress(""))
+        XCTAssertNil(UnixDatagramAddress("/a\u{0}b"))
+        XCTAssertNotNil(UnixDatagramAddress("/" + String(repeating: "a", count: 106)), "107 bytes + NUL fit sun_path")
+        XCTAssertNil(UnixDatagramAddress("/" + String(repeating: "a", count: 107)))
+        XCTAssertFalse(ServiceNotifier(environment: [:]).isEnabled)
+        XCTAssertEqual(ServiceNotifier(environment: [:]).ready(status: "x"), 0, "no socket: nothing to send")
+    }
+
     /// The encoder's binary form (what the live test cannot force): a value with a newline is
     /// `NAME\n`, its length as 64-bit little-endian, the bytes, `\n`.
     func testJournalEntryBinaryFormForMultilineValues() throws {
