@@ -28,13 +28,22 @@ public final class ProximaServer: Sendable {
         public var handleSignals: Bool
         /// How often watched files are checked for changes.
         public var pollInterval: Duration
+        /// Switch to the config's `user`/`group` after binding when running as root (`proxima
+        /// serve`); in-process tests leave it off so the test process keeps its identity.
+        public var dropPrivileges: Bool
+        /// The log output `proxima serve` set up: reopened on SIGUSR1 and, with `user`, handed
+        /// to that user before root is dropped.
+        public var logSink: LogSink?
 
         public init(configPath: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-                    handleSignals: Bool = true, pollInterval: Duration = .seconds(2)) {
+                    handleSignals: Bool = true, pollInterval: Duration = .seconds(2), dropPrivileges: Bool = false,
+                    logSink: LogSink? = nil) {
             self.configPath = configPath
             self.environment = environment
             self.handleSignals = handleSignals
             self.pollInterval = pollInterval
+            self.dropPrivileges = dropPrivileges
+            self.logSink = logSink
         }
     }
 
@@ -68,6 +77,12 @@ public final class ProximaServer: Sendable {
     public let forwarder: Forwarder?
     /// Where routed answers went (the status page's map); nil without an `admin:` section.
     let answerFlow: AnswerFlowRecorder?
+    /// systemd readiness notifications (`$NOTIFY_SOCKET` in the options' environment).
+    public let notifier: ServiceNotifier
+    /// What SIGUSR1 reopens (log file, query log, …); add to it before `run()`.
+    public let reopeners = ReopenRegistry()
+    /// The account to switch to after binding (config `user`), when root and asked to.
+    let privilegeDrop: PrivilegeDrop?
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -81,6 +96,8 @@ public final class ProximaServer: Sendable {
         for w in loaded.warnings { logger.warning("\(w.description)") }
         ProximaServer.logDatabaseOpened(loaded, logger: logger)
         let config = loaded.config
+        notifier = ServiceNotifier(environment: options.environment)
+        privilegeDrop = try ProximaServer.privilegeDrop(config, options: options, logger: logger)
         let adminConfiguration = try config.admin.map { try ProximaServer.adminConfiguration($0, logger: logger) }
         httpClient = HTTPClient(eventLoopGroupProvider: .singleton,
                                 configuration: HTTPClient.Configuration(redirectConfiguration: .disallow))
@@ -150,12 +167,21 @@ public final class ProximaServer: Sendable {
         // The first snapshot again, now with the ipstack client: the same path reloads take.
         installIPStack(for: config)
         store.replace(snapshot: makeSnapshot(loaded))
+        if let sink = options.logSink {
+            reopeners.add("log file") { sink.reopen() }
+        }
     }
 
     /// Runs until cancelled or, with signal handling, until SIGINT/SIGTERM. The DNS listeners are
     /// bound before any service starts, so a bind failure (e.g. the port is taken) is reported at
     /// once and nothing else runs.
     public func run() async throws {
+        if options.handleSignals {
+            // Until their handlers are installed (services start concurrently), SIGHUP and SIGUSR1
+            // must not kill the process by their default action; the handlers work while ignored.
+            signal(SIGHUP, SIG_IGN)
+            signal(SIGUSR1, SIG_IGN)
+        }
         do {
             try await dns.start()
         } catch {
@@ -169,6 +195,8 @@ public final class ProximaServer: Sendable {
         if let admin { services.append(admin) }
         if let answerFlow { services.append(AnswerFlowSampler(recorder: answerFlow)) }
         services.append(dns)
+        // Last, so it is the first told to stop: STOPPING=1 goes out as shutdown begins.
+        services.append(LifecycleService(server: self))
         let group = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: options.handleSignals ? [.sigterm, .sigint] : [],
@@ -263,6 +291,9 @@ public final class ProximaServer: Sendable {
     private func reloadNow(reason: String) -> Bool {
         let previous = runtime.value
         logger.info("reloading (\(reason))")
+        notifier.reloading(status: "reloading (\(reason))")
+        // READY=1 again when done, whatever the outcome: the previous data keeps serving.
+        defer { notifier.ready(status: readyStatus()) }
         switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment, forServing: true,
                                   previous: previous) {
         case .failure(let failure):
@@ -361,7 +392,8 @@ public final class ProximaServer: Sendable {
                                                                          ipv4Prefix: rrl.ipv4Prefix,
                                                                          ipv6Prefix: rrl.ipv6Prefix,
                                                                          tableSize: rrl.tableSize, exempt: rrl.exempt)
-                                                     : nil)
+                                                     : nil,
+                              identity: c.identity)
     }
 
     static func healthTargets(_ geo: GeoData?) -> [HealthTarget] {

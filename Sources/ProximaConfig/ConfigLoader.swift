@@ -132,6 +132,7 @@ struct DecodeContext {
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
                            "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward"]
+        + operationsKeys
 
     /// Decodes the whole document; nil only when the root is not a mapping.
     func decodeRoot(_ root: YAMLValue) -> ProximaConfiguration? {
@@ -171,6 +172,7 @@ struct DecodeContext {
         let fastPath = map.optional("fast_path").map { decodeFastPath($0) } ?? FastPathSettings()
         let synthesize = map.optional("synthesize").map { decodeSynthesize($0, zones: zones) } ?? []
         let forward = map.optional("forward").flatMap { decodeForward($0) }
+        let operations = decodeOperations(map)
         map.finish()
         var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                                  logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
@@ -181,6 +183,9 @@ struct DecodeContext {
         configuration.ecs = ecs
         configuration.synthesize = synthesize
         configuration.forward = forward
+        configuration.log = operations.log
+        configuration.process = operations.process
+        configuration.identity = operations.identity
         return configuration
     }
 

@@ -46,6 +46,12 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var forward: ForwardSettings?
     /// The dynamic DNS service (`ddns:`); nil when off (the default).
     public var ddns: DDNSSettings?
+    /// Log target and format (`log:`).
+    public var log: LogSettings = LogSettings()
+    /// Lock file and the account to run as (`lock_file`, `user`, `group`).
+    public var process: ProcessSettings = ProcessSettings()
+    /// NSID and CHAOS identity (`identity:`); nil: no NSID, CHAOS REFUSED.
+    public var identity: ServerIdentity?
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],

@@ -104,6 +104,13 @@ public enum QueryEngine {
             return .response(errorResponse(header: header, question: question, rcode: .formErr, edns: respEDNS,
                                            settings: snapshot.settings))
         }
+        // CHAOS: the server's identity (RFC 4892), answered as Knot DNS answers it; never the
+        // fast path's concern (these are rare and the cache replays them like any answer).
+        if question.qclass == .ch {
+            let limit = sizeLimit(query: message.edns, transport: context.transport, settings: snapshot.settings)
+            return .response(chaosResponse(header: header, question: question, edns: respEDNS, limit: limit,
+                                           settings: snapshot.settings))
+        }
         guard question.qclass == .in || question.qclass == .any else {
             return .response(errorResponse(header: header, question: question, rcode: .refused, edns: respEDNS,
                                            settings: snapshot.settings))
@@ -144,8 +151,8 @@ public enum QueryEngine {
             // RFC 7871 §7.2.1: echo FAMILY, SOURCE PREFIX-LENGTH and ADDRESS; SCOPE says how widely
             // the answer may be cached (0 when it does not depend on the client).
             let scope = resolution.ecsScope ?? 0
-            edns!.options = [.clientSubnet(ClientSubnet(address: ecs.address, sourcePrefixLength: ecs.sourcePrefixLength,
-                                                        scopePrefixLength: scope))]
+            edns!.options.append(.clientSubnet(ClientSubnet(address: ecs.address, sourcePrefixLength: ecs.sourcePrefixLength,
+                                                        scopePrefixLength: scope)))
         }
         let response = Message(header: h, questions: [question], answerSection: resolution.answers,
                                authoritySection: resolution.authority, additionalSection: resolution.additional,
@@ -169,8 +176,29 @@ public enum QueryEngine {
         return max(Limits.minUDPPayload, min(Int(edns.udpPayloadSize), settings.maxUDPPayload))
     }
 
+    /// Our OPT for a query's: our payload size, the DO bit echoed, and the NSID when configured
+    /// and asked for with an empty option (RFC 5001 §2.1; in every response, errors included).
     static func responseEDNS(for query: EDNS, settings: EngineSettings) -> EDNS {
-        EDNS(udpPayloadSize: UInt16(clamping: settings.maxUDPPayload), version: 0, dnssecOK: query.dnssecOK, options: [])
+        var options: [EDNSOption] = []
+        if let identity = settings.identity, !query.options.isEmpty, ServerIdentity.requestsNSID(query) {
+            options.append(.unknown(code: ServerIdentity.nsidOptionCode, data: identity.id))
+        }
+        return EDNS(udpPayloadSize: UInt16(clamping: settings.maxUDPPayload), version: 0, dnssecOK: query.dnssecOK,
+                    options: options)
+    }
+
+    /// The answer to a CHAOS-class question: the identity's TXT (TTL 0, not authoritative, as
+    /// Knot answers), else REFUSED (other names and types, a hidden version, no `identity`).
+    static func chaosResponse(header: Header, question: Question, edns: EDNS?, limit: Int,
+                              settings: EngineSettings) -> [UInt8] {
+        guard let text = settings.identity?.chaosText(question) else {
+            return errorResponse(header: header, question: question, rcode: .refused, edns: edns, settings: settings)
+        }
+        let h = Header(id: header.id, isResponse: true, opcode: .query, recursionDesired: header.recursionDesired,
+                       checkingDisabled: header.checkingDisabled)
+        let answer = ResourceRecord(name: question.name, rclass: .ch, ttl: 0, rdata: .txt([text]))
+        let m = Message(header: h, questions: [question], answerSection: [answer], edns: edns)
+        return m.serialized(maxSize: limit)
     }
 
     /// Best-effort question from a message that failed to parse as a whole, so FORMERR can echo it.

@@ -45,9 +45,13 @@ public struct EngineSettings: Sendable, Hashable {
     public var ecsTrustedResolvers: [IPNetwork]?
     /// Response rate limiting of UDP answers (config `rrl`); nil when off.
     public var rateLimit: RateLimitSettings?
+    /// NSID and CHAOS identity (config `identity`); nil: no NSID is sent and CHAOS is REFUSED.
+    public var identity: ServerIdentity?
 
     public init(maxUDPPayload: Int = Limits.defaultMaxUDPPayload, loadMaxAge: Double = 30,
-                ecsTrustedResolvers: [IPNetwork]? = nil, rateLimit: RateLimitSettings? = nil) {
+                ecsTrustedResolvers: [IPNetwork]? = nil, rateLimit: RateLimitSettings? = nil,
+                identity: ServerIdentity? = nil) {
+        self.identity = identity
         self.maxUDPPayload = max(Limits.minUDPPayload, min(65535, maxUDPPayload))
         self.loadMaxAge = loadMaxAge
         self.ecsTrustedResolvers = ecsTrustedResolvers

@@ -25,6 +25,14 @@ struct Check: ParsableCommand {
             print("\(config): \(problems.count) problem\(problems.count == 1 ? "" : "s") found")
             throw ExitCode(1)
         case .success(let rt):
+            // `user:`/`group:` must name existing accounts (serve looks them up when started as root).
+            do {
+                _ = try PrivilegeDrop.resolve(rt.config)
+            } catch {
+                print(error.description)
+                print("\(config): 1 problem found")
+                throw ExitCode(1)
+            }
             for w in rt.warnings { print("warning: \(w.description)") }
             let db = rt.database.map { "\($0.metadata.databaseType) built \($0.metadata.buildDate)" } ?? "none"
             print("\(config): ok — \(rt.zones.zones.count) zone\(rt.zones.zones.count == 1 ? "" : "s"), "

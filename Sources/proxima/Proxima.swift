@@ -1,7 +1,11 @@
 import ArgumentParser
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `proxima`: the nameserver and its operator tools.
-@main
 struct Proxima: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "proxima",
@@ -19,4 +23,22 @@ struct Proxima: AsyncParsableCommand {
         """,
         subcommands: [Serve.self, Check.self, Route.self, Explain.self, Locate.self, ReportLoad.self, Force.self]
     )
+}
+
+/// The entry point. An `async` main would end the main thread (Linux runs it with
+/// `dispatch_main()`, which exits that thread); the process's leader thread must stay alive so
+/// that when `serve` switches to `user:` the switch covers it too — glibc changes the IDs of every
+/// live thread, and `/proc/PID/status`, `ps` and the kernel's per-process checks read the
+/// leader's. So the main thread waits here while the command runs on the concurrency pool.
+@main
+enum ProximaMain {
+    static func main() {
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            await Proxima.main()
+            done.signal()
+        }
+        done.wait()
+        exit(0)
+    }
 }

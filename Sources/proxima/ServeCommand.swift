@@ -14,7 +14,13 @@ struct Serve: AsyncParsableCommand {
 
         Signals: SIGHUP reloads config, zones, geo data and the GeoIP database atomically; anything \
         invalid is refused with file, line and reason in the log, and the previous data keeps serving. \
-        Changed files are also picked up without a signal. SIGINT/SIGTERM shut down gracefully.
+        Changed files are also picked up without a signal. SIGUSR1 reopens the log file (after logrotate). \
+        SIGINT/SIGTERM shut down gracefully.
+
+        Only one serve runs per config: it holds a lock file (`lock_file`, default the config path + \
+        `.lock`, or proxima.lock in $RUNTIME_DIRECTORY under systemd). Under systemd (Type=notify) it \
+        reports READY=1, RELOADING=1 and STOPPING=1 on $NOTIFY_SOCKET. Started as root with `user:` in \
+        the config, it switches to that user once every socket is bound.
 
         Example: proxima serve --config config/proxima.yaml
         """)
@@ -26,13 +32,33 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
-        let level = try LogSetup.level(override: logLevel, configPath: config)
-        LogSetup.bootstrap(level: level)
+        let environment = ProcessInfo.processInfo.environment
+        let parsed = LogSetup.config(configPath: config)
+        let level = try LogSetup.level(override: logLevel, config: parsed)
+        // One serve per config: taken before anything binds, held until the process exits.
+        let lockPath = parsed?.process.lockFile
+            ?? InstanceLock.defaultPath(configPath: config, environment: environment)
+        let instanceLock: InstanceLock
+        do {
+            instanceLock = try InstanceLock(path: lockPath, configPath: config)
+        } catch {
+            FileHandle.standardError.write(Data("proxima serve: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let sink: LogSink?
+        do {
+            sink = try LogSetup.bootstrap(level: level, settings: parsed?.log ?? LogSettings())
+        } catch {
+            FileHandle.standardError.write(Data("proxima serve: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         var logger = Logger(label: "proxima")
         logger.logLevel = level
         let server: ProximaServer
         do {
-            server = try ProximaServer(options: .init(configPath: config), logger: logger)
+            server = try ProximaServer(options: .init(configPath: config, environment: environment,
+                                                      dropPrivileges: true, logSink: sink),
+                                       logger: logger)
         } catch let e as ProximaServer.StartupError {
             for p in e.problems { FileHandle.standardError.write(Data((p.description + "\n").utf8)) }
             throw ExitCode(2)
@@ -46,30 +72,50 @@ struct Serve: AsyncParsableCommand {
             }
         }
         try await server.run()
+        withExtendedLifetime(instanceLock) {}
     }
 }
 
 /// Logging setup shared by the commands.
 enum LogSetup {
-    static func level(override: String?, configPath: String) throws -> Logger.Level {
+    /// The config when it loads (its problems are reported by the command's own load).
+    static func config(configPath: String) -> ProximaConfiguration? {
+        guard let text = try? String(contentsOfFile: configPath, encoding: .utf8),
+              case .success(let c) = ConfigLoader.load(yaml: text, file: configPath,
+                                                       environment: ProcessInfo.processInfo.environment)
+        else { return nil }
+        return c
+    }
+
+    static func level(override: String?, config: ProximaConfiguration?) throws -> Logger.Level {
         if let override {
             guard let l = Logger.Level(rawValue: override) else {
                 throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
             }
             return l
         }
-        if let text = try? String(contentsOfFile: configPath, encoding: .utf8),
-           case .success(let c) = ConfigLoader.load(yaml: text, file: configPath, environment: [:]) {
-            return Logger.Level(rawValue: c.logLevel.rawValue) ?? .info
-        }
+        if let c = config { return Logger.Level(rawValue: c.logLevel.rawValue) ?? .info }
         return .info
     }
 
+    /// stderr as text: swift-log's stream handler.
     static func bootstrap(level: Logger.Level) {
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = level
             return h
         }
+    }
+
+    /// The config's `log` target and format; returns the sink for SIGUSR1 reopening (nil when
+    /// stderr text, which has nothing to reopen).
+    static func bootstrap(level: Logger.Level, settings: LogSettings) throws(LoadProblem) -> LogSink? {
+        if settings.target == .stderr && settings.format == .text {
+            bootstrap(level: level)
+            return nil
+        }
+        let sink = try LogSink(settings: settings)
+        LoggingSystem.bootstrap { label in SinkLogHandler(label: label, sink: sink, level: level) }
+        return sink
     }
 }

@@ -42,9 +42,13 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Starts `executable` (default: `proxima`) with `arguments`; e.g. `prlimit` wrapping it.
-    init(executable: URL = ServerProcess.binary, arguments: [String]) throws {
+    /// `environment` is added to this process's environment.
+    init(executable: URL = ServerProcess.binary, arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.standardError = stderrPipe
         process.standardOutput = FileHandle.nullDevice
         stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
