@@ -137,7 +137,7 @@ extension PostgresSiloStore {
                     }
                     failures = wasListening ? 1 : failures + 1
                     let level: Logger.Level = failures == 1 ? .warning : .debug
-                    logger.log(level: level, "DDNS PostgreSQL listener lost: \(mapError(error, "LISTEN")); retrying")
+                    logger.log(level: level, "DDNS PostgreSQL listener lost: \(Self.message(mapError(error, "LISTEN"))); retrying")
                 }
             }
             if let connection {
@@ -226,7 +226,7 @@ extension PostgresSiloStore {
                 if work.fullResync || work.compareVersion || !work.ids.isEmpty {
                     state.withLockedValue { $0.resyncForced = true; $0.pending = [] }
                 }
-                logger.debug("DDNS change feed read failed: \(mapError(error, "resync"))")
+                logger.debug("DDNS change feed read failed: \(Self.message(mapError(error, "resync")))")
                 do {
                     try await Task.sleep(for: Self.backoff(after: failures))
                 } catch {

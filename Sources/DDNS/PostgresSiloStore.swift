@@ -353,6 +353,13 @@ public final class PostgresSiloStore: SiloStore, Sendable {
         return .unavailable("PostgreSQL at \(url) failed \(what): \(error)")
     }
 
+    /// The text of a `SiloStoreError`, for logs.
+    static func message(_ error: SiloStoreError) -> String {
+        switch error {
+        case .unavailable(let text), .noSuchSilo(let text), .incompatible(let text): return text
+        }
+    }
+
     /// A short, password-free description of a postgres-nio error (its `description` is opaque).
     static func describe(_ error: PSQLError) -> String {
         if let info = error.serverInfo {

@@ -128,39 +128,48 @@ final class PostgresCluster: @unchecked Sendable {
     @discardableResult
     private func runServerTool(_ tool: String, _ arguments: [String]) throws -> String {
         let executable = binaries + "/" + tool
-        let process = Process()
-        if let runAs {
-            process.executableURL = URL(fileURLWithPath: Self.runuser)
-            process.arguments = ["-u", runAs, "--", executable] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-        }
+        let argv = runAs.map { [Self.runuser, "-u", $0, "--", executable] } ?? [executable]
         // Output goes to a file, not a pipe: the server started by pg_ctl must not hold our pipe open.
         let outputPath = directory + "/.\(tool)-\(UUID().uuidString).out"
-        guard FileManager.default.createFile(atPath: outputPath, contents: nil),
-              let output = FileHandle(forWritingAtPath: outputPath) else {
-            throw Failure(description: "PostgresCluster: cannot create \(outputPath)")
-        }
-        defer {
-            try? output.close()
-            try? FileManager.default.removeItem(atPath: outputPath)
-        }
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw Failure(description: "PostgresCluster: cannot run \(executable): \(error)")
-        }
-        process.waitUntilExit()
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        let status = try Self.spawnAndWait(argv + arguments, outputPath: outputPath)
         let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+        guard status == 0 else {
             throw Failure(description: "PostgresCluster: \(tool) \(arguments.joined(separator: " ")) failed " +
-                          "(status \(process.terminationStatus)): \(text.suffix(2000))\nserver log tail: \(logTail())")
+                          "(\(status)): \(text.suffix(2000))\nserver log tail: \(logTail())")
         }
         return text
+    }
+
+    /// posix_spawn + waitpid (Foundation's `Process.waitUntilExit` was seen never returning here
+    /// after `pg_ctl start`, its child already a zombie). Returns the exit status, or 128+signal.
+    private static func spawnAndWait(_ argv: [String], outputPath: String) throws -> Int32 {
+        let output = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else {
+            throw Failure(description: "PostgresCluster: cannot create \(outputPath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(output) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, output, 2)
+        let cArguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, environ)
+        guard spawned == 0 else {
+            throw Failure(description: "PostgresCluster: cannot run \(argv[0]): \(String(cString: strerror(spawned)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else {
+                throw Failure(description: "PostgresCluster: waitpid \(argv[0]): \(String(cString: strerror(errno)))")
+            }
+        }
+        let signal = status & 0x7f
+        return signal == 0 ? (status >> 8) & 0xff : 128 + signal
     }
 
     private func logTail() -> String {
