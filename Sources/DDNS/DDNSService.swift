@@ -33,10 +33,8 @@ public final class DDNSService: Service, Sendable {
         switch settings.store {
         case .sqlite(let path):
             store = try SQLiteSiloStore(path: Self.resolve(path, in: configDirectory))
-        case .postgres:
-            // INTEGRATION: replace with `PostgresSiloStore(url: url, logger: logger,
-            // resyncInterval: settings.resyncInterval)` once helper ddns-pg's store is merged.
-            throw SiloStoreError.unavailable("ddns.store: postgres:// is not built into this branch yet (PostgresSiloStore pending)")
+        case .postgres(let url):
+            store = try PostgresSiloStore(url: url, logger: logger, resyncInterval: settings.resyncInterval)
         }
         self.init(settings: settings, store: store, publisher: publisher, namePolicy: namePolicy, logger: logger)
     }
@@ -84,10 +82,17 @@ public final class DDNSService: Service, Sendable {
     }
 
     private func serve() async throws {
-        let (silos, version) = try await store.loadAll()
-        publisher.apply([.replaceAll(silos)], version: version)
-        logger.info("ddns store loaded", metadata: ["store": "\(settings.store)", "silos": "\(silos.count)",
-                                                    "version": "\(version)"])
+        do {
+            let (silos, version) = try await store.loadAll()
+            publisher.apply([.replaceAll(silos)], version: version)
+            logger.info("ddns store loaded", metadata: ["store": "\(settings.store)", "silos": "\(silos.count)",
+                                                        "version": "\(version)"])
+        } catch SiloStoreError.unavailable(let why) {
+            // A shared store that is down at start: DNS and the API run anyway (writes get 503),
+            // and the store's feed delivers every silo (`.replaceAll`) once it connects.
+            logger.warning("ddns store unreachable at start; serving no DDNS records until it answers",
+                           metadata: ["store": "\(settings.store)", "error": "\(why)"])
+        }
         let server = server
         let store = store
         let publisher = publisher
