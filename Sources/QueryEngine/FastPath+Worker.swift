@@ -21,7 +21,8 @@ public enum FastPathResult: Equatable {
 /// remembered for the client network until health, load or the snapshot change) and writing the
 /// records directly. Positive synthesized answers (`synthesize:`) are written directly too, without
 /// taking a cache slot (they are many and each asked rarely). Every other query,
-/// and every cache miss, goes through `QueryEngine.respond`. A new snapshot clears all caches.
+/// and every cache miss, goes through `QueryEngine.respond`. A new snapshot clears all caches; a
+/// new DDNS table (`install(ddns:)`) does not: only answers that depend on it are re-made.
 public struct AnswerCache {
     /// The snapshot these caches were built from.
     public private(set) var snapshot: EngineSnapshot
