@@ -47,6 +47,7 @@ public final class AdminServer: Service, Sendable {
     /// The status page's session cookie value: random per process, handed out in exchange for
     /// the admin token (`GET /?token=`), good for read-only calls only (docs/security.md).
     let viewerSecret: String
+    let explainName: (@Sendable (String, String) async -> (status: Int, json: String))?
     let logger: Logger
     private let listening = NIOLockedValueBox(Listening())
     private let registry: AdminConnectionRegistry
@@ -64,6 +65,8 @@ public final class AdminServer: Service, Sendable {
     ///     (the status page's "route an address" box); nil: text is not offered.
     ///   - traffic: where answers went recently (the status page's map and answers/s); nil: none.
     ///   - logger: access problems and state changes made through the API are logged here.
+    ///   - explainName: `GET /explain?name=&type=` — what answers a name (`proxima explain --live`,
+    ///     which sees the live DDNS records); nil: the route is not served.
     public init(
         configuration: AdminServerConfiguration,
         store: BackendStateStore,
@@ -73,8 +76,10 @@ public final class AdminServer: Service, Sendable {
         loadMaxAge: @escaping @Sendable () -> Double = { 30 },
         explainText: (@Sendable (IPAddress, String?) async -> String)? = nil,
         traffic: (@Sendable () -> TrafficView)? = nil,
-        logger: Logger = Logger(label: "proxima.admin")
+        logger: Logger = Logger(label: "proxima.admin"),
+        explainName: (@Sendable (String, String) async -> (status: Int, json: String))? = nil
     ) {
+        self.explainName = explainName
         self.configuration = configuration
         self.store = store
         self.pools = pools
@@ -263,6 +268,18 @@ public final class AdminServer: Service, Sendable {
                     return Self.text(200, await explainText(address, name))
                 case let other?:
                     throw AdminAPIError(.badRequest, "format '\(other)' is not one of json, text")
+                }
+            }
+        }
+        if let explainName {
+            router.get("/explain") { [self] request, context in
+                await respond(request, context, .read, listener) { request, _ in
+                    let query = request.uri.queryParameters
+                    guard let name = query.get("name"), !name.isEmpty else {
+                        throw AdminAPIError(.badRequest, "missing query parameter 'name'")
+                    }
+                    let (status, document) = await explainName(name, query.get("type") ?? "A")
+                    return Self.rawJSON(status, document)
                 }
             }
         }

@@ -83,6 +83,8 @@ public final class ProximaServer: Sendable {
     public let reopeners = ReopenRegistry()
     /// The account to switch to after binding (config `user`), when root and asked to.
     let privilegeDrop: PrivilegeDrop?
+    /// The dynamic DNS service (`ddns:`: store, change feed, API); nil when not configured.
+    let ddnsService: (any Service)?
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -109,6 +111,8 @@ public final class ProximaServer: Sendable {
         let initialSnapshot = ProximaServer.makeSnapshot(loaded, generation: 1, ipstack: nil)
         store = SnapshotStore(snapshot: initialSnapshot, states: backends.snapshot())
         storeBox.store = store
+        ProximaServer.installDDNSTable(config.ddns, store: store)
+        ddnsService = try ProximaServer.makeDDNSService(config, configPath: options.configPath, store: store, logger: logger)
 
         health = HealthMonitor(store: backends, targets: ProximaServer.healthTargets(loaded.geoData),
                                logger: logger.with(label: "proxima.health"))
@@ -160,7 +164,8 @@ public final class ProximaServer: Sendable {
                 loadMaxAge: { runtimeRef.withLock { $0.config.health.loadMaxAge.configSeconds } },
                 explainText: { address, name in ProximaServer.explainText(store: storeRef, address: address, name: name) },
                 traffic: traffic,
-                logger: logger.with(label: "proxima.admin"))
+                logger: logger.with(label: "proxima.admin"),
+                explainName: { name, type in ProximaServer.explainNameJSON(store: storeRef, name: name, type: type) })
         } else {
             admin = nil
         }
@@ -194,6 +199,7 @@ public final class ProximaServer: Sendable {
         var services: [any Service] = [health, ReloadService(server: self)]
         if let admin { services.append(admin) }
         if let answerFlow { services.append(AnswerFlowSampler(recorder: answerFlow)) }
+        if let ddnsService { services.append(ddnsService) }
         services.append(dns)
         // Last, so it is the first told to stop: STOPPING=1 goes out as shutdown begins.
         services.append(LifecycleService(server: self))
@@ -313,6 +319,7 @@ public final class ProximaServer: Sendable {
             }
             runtime.withLock { $0 = loaded }
             failedLoadFiles.withLock { $0 = [] }
+            reloadDDNS(old: old.ddns, new: loaded.config.ddns, reason: reason)
             installIPStack(for: loaded.config)
             store.replace(snapshot: makeSnapshot(loaded))
             let targets = ProximaServer.healthTargets(loaded.geoData)
@@ -431,7 +438,12 @@ public final class ProximaServer: Sendable {
         let type: RecordType = address.family == 2 ? .aaaa : .a
         guard let report = QueryEngine.explainRoute(name: target, type: type, source: address, ecs: ecs,
                                                     now: monotonicSeconds(), snapshot: cur.snapshot, states: cur.states)
-        else { return #"{"error": "\#(target) is not a routed name"}"# }
+        else {
+            if let ddns = ddnsDescription(store.ddns, snapshot: cur.snapshot, name: target) {
+                return jsonObject(["error": "\(target) is not a routed name: \(ddns)"])
+            }
+            return #"{"error": "\#(target) is not a routed name"}"#
+        }
         return report.json()
     }
 }

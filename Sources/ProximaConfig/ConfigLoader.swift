@@ -131,7 +131,7 @@ struct DecodeContext {
     static let positive = Duration.nanoseconds(1)
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
-                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward"]
+                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward", "ddns"]
         + operationsKeys
 
     /// Decodes the whole document; nil only when the root is not a mapping.
@@ -173,6 +173,11 @@ struct DecodeContext {
         let synthesize = map.optional("synthesize").map { decodeSynthesize($0, zones: zones) } ?? []
         let forward = map.optional("forward").flatMap { decodeForward($0) }
         let operations = decodeOperations(map)
+        let ddnsSection = map.optional("ddns")
+        let ddns = ddnsSection.flatMap { decodeDDNS($0) }
+        if let ddns, let ddnsSection {
+            checkDDNS(ddns, section: ddnsSection, zones: zones, listen: listen, admin: admin, routing: routing)
+        }
         map.finish()
         var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                                  logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
@@ -186,6 +191,7 @@ struct DecodeContext {
         configuration.log = operations.log
         configuration.process = operations.process
         configuration.identity = operations.identity
+        configuration.ddns = ddns
         return configuration
     }
 
