@@ -89,6 +89,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The DDNS clients (`proxima ddns update|hosts|silo`): API calls, hosts-file block, state.
+        .target(name: "DDNSClient", dependencies: [
+            "DDNS", "DNSWire", "ProximaConfig",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .target(name: "AdminAPI", dependencies: [
             "GeoRouting", "DNSWire", "HealthChecks",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -114,6 +121,7 @@ let package = Package(
         ]),
         .executableTarget(name: "proxima", dependencies: [
             "ProximaApp", "ProximaConfig", "GeoIP", "GeoRouting", "DNSWire", "HealthChecks", "QueryEngine", "DDNS",
+            "DDNSClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -167,6 +175,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "DDNSClientTests", dependencies: ["DDNSClient", "DDNS", "DNSWire", "ProximaConfig"]),
         .testTarget(name: "DNSServerTests", dependencies: [
             "DNSServer", "DNSWire",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -187,7 +196,7 @@ let package = Package(
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "ProximaApp", "ProximaConfig", "DNSServer", "QueryEngine", "DNSWire", "DNSZone",
-            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI", "Forwarder", "DDNS",
+            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI", "Forwarder", "DDNS", "DDNSClient",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
