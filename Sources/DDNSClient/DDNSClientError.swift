@@ -39,7 +39,7 @@ public struct DDNSClientError: Error, Sendable, Hashable, CustomStringConvertibl
 
     /// The exit statuses as `--help` lists them.
     public static let exitStatusHelp = """
-        Exit status: 0 updated, or nothing to do; 64 bad options, config or token file; \
+        Exit status: 0 done (updated, written), or nothing to do; 64 bad options, config or token file; \
         65 the server refused the data (400/404/409/413) or the hosts file's managed block is malformed; \
         69 the server is unreachable or busy (timeouts, 429, 5xx) after every retry; \
         73 a local file (hosts or state file) cannot be written; \

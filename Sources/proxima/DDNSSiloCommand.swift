@@ -34,7 +34,7 @@ struct DDNSSilo: AsyncParsableCommand {
         @Option(name: .customLong("admin-token-env"), help: "Variable holding the admin token when no file is given.")
         var adminTokenEnv: String = "PROXIMA_DDNS_ADMIN_TOKEN"
 
-        @Option(help: "Timeout of one HTTP request (default 10s).")
+        @Option(help: "Timeout of one HTTP request.")
         var timeout: String = "10s"
 
         func validate() throws {
