@@ -25,6 +25,8 @@ let package = Package(
         // The DDNS store: embedded SQLite (default) and shared PostgreSQL.
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        // SHA-256 of DDNS silo tokens (already in the graph through postgres-nio: no extra build).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // C shims.
@@ -76,8 +78,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        // DDNS reuses AdminAPI's connection guards (caps, timeouts) and strict JSON reader.
         .target(name: "DDNS", dependencies: [
-            "DNSWire", "ProximaConfig",
+            "DNSWire", "ProximaConfig", "AdminAPI",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -144,6 +148,7 @@ let package = Package(
         .executableTarget(name: "fuzz-geodata", dependencies: ["FuzzSupport", "GeoRouting", "DNSWire"],
                           path: "Fuzz/Targets/fuzz-geodata"),
         .executableTarget(name: "fuzz-admin", dependencies: ["FuzzSupport", "GeoRouting", "DNSWire"], path: "Fuzz/Targets/fuzz-admin"),
+        .executableTarget(name: "fuzz-ddns", dependencies: ["FuzzSupport", "DNSWire"], path: "Fuzz/Targets/fuzz-ddns"),
 
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
@@ -170,10 +175,16 @@ let package = Package(
         .testTarget(name: "ForwarderTests", dependencies: ["Forwarder", "DNSWire"]),
         .testTarget(name: "DDNSTests", dependencies: [
             "DDNS", "DNSWire", "ProximaConfig",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "DDNSClientTests", dependencies: ["DDNSClient", "DDNS", "DNSWire", "ProximaConfig"]),
         .testTarget(name: "DNSServerTests", dependencies: [

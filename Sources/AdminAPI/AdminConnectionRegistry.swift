@@ -10,7 +10,8 @@ import NIOCore
 ///   takes its place; when none is idle, the new one is refused. Evicting idle connections means
 ///   sockets held open by someone else never lock the operator out, and a request in progress is
 ///   never cut. (Idle connections are also closed by the idle timeout.)
-final class AdminConnectionRegistry: Sendable {
+/// `package`: the DDNS API listener uses its own instance with the same rules.
+package final class AdminConnectionRegistry: Sendable {
     /// The outcome of `admit`.
     enum Admission {
         case accepted(id: UInt64)
@@ -35,13 +36,13 @@ final class AdminConnectionRegistry: Sendable {
     let maxPerAddress: Int
     private let state = NIOLockedValueBox(State())
 
-    init(maxTotal: Int, maxPerAddress: Int) {
+    package init(maxTotal: Int, maxPerAddress: Int) {
         self.maxTotal = max(1, maxTotal)
         self.maxPerAddress = max(1, maxPerAddress)
     }
 
     /// Open connections now.
-    var count: Int { state.withLockedValue { $0.entries.count } }
+    package var count: Int { state.withLockedValue { $0.entries.count } }
 
     /// Registers a new connection from `key` (the peer address; nil for the Unix socket, which has
     /// no per-address cap).

@@ -15,17 +15,30 @@ import NIOHTTPTypesHTTP1
 /// through the registry; `AdminHTTPGuard` sees parsed heads and ends with their HTTP version, so
 /// it can close HTTP/1.0 and `Connection: close` exchanges after the reply, and drives the
 /// timeouts. Both share one `AdminConnection` on the channel's event loop.
-struct AdminHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
-    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+///
+/// `package` so the DDNS API listener (Sources/DDNS) applies the same connection rules.
+package struct AdminHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    package typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
-    let responder: HTTPChannelHandler.Responder
+    package let responder: HTTPChannelHandler.Responder
     let registry: AdminConnectionRegistry
     let timeouts: (idle: Duration, header: Duration, body: Duration)
     let secure: Bool
     let isUnixSocket: Bool
     let logger: Logger
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    package init(responder: @escaping HTTPChannelHandler.Responder, registry: AdminConnectionRegistry,
+                 timeouts: (idle: Duration, header: Duration, body: Duration), secure: Bool, isUnixSocket: Bool,
+                 logger: Logger) {
+        self.responder = responder
+        self.registry = registry
+        self.timeouts = timeouts
+        self.secure = secure
+        self.isUnixSocket = isUnixSocket
+        self.logger = logger
+    }
+
+    package func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let connection = AdminConnection(channel: channel, registry: registry, timeouts: timeouts,
                                              key: isUnixSocket ? nil : channel.remoteAddress?.ipAddress,
@@ -48,7 +61,7 @@ struct AdminHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
         }
     }
 
-    func handle(value: Value, logger: Logger) async {
+    package func handle(value: Value, logger: Logger) async {
         await handleHTTP(asyncChannel: value, logger: logger)
     }
 }

@@ -123,8 +123,8 @@ struct DDNSSilo: AsyncParsableCommand {
             }
             var ttl: UInt32?
             if rest.count == 2 {
-                guard let t = UInt32(rest[1]), t <= Int32.max else {
-                    throw ValidationError("--record '\(text)': ttl '\(rest[1])' must be a number of seconds 0...2147483647")
+                guard let t = UInt32(rest[1]), (1...86_400).contains(t) else {
+                    throw ValidationError("--record '\(text)': ttl '\(rest[1])' must be a number of seconds 1...86400")
                 }
                 ttl = t
             }

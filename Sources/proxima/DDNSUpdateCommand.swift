@@ -63,7 +63,7 @@ struct DDNSUpdate: AsyncParsableCommand {
         if let ipFrom, DDNSAddressSource(ipFrom) == nil {
             throw ValidationError("--ip-from '\(ipFrom)' must be api or interface:NAME (e.g. interface:eth0)")
         }
-        if let ttl, ttl > Int32.max { throw ValidationError("--ttl must be at most 2147483647") }
+        if let ttl, !(1...86_400).contains(ttl) { throw ValidationError("--ttl must be 1...86400 seconds") }
     }
 
     func run() async throws {

@@ -1,0 +1,58 @@
+import DNSWire
+import FuzzSupport
+
+// The DDNS API's request-body validation (`DDNSRequestValidation.parseSiloBody`, the body of
+// `PUT /silos/{id}`) on arbitrary bytes. Like fuzz-admin, it compiles the pure files themselves
+// (symbolic links to Sources/DDNS and Sources/AdminAPI/StrictJSON.swift), not the DDNS module,
+// which links GRDB, Hummingbird and SwiftNIO.
+//
+// Input: byte 0 picks the rules (bits 0-1: max records 1, 4, 64, 10000; bit 2: absolute names
+// allowed under example.test.; bit 3: the name policy refuses www.example.test.); the rest is
+// the body. Checks: an accepted silo keeps the rules — at most max records, LDH lowercased
+// hostnames or absolute names in an allowed zone, served names ≤ 255 octets, no duplicate
+// (hostname, family), TTLs 1...86400, sorted — and every refusal is a 400 or 413 with a message.
+
+let zone = try! DomainName(parsing: "dyn.example.test.")
+let allowed = try! DomainName(parsing: "example.test.")
+let refused = try! DomainName(parsing: "www.example.test.")
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func ddnsFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let input = FuzzDriver.bytes(data, size)
+    guard let control = input.first else { return 0 }
+    let body = Array(input.dropFirst())
+    let maxRecords = [1, 4, 64, 10_000][Int(control & 3)]
+    let rules = DDNSValidationRules(zone: zone, allowNamesIn: control & 4 != 0 ? [allowed] : [],
+                                    maxRecordsPerSilo: maxRecords)
+    let policy = control & 8 != 0
+    do throws(DDNSAPIError) {
+        let silo = try DDNSRequestValidation.parseSiloBody(body, siloID: "s1", rules: rules) { name in
+            policy && name == refused ? "refused by policy" : nil
+        }
+        precondition(silo.records.count <= maxRecords, "\(silo.records.count) records over \(maxRecords)")
+        var seen = Set<String>()
+        for record in silo.records {
+            let served = DDNSRequestValidation.servedName(hostname: record.hostname, siloID: "s1", zone: zone)
+            precondition(served != nil && served!.wire.count <= 255, "bad served name for \(record.hostname)")
+            precondition(record.hostname == record.hostname.lowercased(), "hostname not lowercased")
+            if record.hostname.hasSuffix(".") {
+                precondition(served!.isSubdomain(of: allowed) && !served!.isSubdomain(of: zone), "absolute name outside allowed zones")
+                precondition(!(policy && served! == refused), "policy ignored")
+            } else {
+                precondition(DDNSRequestValidation.isLDHLabel(Array(record.hostname.utf8)), "bad label \(record.hostname)")
+            }
+            if let ttl = record.ttl { precondition((1...86_400).contains(ttl), "ttl \(ttl)") }
+            precondition(seen.insert("\(record.hostname) \(record.address.bitWidth)").inserted, "duplicate")
+        }
+        precondition(silo.records == silo.records.sorted(by: DDNSRequestValidation.recordOrder), "not sorted")
+    } catch {
+        precondition(error.httpStatus == 400 || error.httpStatus == 413, "status \(error.httpStatus)")
+        precondition(!error.message.isEmpty, "empty message")
+    }
+    return 0
+}
+
+@main
+struct DDNSFuzzer {
+    static func main() { FuzzDriver.main(ddnsFuzzerTestOneInput) }
+}

@@ -1,0 +1,1 @@
+../../../Sources/AdminAPI/StrictJSON.swift

@@ -1,0 +1,281 @@
+import DNSWire
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ProximaConfig
+
+/// A reply of the DDNS API before it becomes HTTP.
+struct DDNSReply: Sendable {
+    var status: Int
+    var contentType: String
+    var body: String
+    var headers: [(String, String)] = []
+
+    static func json(_ status: Int, _ value: some Encodable) -> DDNSReply {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data(#"{"error":"encoding failed"}"#.utf8)
+        return DDNSReply(status: status, contentType: "application/json; charset=utf-8",
+                         body: String(decoding: data, as: UTF8.self) + "\n")
+    }
+
+    static func error(_ error: DDNSAPIError) -> DDNSReply {
+        var reply = json(error.httpStatus, ["error": error.message])
+        if error.code == .unauthorized { reply.headers.append(("WWW-Authenticate", "Bearer realm=\"proxima-ddns\"")) }
+        return reply
+    }
+
+    /// A dyndns2 reply: text/plain, one line per host.
+    static func text(_ status: Int, _ body: String) -> DDNSReply {
+        DDNSReply(status: status, contentType: "text/plain; charset=utf-8", body: body)
+    }
+}
+
+/// The JSON form of a silo: `{"id": …, "dnsrecords": [{"hostname", "ip", "ttl"?, "name"}]}`.
+/// `name` is the served name (read-only, ignored on input); `ttl` appears when the record sets
+/// one (else `ddns.default_ttl` applies).
+struct SiloDocument: Encodable {
+    struct Record: Encodable {
+        var hostname: String
+        var ip: String
+        var ttl: UInt32?
+        var name: String
+    }
+
+    var id: String
+    var dnsrecords: [Record]
+
+    init(_ silo: Silo, zone: DomainName) {
+        id = silo.id
+        dnsrecords = silo.records.map { record in
+            let name = DDNSRequestValidation.servedName(hostname: record.hostname, siloID: silo.id, zone: zone)
+            return Record(hostname: record.hostname, ip: record.address.description, ttl: record.ttl,
+                          name: name.map { "\($0)" } ?? record.hostname)
+        }
+    }
+}
+
+/// The DDNS API's calls, independent of the HTTP server that carries them (see `DDNSHTTPServer`).
+/// Who may do what, and the status codes, are documented in docs/ddns.md, "The API".
+final class DDNSAPI: Sendable {
+    enum Role: Equatable {
+        case admin
+        case silo(String)
+    }
+
+    let settings: DDNSSettings
+    let store: any SiloStore
+    let publisher: any DDNSPublisher
+    let namePolicy: any DDNSNamePolicy
+    let logger: Logger
+    let rules: DDNSValidationRules
+    private let adminHash: [UInt8]?
+    private let limiter: NIOLockedValueBox<DDNSRateLimiter>
+    let gate = DDNSWriteGate()
+    private let now: @Sendable () -> UInt64
+
+    init(settings: DDNSSettings, store: any SiloStore, publisher: any DDNSPublisher, namePolicy: any DDNSNamePolicy,
+         logger: Logger, now: @escaping @Sendable () -> UInt64) {
+        self.settings = settings
+        self.store = store
+        self.publisher = publisher
+        self.namePolicy = namePolicy
+        self.logger = logger
+        self.now = now
+        rules = DDNSValidationRules(zone: settings.zone, allowNamesIn: settings.allowNamesIn,
+                                    maxRecordsPerSilo: settings.maxRecordsPerSilo)
+        adminHash = settings.adminToken.flatMap { $0.isEmpty ? nil : DDNSToken.hash($0) }
+        limiter = NIOLockedValueBox(DDNSRateLimiter(perMinute: settings.maxUpdatesPerMinute,
+                                                    maxEntries: min(max(settings.maxSilos, 1024), 1_000_000)))
+    }
+
+    // MARK: Calls
+
+    /// `GET /ip`.
+    func ip(peer: IPAddress?, forwardedFor: [String]) -> DDNSReply {
+        guard let address = clientAddress(peer: peer, forwardedFor: forwardedFor) else {
+            return .error(DDNSAPIError(.badRequest, "the caller's address is unknown"))
+        }
+        return .json(200, ["ip": address.description])
+    }
+
+    /// `GET /silos`.
+    func listSilos(authorization: String?) async -> DDNSReply {
+        await reply {
+            _ = try await authorize(authorization, silo: nil)
+            let (silos, _) = try await storeCall { try await store.loadAll() }
+            return .json(200, ["silos": silos.map { SiloDocument($0, zone: settings.zone) }])
+        }
+    }
+
+    /// `GET /silos/{id}`.
+    func getSilo(rawID: String, authorization: String?) async -> DDNSReply {
+        await reply {
+            let id = try DDNSRequestValidation.siloID(rawID)
+            _ = try await authorize(authorization, silo: id)
+            guard let silo = try await storeCall({ try await store.silo(id: id) }) else {
+                throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist")
+            }
+            return .json(200, SiloDocument(silo, zone: settings.zone))
+        }
+    }
+
+    /// `PUT /silos/{id}`: `body` is read by the caller only after `authorizePut` passed.
+    func authorizePut(rawID: String, authorization: String?) async throws(DDNSAPIError) -> (id: String, role: Role) {
+        let id = try DDNSRequestValidation.siloID(rawID)
+        return (id, try await authorize(authorization, silo: id))
+    }
+
+    /// `PUT /silos/{id}` once authorized and the body is read.
+    func putSilo(id: String, role: Role, body: [UInt8]) async -> DDNSReply {
+        await reply {
+            let silo = try DDNSRequestValidation.parseSiloBody(body, siloID: id, rules: rules,
+                                                               refusal: { namePolicy.refusal(for: $0) })
+            try takeBudget(id)
+            let created: Bool = try await gate.run {
+                let existing = try await storeCall { try await store.silo(id: id) }
+                if existing == nil {
+                    // A silo token can only exist for an existing silo; this is a deleted one.
+                    guard role == .admin else { throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist") }
+                    let count = try await storeCall { try await store.siloCount() }
+                    guard count < settings.maxSilos else {
+                        throw DDNSAPIError(.conflict, "the store holds \(count) silos, the most ddns.max_silos allows (\(settings.maxSilos)); delete one first")
+                    }
+                }
+                let (version, changed) = try await storeCall { try await store.put(silo) }
+                if changed { publisher.apply([.upsert(silo)], version: version) }
+                return existing == nil
+            }
+            logger.info("ddns silo \(created ? "created" : "replaced")", metadata: [
+                "silo": "\(id)", "records": "\(silo.records.count)", "by": "\(role == .admin ? "admin" : "silo token")"])
+            return .json(created ? 201 : 200, SiloDocument(silo, zone: settings.zone))
+        }
+    }
+
+    /// `DELETE /silos/{id}`.
+    func deleteSilo(rawID: String, authorization: String?) async -> DDNSReply {
+        await reply {
+            let id = try DDNSRequestValidation.siloID(rawID)
+            _ = try await authorize(authorization, silo: nil)
+            try await gate.run {
+                guard let version = try await storeCall({ try await store.delete(id: id) }) else {
+                    throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist")
+                }
+                publisher.apply([.delete(id: id)], version: version)
+            }
+            limiter.withLockedValue { $0.forget(id) }
+            logger.info("ddns silo deleted", metadata: ["silo": "\(id)"])
+            return .json(200, ["deleted": id])
+        }
+    }
+
+    /// `POST /silos/{id}/token`: a new token, returned once; only its hash is kept.
+    func makeToken(rawID: String, authorization: String?) async -> DDNSReply {
+        await reply {
+            let id = try DDNSRequestValidation.siloID(rawID)
+            _ = try await authorize(authorization, silo: nil)
+            let token = DDNSToken.generate()
+            try await storeCall { try await store.setTokenHash(siloID: id, hash: DDNSToken.hash(token)) }
+            logger.info("ddns silo token issued", metadata: ["silo": "\(id)"])
+            var reply = DDNSReply.json(201, ["id": id, "token": token])
+            reply.headers.append(("Cache-Control", "no-store"))
+            return reply
+        }
+    }
+
+    // MARK: Access
+
+    /// Resolves the caller's role for a call on `silo` (nil: an admin-only call).
+    /// No `Authorization` → 401; a token that is not good for this call → 403; the admin token
+    /// (when configured) is good for everything; a silo's token only for that silo.
+    func authorize(_ header: String?, silo: String?) async throws(DDNSAPIError) -> Role {
+        guard let header, let token = Self.bearer(header) else {
+            throw DDNSAPIError(.unauthorized, "missing credentials: send Authorization: Bearer <token>")
+        }
+        if let adminHash, DDNSToken.matches(token, hash: adminHash) { return .admin }
+        guard let silo else {
+            guard adminHash != nil else {
+                throw DDNSAPIError(.unauthorized, "no admin token is configured (ddns.admin_token), so admin calls are off")
+            }
+            throw DDNSAPIError(.forbidden, "this call needs the admin token")
+        }
+        let stored = try await storeCall { try await store.tokenHash(siloID: silo) }
+        guard let stored, DDNSToken.matches(token, hash: stored) else {
+            throw DDNSAPIError(.forbidden, "the token does not grant access to silo \(DDNSRequestValidation.quoted(silo))")
+        }
+        return .silo(silo)
+    }
+
+    /// The token of `Bearer <token>` (scheme case-insensitive, RFC 7235 §2.1).
+    static func bearer(_ header: String) -> Substring? {
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : Substring(token)
+    }
+
+    /// The caller's address: the peer, or, when the peer is a trusted proxy, the right-most
+    /// address in `X-Forwarded-For` that is not itself a trusted proxy (RFC 7239 §5.2's advice
+    /// for the de-facto header: only hops we trust may have added entries to its right).
+    func clientAddress(peer: IPAddress?, forwardedFor: [String]) -> IPAddress? {
+        guard let peer else { return nil }
+        var current = peer.mappedIPv4 ?? peer
+        guard isTrusted(current) else { return current }
+        let entries = forwardedFor.flatMap { $0.split(separator: ",") }.suffix(64)
+        for entry in entries.reversed() {
+            let text = entry.trimmingCharacters(in: .whitespaces)
+            guard let address = IPAddress(text) else { return current }
+            current = address.mappedIPv4 ?? address
+            if !isTrusted(current) { return current }
+        }
+        return current
+    }
+
+    private func isTrusted(_ address: IPAddress) -> Bool {
+        settings.trustedProxies.contains { $0.contains(address) }
+    }
+
+    // MARK: Helpers
+
+    /// Takes one write from the silo's budget, or 429.
+    func takeBudget(_ id: String) throws(DDNSAPIError) {
+        let ok = limiter.withLockedValue { $0.take(id, now: now()) }
+        guard ok else {
+            throw DDNSAPIError(.rateLimited, "silo \(DDNSRequestValidation.quoted(id)) made more than \(settings.maxUpdatesPerMinute) updates in a minute (ddns.max_updates_per_minute); try again later")
+        }
+    }
+
+    /// Maps store failures to HTTP: unreachable → 503, anything else → 500 (logged).
+    func storeCall<T: Sendable>(_ body: () async throws -> T) async throws(DDNSAPIError) -> T {
+        do {
+            return try await body()
+        } catch let error as SiloStoreError {
+            switch error {
+            case .unavailable(let why):
+                logger.warning("ddns store unavailable: \(why)")
+                throw DDNSAPIError(.unavailable, "the DDNS store is unavailable; try again later")
+            case .noSuchSilo(let id):
+                throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist")
+            case .incompatible(let why):
+                logger.error("ddns store: \(why)")
+                throw DDNSAPIError(.internal, "the DDNS store failed")
+            }
+        } catch let error as DDNSAPIError {
+            throw error
+        } catch {
+            logger.error("ddns store: \(error)")
+            throw DDNSAPIError(.unavailable, "the DDNS store is unavailable; try again later")
+        }
+    }
+
+    private func reply(_ body: () async throws -> DDNSReply) async -> DDNSReply {
+        do {
+            return try await body()
+        } catch let error as DDNSAPIError {
+            return .error(error)
+        } catch {
+            logger.error("ddns API: \(error)")
+            return .error(DDNSAPIError(.internal, "internal error"))
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import NIOConcurrencyHelpers
+
+/// Lets one write at a time through, in arrival order (an async FIFO mutex).
+///
+/// Each API write is "change the store, then publish the change with its version" (and a dyndns2
+/// update is read-modify-write). Running them one at a time keeps the publisher's versions in
+/// order and keeps two updates of one silo from losing each other; it costs nothing in throughput
+/// because SQLite has one writer anyway.
+final class DDNSWriteGate: Sendable {
+    private struct State {
+        var busy = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var head = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+
+    /// Runs `body` alone.
+    func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLockedValue { s -> Bool in
+                if !s.busy {
+                    s.busy = true
+                    return true
+                }
+                s.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    private func release() {
+        let next = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
+            guard s.head < s.waiters.count else {
+                s.busy = false
+                s.waiters.removeAll(keepingCapacity: true)
+                s.head = 0
+                return nil
+            }
+            let waiter = s.waiters[s.head]
+            s.head += 1
+            if s.head > 1024 && s.head * 2 > s.waiters.count {
+                s.waiters.removeFirst(s.head)
+                s.head = 0
+            }
+            return waiter
+        }
+        next?.resume()
+    }
+}

@@ -1,0 +1,1 @@
+../AdminAPI/StrictJSON.swift

@@ -1,0 +1,77 @@
+import DDNS
+import DNSWire
+import XCTest
+
+/// The pure pieces: validation rules, the token bucket, tokens.
+final class DDNSValidationTests: XCTestCase {
+    private let rules = DDNSValidationRules(zone: try! DomainName(parsing: "dyn.example.test."),
+                                            allowNamesIn: [try! DomainName(parsing: "example.test.")], maxRecordsPerSilo: 8)
+
+    private func parse(_ body: String, silo: String = "s1") throws(DDNSAPIError) -> Silo {
+        try DDNSRequestValidation.parseSiloBody(Array(body.utf8), siloID: silo, rules: rules) { _ in nil }
+    }
+
+    func testSiloIDs() throws {
+        XCTAssertEqual(try DDNSRequestValidation.siloID("Branch-7"), "branch-7")
+        for bad in ["", "-a", "a-", "a.b", "a_b", String(repeating: "x", count: 64), "é"] {
+            XCTAssertThrowsError(try DDNSRequestValidation.siloID(bad), bad)
+        }
+        XCTAssertEqual(try DDNSRequestValidation.siloID(String(repeating: "x", count: 63)).count, 63)
+    }
+
+    func testOneHostnameMayHaveAnAAndAnAAAAStoredSortedAndLowercased() throws {
+        let silo = try parse(#"{"dnsrecords": [{"hostname": "Web", "ip": "2001:db8::1"}, {"hostname": "web", "ip": "192.0.2.1"}, {"hostname": "WWW.Example.Test.", "ip": "192.0.2.2"}, {"hostname": "db", "ip": "192.0.2.3", "ttl": null}]}"#)
+        XCTAssertEqual(silo.records.map(\.hostname), ["db", "web", "web", "www.example.test."])
+        XCTAssertEqual(silo.records.map(\.address.bitWidth), [32, 32, 128, 32])
+    }
+
+    func testFullNameLength() throws {
+        // 63 + silo 63 + zone: 1+63 + 1+63 + 18 = 146 octets: fine. The limit needs a long zone.
+        let longZone = try DomainName(parsing: String(repeating: "z", count: 63) + "." + String(repeating: "y", count: 63) + ".example.test.")
+        let tight = DDNSValidationRules(zone: longZone, allowNamesIn: [], maxRecordsPerSilo: 8)
+        let label = String(repeating: "h", count: 63)
+        let silo = String(repeating: "s", count: 50)
+        // 1+63 + 1+50 + (1+63 + 1+63 + 1+7 + 1+4 + 1) = 257 > 255.
+        XCTAssertThrowsError(try DDNSRequestValidation.parseSiloBody(Array(#"{"dnsrecords": [{"hostname": "\#(label)", "ip": "192.0.2.1"}]}"#.utf8),
+                                                                    siloID: silo, rules: tight) { _ in nil }) { error in
+            XCTAssertEqual((error as? DDNSAPIError)?.code, .badRequest)
+            XCTAssertTrue((error as? DDNSAPIError)?.message.contains("257 octets long, over 255") ?? false, "\(error)")
+        }
+        // Two octets shorter is exactly 255: fine.
+        let fits = try DDNSRequestValidation.parseSiloBody(Array(#"{"dnsrecords": [{"hostname": "\#(label.dropLast(2))", "ip": "192.0.2.1"}]}"#.utf8),
+                                                           siloID: silo, rules: tight) { _ in nil }
+        XCTAssertEqual(DDNSRequestValidation.servedName(hostname: fits.records[0].hostname, siloID: silo, zone: longZone)?.wire.count, 255)
+    }
+
+    func testBodyOverTheLimitIs413() {
+        let body = Array(#"{"dnsrecords": []}"#.utf8) + [UInt8](repeating: 0x20, count: DDNSRequestValidation.maxBodyBytes)
+        XCTAssertThrowsError(try DDNSRequestValidation.parseSiloBody(body, siloID: "s1", rules: rules) { _ in nil }) { error in
+            XCTAssertEqual((error as? DDNSAPIError)?.httpStatus, 413)
+        }
+    }
+
+    func testRateLimiterBucket() {
+        var limiter = DDNSRateLimiter(perMinute: 2, maxEntries: 2)
+        XCTAssertTrue(limiter.take("a", now: 0))
+        XCTAssertTrue(limiter.take("a", now: 0))
+        XCTAssertFalse(limiter.take("a", now: 1_000_000_000))
+        XCTAssertTrue(limiter.take("a", now: 30_000_000_000), "one write back after 30 s at 2/min")
+        XCTAssertFalse(limiter.take("a", now: 30_000_000_000))
+        // The table stays bounded: a third silo evicts.
+        XCTAssertTrue(limiter.take("b", now: 30_000_000_000))
+        XCTAssertTrue(limiter.take("c", now: 30_000_000_000))
+        XCTAssertLessThanOrEqual(limiter.count, 2)
+    }
+
+    func testTokens() {
+        let t1 = DDNSToken.generate()
+        let t2 = DDNSToken.generate()
+        XCTAssertNotEqual(t1, t2)
+        XCTAssertEqual(t1.utf8.count, 43)
+        let hash = DDNSToken.hash(t1)
+        XCTAssertEqual(hash.count, 32)
+        XCTAssertTrue(DDNSToken.matches(t1, hash: hash))
+        XCTAssertFalse(DDNSToken.matches(t2, hash: hash))
+        XCTAssertFalse(DDNSToken.constantTimeEqual([1, 2], [1, 2, 3]))
+    }
+}

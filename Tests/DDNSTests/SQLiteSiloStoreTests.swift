@@ -1,0 +1,126 @@
+import DDNS
+import DNSWire
+import Foundation
+import GRDB
+import XCTest
+
+/// The embedded store on real SQLite files.
+final class SQLiteSiloStoreTests: XCTestCase {
+    private var directory = ""
+
+    override func setUp() {
+        directory = DDNSHarness.makeTemporaryDirectory()
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private let a = Silo(id: "a", records: [DDNSRecord(hostname: "h", address: IPAddress("192.0.2.1")!, ttl: 5)])
+
+    func testVersionCountsCommittedChangesOnly() async throws {
+        let store = try SQLiteSiloStore(path: directory + "/s.sqlite3")
+        var (silos, version) = try await store.loadAll()
+        XCTAssertEqual(silos, [])
+        XCTAssertEqual(version, 0)
+        var put = try await store.put(a)
+        XCTAssertEqual(put.version, 1)
+        XCTAssertTrue(put.changed)
+        put = try await store.put(a)
+        XCTAssertEqual(put.version, 1)
+        XCTAssertFalse(put.changed)
+        put = try await store.put(Silo(id: "b", records: []))
+        XCTAssertEqual(put.version, 2)
+        XCTAssertTrue(put.changed, "creating an empty silo is a change")
+        let count = try await store.siloCount()
+        XCTAssertEqual(count, 2)
+        let deleted = try await store.delete(id: "b")
+        XCTAssertEqual(deleted, 3)
+        let missing = try await store.delete(id: "b")
+        XCTAssertNil(missing)
+        do {
+            try await store.setTokenHash(siloID: "nope", hash: [1, 2, 3])
+            XCTFail("a token for a silo that does not exist")
+        } catch let error as SiloStoreError {
+            XCTAssertEqual(error, .noSuchSilo("nope"))
+        }
+        try await store.setTokenHash(siloID: "a", hash: [9, 9])
+        let hash = try await store.tokenHash(siloID: "a")
+        XCTAssertEqual(hash, [9, 9])
+        // A token does not count as a DNS change.
+        (silos, version) = try await store.loadAll()
+        XCTAssertEqual(silos, [a])
+        XCTAssertEqual(version, 3)
+        await store.close()
+        do {
+            _ = try await store.loadAll()
+            XCTFail("a closed store answered")
+        } catch let error as SiloStoreError {
+            guard case .unavailable = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testReopenFindsEverythingAndFileIsWAL() async throws {
+        let path = directory + "/nested/dir/s.sqlite3"
+        do {
+            let store = try SQLiteSiloStore(path: path)
+            _ = try await store.put(a)
+            try await store.setTokenHash(siloID: "a", hash: [7])
+            await store.close()
+        }
+        let reopened = try SQLiteSiloStore(path: path)
+        let (silos, version) = try await reopened.loadAll()
+        XCTAssertEqual(silos, [a])
+        XCTAssertEqual(version, 1)
+        let hash = try await reopened.tokenHash(siloID: "a")
+        XCTAssertEqual(hash, [7])
+        await reopened.close()
+        let queue = try DatabaseQueue(path: path)
+        let mode = try await queue.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") }
+        XCTAssertEqual(mode, "wal")
+        let schema = try await queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
+        XCTAssertEqual(schema, SQLiteSiloStore.schemaVersion)
+        try queue.close()
+    }
+
+    func testNewerSchemaIsRefusedNamingTheFile() async throws {
+        let path = directory + "/s.sqlite3"
+        do {
+            let store = try SQLiteSiloStore(path: path)
+            _ = try await store.put(a)
+            await store.close()
+        }
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { try $0.execute(sql: "PRAGMA user_version = 2") }
+        try queue.close()
+        XCTAssertThrowsError(try SQLiteSiloStore(path: path)) { error in
+            guard case .incompatible(let message) = error as? SiloStoreError else { return XCTFail("\(error)") }
+            XCTAssertEqual(message, "\(path): DDNS store schema version 2 is newer than this proxima's (1); use a newer proxima or another file")
+        }
+        // A migration this build does not know (user_version left alone) is refused too.
+        let queue2 = try DatabaseQueue(path: path)
+        try await queue2.write {
+            try $0.execute(sql: "PRAGMA user_version = 1")
+            try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')")
+        }
+        try queue2.close()
+        XCTAssertThrowsError(try SQLiteSiloStore(path: path)) { error in
+            guard case .incompatible(let message) = error as? SiloStoreError else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.hasPrefix(path + ": "), message)
+        }
+    }
+
+    func testNotADatabaseIsRefusedNamingTheFile() throws {
+        let path = directory + "/junk.sqlite3"
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try SQLiteSiloStore(path: path)) { error in
+            guard case .incompatible(let message) = error as? SiloStoreError else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.hasPrefix(path + ": "), message)
+        }
+    }
+
+    func testRelativePathIsUnderTheConfigDirectory() {
+        XCTAssertEqual(DDNSService.resolve("data/ddns.sqlite3", in: "/etc/proxima"), "/etc/proxima/data/ddns.sqlite3")
+        XCTAssertEqual(DDNSService.resolve("/var/lib/proxima/ddns.sqlite3", in: "/etc/proxima"), "/var/lib/proxima/ddns.sqlite3")
+    }
+}
