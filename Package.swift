@@ -207,8 +207,9 @@ let package = Package(
         ]),
         .testTarget(name: "IntegrationTests", dependencies: [
             "ProximaApp", "ProximaConfig", "DNSServer", "QueryEngine", "DNSWire", "DNSZone",
-            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI", "Forwarder", "DDNS", "DDNSClient",
+            "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI", "Forwarder", "DDNS",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
