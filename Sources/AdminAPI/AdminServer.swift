@@ -42,6 +42,7 @@ public final class AdminServer: Service, Sendable {
     private let knownBackends: @Sendable () -> Set<IPAddress>
     private let explain: @Sendable (IPAddress, String?) async -> String
     private let loadMaxAge: @Sendable () -> Double
+    private let explainName: (@Sendable (String, String) async -> (status: Int, json: String))?
     private let logger: Logger
     private let listening = NIOLockedValueBox(Listening())
     private let registry: AdminConnectionRegistry
@@ -56,6 +57,8 @@ public final class AdminServer: Service, Sendable {
     ///     as a JSON document.
     ///   - loadMaxAge: seconds after which a load report is stale (`health.load_max_age`).
     ///   - logger: access problems and state changes made through the API are logged here.
+    ///   - explainName: `GET /explain?name=&type=` — what answers a name (`proxima explain --live`,
+    ///     which sees the live DDNS records); nil: the route is not served.
     public init(
         configuration: AdminServerConfiguration,
         store: BackendStateStore,
@@ -63,8 +66,10 @@ public final class AdminServer: Service, Sendable {
         knownBackends: @escaping @Sendable () -> Set<IPAddress>,
         explain: @escaping @Sendable (IPAddress, String?) async -> String,
         loadMaxAge: @escaping @Sendable () -> Double = { 30 },
-        logger: Logger = Logger(label: "proxima.admin")
+        logger: Logger = Logger(label: "proxima.admin"),
+        explainName: (@Sendable (String, String) async -> (status: Int, json: String))? = nil
     ) {
+        self.explainName = explainName
         self.configuration = configuration
         self.store = store
         self.pools = pools
@@ -238,6 +243,18 @@ public final class AdminServer: Service, Sendable {
                 let name = query.get("name").flatMap { $0.isEmpty ? nil : $0 }
                 let document = await explain(address, name)
                 return Self.rawJSON(200, document)
+            }
+        }
+        if let explainName {
+            router.get("/explain") { [self] request, context in
+                await respond(request, context, .read, listener) { request, _ in
+                    let query = request.uri.queryParameters
+                    guard let name = query.get("name"), !name.isEmpty else {
+                        throw AdminAPIError(.badRequest, "missing query parameter 'name'")
+                    }
+                    let (status, document) = await explainName(name, query.get("type") ?? "A")
+                    return Self.rawJSON(status, document)
+                }
             }
         }
         router.post("/load") { [self] request, context in

@@ -86,6 +86,8 @@ final class EngineWorker: QueryWorker {
         var generation: UInt64
         var snapshotGeneration: UInt64
         var batchClock: Double?
+        /// The store's DDNS generation the cache's table is from.
+        var ddnsGeneration: UInt64
     }
 
     let store: SnapshotStore
@@ -114,12 +116,15 @@ final class EngineWorker: QueryWorker {
             inZoneMemo = nil
         }
         let cur = store.current()
+        let ddnsGeneration = store.ddnsGeneration
         state = UnsafeMutablePointer<State>.allocate(capacity: 1)
         state.initialize(to: State(states: cur.states, generation: cur.generation,
-                                   snapshotGeneration: cur.snapshot.generation, batchClock: nil))
+                                   snapshotGeneration: cur.snapshot.generation, batchClock: nil,
+                                   ddnsGeneration: ddnsGeneration))
         cache = UnsafeMutablePointer<AnswerCache>.allocate(capacity: 1)
         cache.initialize(to: AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max),
                                          tableMemory: .hugePages, locationTableBytes: locationTableBytes))
+        cache.pointee.install(ddns: store.ddns)
     }
 
     deinit {
@@ -163,11 +168,19 @@ final class EngineWorker: QueryWorker {
     /// instead of holding it (and the zones and database it references) until its next query.
     func idle() {
         if store.generation != state.pointee.generation { refresh() }
+        if store.ddnsGeneration != state.pointee.ddnsGeneration { refreshDDNS() }
+    }
+
+    /// Takes the store's current DDNS table (the answer cache stays; see `AnswerCache.install`).
+    func refreshDDNS() {
+        state.pointee.ddnsGeneration = store.ddnsGeneration
+        cache.pointee.install(ddns: store.ddns)
     }
 
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
                 sink: ReplySink) -> QueryDisposition {
         if store.generation != state.pointee.generation { refresh() }
+        if store.ddnsGeneration != state.pointee.ddnsGeneration { refreshDDNS() }
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
         let now = state.pointee.batchClock ?? monotonicSeconds()
         // The fallback resolver's step: only with `forward:` configured and for allowed clients;
@@ -188,6 +201,7 @@ final class EngineWorker: QueryWorker {
             guard let remote else { return .drop }
             let bytes = Array(query)
             let snapshot = cache.pointee.snapshot
+            let ddns = cache.pointee.ddns
             let states = state.pointee.states
             let entropy = cache.pointee.nextEntropy()
             // Bounded: each waiting query is a task; past the bound (ECS floods of new networks)
@@ -196,7 +210,7 @@ final class EngineWorker: QueryWorker {
                 let ctx = QueryContext(source: client.address, transport: transport, now: now,
                                        entropy: entropy, remoteLocation: .some(nil))
                 guard case .response(let r) = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot,
-                                                                  states: states),
+                                                                  states: states, ddns: ddns),
                       r.count <= output.count else { return .drop }
                 r.withUnsafeBytes { output.copyMemory(from: $0) }
                 return .reply(length: r.count)
@@ -206,7 +220,8 @@ final class EngineWorker: QueryWorker {
                 let loc = await remote.locateRemote(address)
                 let ctx = QueryContext(source: client.address, transport: transport, now: monotonicSeconds(),
                                        entropy: entropy, remoteLocation: .some(loc))
-                if case .response(let r) = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states) {
+                if case .response(let r) = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states,
+                                                               ddns: ddns) {
                     sink.send(r, to: client)
                 }
             }

@@ -66,6 +66,8 @@ public final class ProximaServer: Sendable {
     public let descriptorBudget: DescriptorBudget
     /// The opt-in fallback resolver (`forward:`); nil when not configured.
     public let forwarder: Forwarder?
+    /// The dynamic DNS service (`ddns:`: store, change feed, API); nil when not configured.
+    let ddnsService: (any Service)?
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -90,6 +92,8 @@ public final class ProximaServer: Sendable {
         let initialSnapshot = ProximaServer.makeSnapshot(loaded, generation: 1, ipstack: nil)
         store = SnapshotStore(snapshot: initialSnapshot, states: backends.snapshot())
         storeBox.store = store
+        ProximaServer.installDDNSTable(config.ddns, store: store)
+        ddnsService = try ProximaServer.makeDDNSService(config, configPath: options.configPath, store: store, logger: logger)
 
         health = HealthMonitor(store: backends, targets: ProximaServer.healthTargets(loaded.geoData),
                                logger: logger.with(label: "proxima.health"))
@@ -125,7 +129,8 @@ public final class ProximaServer: Sendable {
                 knownBackends: { ProximaServer.memberAddresses(runtimeRef.withLock { $0.geoData }) },
                 explain: { address, name in ProximaServer.explainJSON(store: storeRef, address: address, name: name, ecs: nil) },
                 loadMaxAge: { runtimeRef.withLock { $0.config.health.loadMaxAge.configSeconds } },
-                logger: logger.with(label: "proxima.admin"))
+                logger: logger.with(label: "proxima.admin"),
+                explainName: { name, type in ProximaServer.explainNameJSON(store: storeRef, name: name, type: type) })
         } else {
             admin = nil
         }
@@ -149,6 +154,7 @@ public final class ProximaServer: Sendable {
         // are refused at once instead of timing out), then the admin API, reloads and probes.
         var services: [any Service] = [health, ReloadService(server: self)]
         if let admin { services.append(admin) }
+        if let ddnsService { services.append(ddnsService) }
         services.append(dns)
         let group = ServiceGroup(configuration: .init(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
@@ -263,6 +269,7 @@ public final class ProximaServer: Sendable {
             }
             runtime.withLock { $0 = loaded }
             failedLoadFiles.withLock { $0 = [] }
+            reloadDDNS(old: old.ddns, new: loaded.config.ddns, reason: reason)
             installIPStack(for: loaded.config)
             store.replace(snapshot: makeSnapshot(loaded))
             let targets = ProximaServer.healthTargets(loaded.geoData)
@@ -380,7 +387,12 @@ public final class ProximaServer: Sendable {
         let type: RecordType = address.family == 2 ? .aaaa : .a
         guard let report = QueryEngine.explainRoute(name: target, type: type, source: address, ecs: ecs,
                                                     now: monotonicSeconds(), snapshot: cur.snapshot, states: cur.states)
-        else { return #"{"error": "\#(target) is not a routed name"}"# }
+        else {
+            if let ddns = ddnsDescription(store.ddns, snapshot: cur.snapshot, name: target) {
+                return jsonObject(["error": "\(target) is not a routed name: \(ddns)"])
+            }
+            return #"{"error": "\#(target) is not a routed name"}"#
+        }
         return report.json()
     }
 }

@@ -99,6 +99,14 @@ public enum RuntimeLoader {
                 watched += error.includedFiles.filter { !watched.contains($0) }
             }
         }
+        // A DDNS zone without a zone file is generated from ddns.nameservers (issue #9).
+        if let ddns = config.ddns, !ddns.nameservers.isEmpty, !zones.contains(where: { $0.origin == ddns.zone }) {
+            do {
+                zones.append(try generatedDDNSZone(ddns))
+            } catch {
+                problems += error.issues.map { problem("ddns.zone", $0.message) }
+            }
+        }
         var zoneSet = ZoneSet.empty
         do {
             zoneSet = try ZoneSet(zones)

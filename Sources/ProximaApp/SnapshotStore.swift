@@ -12,6 +12,11 @@ import Synchronization
 public final class SnapshotStore: Sendable {
     private let state: Mutex<(EngineSnapshot, BackendStates)>
     private let generationCounter = Atomic<UInt64>(1)
+    /// The dynamic DNS records (`ddns:`), apart from the snapshot: a DDNS change bumps only
+    /// `ddnsGeneration`, so the workers keep their answer caches and backend-state resolutions
+    /// (answers that depend on the table carry its stamp instead).
+    private let ddnsState = Mutex<DDNSTable?>(nil)
+    private let ddnsCounter = Atomic<UInt64>(0)
 
     public init(snapshot: EngineSnapshot, states: BackendStates = BackendStates()) {
         state = Mutex((snapshot, states))
@@ -33,6 +38,24 @@ public final class SnapshotStore: Sendable {
         state.withLock { s in
             s.0 = snapshot
             generationCounter.wrappingAdd(1, ordering: .releasing)
+        }
+    }
+
+    /// Changes whenever the DDNS table is replaced.
+    @inline(__always)
+    public var ddnsGeneration: UInt64 { ddnsCounter.load(ordering: .acquiring) }
+
+    /// The current DDNS table (nil: `ddns:` is off).
+    public var ddns: DDNSTable? { ddnsState.withLock { $0 } }
+
+    /// Replaces the DDNS table with `body(current)`, atomically with respect to other updates;
+    /// queries see the new table from their next packet on.
+    @discardableResult
+    public func updateDDNS(_ body: (DDNSTable?) -> DDNSTable?) -> DDNSTable? {
+        ddnsState.withLock { t in
+            t = body(t)
+            ddnsCounter.wrappingAdd(1, ordering: .releasing)
+            return t
         }
     }
 

@@ -74,7 +74,7 @@ extension DecodeContext {
         return text
     }
 
-    private func decodeAdminTLS(_ v: YAMLValue) -> AdminTLSSettings? {
+    func decodeAdminTLS(_ v: YAMLValue) -> AdminTLSSettings? {
         guard let map = MappingReader(v, allowed: ["cert", "key"], sink: sink) else { return nil }
         defer { map.finish() }
         let cert = map.required("cert", what: "the PEM certificate chain file").flatMap { path($0) }

@@ -131,7 +131,7 @@ struct DecodeContext {
     static let positive = Duration.nanoseconds(1)
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
-                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward"]
+                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward", "ddns"]
 
     /// Decodes the whole document; nil only when the root is not a mapping.
     func decodeRoot(_ root: YAMLValue) -> ProximaConfiguration? {
@@ -171,6 +171,11 @@ struct DecodeContext {
         let fastPath = map.optional("fast_path").map { decodeFastPath($0) } ?? FastPathSettings()
         let synthesize = map.optional("synthesize").map { decodeSynthesize($0, zones: zones) } ?? []
         let forward = map.optional("forward").flatMap { decodeForward($0) }
+        let ddnsSection = map.optional("ddns")
+        let ddns = ddnsSection.flatMap { decodeDDNS($0) }
+        if let ddns, let ddnsSection {
+            checkDDNS(ddns, section: ddnsSection, zones: zones, listen: listen, admin: admin, routing: routing)
+        }
         map.finish()
         var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                                  logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
@@ -181,6 +186,7 @@ struct DecodeContext {
         configuration.ecs = ecs
         configuration.synthesize = synthesize
         configuration.forward = forward
+        configuration.ddns = ddns
         return configuration
     }
 

@@ -39,6 +39,12 @@ public struct DDNSSettings: Sendable, Hashable {
     /// else the variable named by `admin_token_env` (default `PROXIMA_DDNS_ADMIN_TOKEN`), else the
     /// first line of `admin_token_file`, else the admin listener's token. Nil: admin calls get 401.
     public var adminToken: String?
+    /// The variable consulted for the admin token (`admin_token_env`). Default
+    /// `PROXIMA_DDNS_ADMIN_TOKEN`.
+    public var adminTokenEnv: String = DDNSSettings.defaultAdminTokenEnv
+    /// Absolute path of a file whose first line is the admin token (`admin_token_file`); read at
+    /// start by the server (the config loader does no IO), used when `adminToken` is nil.
+    public var adminTokenFile: String?
     /// Peers whose `X-Forwarded-For` is believed (for `GET /ip` and dyndns2's missing `myip`).
     public var trustedProxies: [IPNetwork]
     /// Records one silo may hold, 1...10,000. Default 64.
@@ -86,6 +92,11 @@ public struct DDNSSettings: Sendable, Hashable {
         self.requestTimeout = requestTimeout
         self.idleTimeout = idleTimeout
     }
+}
+
+extension DDNSSettings {
+    /// The default of `admin_token_env`.
+    public static let defaultAdminTokenEnv = "PROXIMA_DDNS_ADMIN_TOKEN"
 }
 
 extension ListenEndpoint {

@@ -25,6 +25,12 @@ public enum FastPathResult: Equatable {
 public struct AnswerCache {
     /// The snapshot these caches were built from.
     public private(set) var snapshot: EngineSnapshot
+    /// The dynamic DNS records (`ddns:`), published apart from the snapshot so that a DDNS change
+    /// does not clear the caches: answers that depend on it are stamped (`Entry.ddnsResponse`).
+    public private(set) var ddns: DDNSTable?
+    /// The DDNS table governs a zone with `synthesize:` rules: the direct synthesized writer is
+    /// skipped there (a DDNS name must win over a synthesized one, as in the engine).
+    var ddnsShadowsSynthesis = false
 
     enum Entry {
         /// A complete response produced by the engine, with ID 0, and the zone the rate limiter
@@ -35,10 +41,14 @@ public struct AnswerCache {
         case routed(key: [UInt8], route: RouteSpec, id: UInt32)
         /// The engine must answer every time (e.g. a CNAME chain ending at a routed name).
         case engine(key: [UInt8])
+        /// A response that depends on the DDNS table: replayed while the table's stamp for
+        /// `dependency` still equals `stamp` (a DDNS change re-answers only these names).
+        case ddnsResponse(key: [UInt8], bytes: [UInt8], wildcardZone: DomainName?, dependency: DDNSDependency,
+                          stamp: UInt64)
 
         var key: [UInt8] {
             switch self {
-            case .response(let k, _, _), .routed(let k, _, _), .engine(let k): return k
+            case .response(let k, _, _), .routed(let k, _, _), .engine(let k), .ddnsResponse(let k, _, _, _, _): return k
             }
         }
     }
@@ -112,6 +122,7 @@ public struct AnswerCache {
     /// Switches to a new snapshot, dropping everything cached from the old one.
     public mutating func replace(snapshot: EngineSnapshot) {
         self.snapshot = snapshot
+        updateSynthesisShadow()
         for i in entries.indices { entries[i] = nil }
         locations = nil
         locationTableUnavailable = false
@@ -122,6 +133,25 @@ public struct AnswerCache {
         if rateLimiter?.settings != snapshot.settings.rateLimit {
             rateLimiter = nil
             rateLimiterResolved = false
+        }
+    }
+
+    /// Installs a new DDNS table. Cached answers stay: those that depend on the table carry its
+    /// stamp. Only when the zones it governs change (a reload of `ddns:`) is everything dropped.
+    public mutating func install(ddns table: DDNSTable?) {
+        let sameZones = table?.settings.zone == ddns?.settings.zone
+            && table?.settings.allowNamesIn == ddns?.settings.allowNamesIn
+        ddns = table
+        if !sameZones {
+            updateSynthesisShadow()
+            for i in entries.indices { entries[i] = nil }
+        }
+    }
+
+    mutating func updateSynthesisShadow() {
+        guard let t = ddns else { ddnsShadowsSynthesis = false; return }
+        ddnsShadowsSynthesis = snapshot.synthesis.rules.contains { rule in
+            snapshot.zones.zone(for: rule.name.parent).map { t.governs(zone: $0.origin) } ?? false
         }
     }
 
@@ -200,12 +230,24 @@ public struct AnswerCache {
                     }
                 case .engine:
                     break
+                case .ddnsResponse(_, let bytes, let wildcardZone, let dependency, let stamp):
+                    if let t = ddns, stamp == (dependency == .zone ? t.stamp : t.absoluteStamp) {
+                        if q.clientSubnet == nil, bytes.count <= q.sizeLimit(transport: transport, settings: snapshot.settings),
+                           bytes.count <= output.count {
+                            lastWildcardZone = wildcardZone
+                            return .reply(length: replay(bytes, query: query, nameLength: q.nameLength, output: output))
+                        }
+                    } else {
+                        // The table changed since: answer afresh and remember the new answer.
+                        return engine(query: query, source: source, transport: transport, now: now, states: states,
+                                      output: output, learn: (q, slot))
+                    }
                 }
                 return engine(query: query, source: source, transport: transport, now: now, states: states,
                               output: output, learn: nil)
             }
             // Synthesized names are many and each asked rarely: written directly, not cached.
-            if !snapshot.synthesis.fastOrder.isEmpty,
+            if !snapshot.synthesis.fastOrder.isEmpty, !ddnsShadowsSynthesis,
                let n = synthesized(q, query: query, transport: transport, output: output) {
                 return .reply(length: n)
             }
@@ -242,16 +284,25 @@ public struct AnswerCache {
         let bytes = Array(query)
         let ctx = QueryContext(source: source, transport: transport, now: now, entropy: nextEntropy())
         var clientDependent = false
-        let result = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states,
-                                         routed: &clientDependent, wildcardZone: &lastWildcardZone)
+        var dependency = DDNSDependency.none
+        let result = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states, ddns: ddns,
+                                         routed: &clientDependent, wildcardZone: &lastWildcardZone,
+                                         ddnsDependency: &dependency)
         if let (q, slot) = learn {
             if !clientDependent, q.clientSubnet == nil, case .response = result {
                 // Learn the unlimited-size form so a later client with a bigger limit is not cut.
                 var full = bytes
                 full[0] = 0; full[1] = 0; full[2] &= ~0x01; full[3] &= ~0x10
                 let tcpCtx = QueryContext(source: source, transport: .tcp, now: now, entropy: 0)
-                if case .response(let r) = QueryEngine.respond(to: full, context: tcpCtx, snapshot: snapshot, states: states) {
-                    entries[slot] = .response(key: q.key(query), bytes: r, wildcardZone: lastWildcardZone)
+                if case .response(let r) = QueryEngine.respond(to: full, context: tcpCtx, snapshot: snapshot, states: states,
+                                                               ddns: ddns) {
+                    if let t = ddns, dependency != .none {
+                        entries[slot] = .ddnsResponse(key: q.key(query), bytes: r, wildcardZone: lastWildcardZone,
+                                                      dependency: dependency,
+                                                      stamp: dependency == .zone ? t.stamp : t.absoluteStamp)
+                    } else {
+                        entries[slot] = .response(key: q.key(query), bytes: r, wildcardZone: lastWildcardZone)
+                    }
                 }
             } else if clientDependent {
                 let name = try? DomainName(wire: Array(query[12..<(12 + q.nameLength)]))

@@ -21,6 +21,8 @@ public enum AnswerSource: Sendable, Hashable {
     case synthesized(zone: DomainName, rule: SynthesisRule, outcome: SynthesisOutcome)
     /// A routed name (`routing.names`) asked for A/AAAA: answered from its pool.
     case routed(pool: String, answer: String)
+    /// A dynamic DNS record (`ddns:`): `hostname` as the silo wrote it, `records` answered.
+    case ddns(zone: DomainName, silo: String, hostname: String, records: Int)
 }
 
 /// One name of the answer and what decided it.
@@ -44,19 +46,23 @@ public struct NameExplanation: Sendable {
     public var answers: [ResourceRecord]
     public var authority: [ResourceRecord]
     public var additional: [ResourceRecord]
+    /// Remarks for the reader (e.g. that DDNS records live in the store, which an offline explain
+    /// does not read).
+    public var notes: [String] = []
 }
 
 extension QueryEngine {
     /// Explains how `name`/`type` is answered from `snapshot`: the same resolution code the server
     /// runs. Routed names are resolved for `source` (default a documentation address, which no
     /// locator places); `proxima route` explains their routing in full.
+    /// `ddns`: the live DDNS records (nil: none are known here, e.g. offline without the store).
     public static func explain(name: DomainName, type: RecordType, snapshot: EngineSnapshot, states: BackendStates,
-                               source: IPAddress = .v4(0xc000_0201)) -> NameExplanation {
+                               source: IPAddress = .v4(0xc000_0201), ddns: DDNSTable? = nil) -> NameExplanation {
         let question = Question(name: name, type: type, qclass: .in)
         var res = Resolution(question: question, transport: .tcp)
         res.steps = []
         let ctx = QueryContext(source: source, transport: .tcp, remoteLocation: .some(nil))
-        _ = resolve(question: question, ecs: nil, context: ctx, snapshot: snapshot, states: states, into: &res)
+        _ = resolve(question: question, ecs: nil, context: ctx, snapshot: snapshot, states: states, ddns: ddns, into: &res)
         return NameExplanation(name: name, type: type, steps: res.steps ?? [], rcode: res.rcode,
                                authoritative: res.authoritative, answers: res.answers, authority: res.authority,
                                additional: res.additional)
@@ -78,6 +84,9 @@ public struct NameExplanationDocument: Codable, Sendable, Hashable {
         /// For routed names: the pool, and the command that explains the routing.
         public var pool: String?
         public var see: String?
+        /// For DDNS names: the silo and the record's hostname as written.
+        public var silo: String?
+        public var hostname: String?
     }
 
     public var name: String
@@ -88,6 +97,7 @@ public struct NameExplanationDocument: Codable, Sendable, Hashable {
     public var answer: [String]
     public var authority: [String]
     public var additional: [String]
+    public var notes: [String]?
 }
 
 extension NameExplanation {
@@ -137,13 +147,20 @@ extension NameExplanation {
                 s.pool = pool
                 s.detail = "routed name (routing.names), pool \"\(pool)\", for client 192.0.2.1 (a documentation address): \(answer)"
                 s.see = "proxima route IP --name \(step.name)"
+            case .ddns(let zone, let silo, let hostname, let records):
+                s.kind = "ddns"
+                s.zone = zone.description
+                s.silo = silo
+                s.hostname = hostname
+                let what = records > 0 ? "\(records) record(s) answered" : "no records of this type (NODATA)"
+                s.detail = "DDNS silo \(silo) record \(hostname) (ddns:, live records from the store): \(what)"
             }
             return s
         }
         return NameExplanationDocument(name: name.description, type: type.description, rcode: rcode.description,
                                        authoritative: authoritative, steps: steps,
                                        answer: answers.map(\.description), authority: authority.map(\.description),
-                                       additional: additional.map(\.description))
+                                       additional: additional.map(\.description), notes: notes.isEmpty ? nil : notes)
     }
 
     /// Pretty JSON.
@@ -155,8 +172,13 @@ extension NameExplanation {
     }
 
     /// Human-readable form, as `proxima explain` prints it.
+    public func text() -> String { document.text() }
+}
+
+extension NameExplanationDocument {
+    /// Human-readable form, as `proxima explain` prints it (also for a document from the admin API).
     public func text() -> String {
-        let d = document
+        let d = self
         var out = ["question:  \(d.name) \(d.type)"]
         for s in d.steps {
             var line = "\(s.name): \(s.detail)"
@@ -168,6 +190,7 @@ extension NameExplanation {
             out.append("\(title):")
             out += rrs.map { "  " + $0 }
         }
+        for note in d.notes ?? [] { out.append("note: \(note)") }
         return out.joined(separator: "\n")
     }
 }

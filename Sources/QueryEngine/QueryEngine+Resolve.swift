@@ -24,6 +24,8 @@ struct Resolution {
     var synthesisRule: Int?
     /// How each name of the answer was decided; nil unless explaining (no cost on the query path).
     var steps: [ExplainStep]?
+    /// How the answer depends on the DDNS table (the fast path stamps cached answers with it).
+    var ddnsDependency: DDNSDependency = .none
 
     mutating func note(_ name: DomainName, _ source: AnswerSource) {
         if steps != nil { steps!.append(ExplainStep(name: name, source: source)) }
@@ -39,7 +41,15 @@ extension QueryEngine {
     /// RFC 1034 §4.3.2 steps 3-6 over our zones, following in-zone CNAMEs (bounded by
     /// `Limits.maxCNAMEChain`, loops detected), answering routed names from their pools.
     static func resolve(question: Question, ecs: ClientSubnet?, context: QueryContext, snapshot: EngineSnapshot,
-                        states: BackendStates, into res: inout Resolution) -> ResolveStep {
+                        states: BackendStates, ddns: DDNSTable? = nil, into res: inout Resolution) -> ResolveStep {
+        let step = resolveInZones(question: question, ecs: ecs, context: context, snapshot: snapshot, states: states,
+                                  ddns: ddns, into: &res)
+        if let ddns, res.ddnsDependency == .zone { patchSerials(&res, ddns: ddns) }
+        return step
+    }
+
+    static func resolveInZones(question: Question, ecs: ClientSubnet?, context: QueryContext, snapshot: EngineSnapshot,
+                               states: BackendStates, ddns: DDNSTable?, into res: inout Resolution) -> ResolveStep {
         guard let zone = snapshot.zones.zone(for: question.name) else {
             // Not authoritative for this name: we are not a resolver (DESIGN §2 step 3).
             res.rcode = .refused
@@ -50,6 +60,11 @@ extension QueryEngine {
         var name = question.name
         var seen: Set<DomainName> = []
         var additionalNames: [DomainName] = []
+        // Dynamic DNS records (issue #9) live only in the DDNS zone and the `allow_names_in` zones.
+        let dynamic = ddns.flatMap { $0.governs(zone: zone.origin) ? $0 : nil }
+        if let dynamic {
+            res.ddnsDependency = zone.origin == dynamic.settings.zone ? .zone : .absolute
+        }
         for _ in 0...Limits.maxCNAMEChain {
             seen.insert(name)
             // Routed names answer A/AAAA from their pool.
@@ -79,7 +94,21 @@ extension QueryEngine {
                     // Fall through to the zone's own data for this name.
                 }
             }
+            var entNoData = false
+            if let dynamic {
+                switch dynamicAnswer(name: name, type: question.type, table: dynamic, zone: zone, into: &res) {
+                case .done: return .done
+                case .zone: break
+                case .zoneOrNoData: entNoData = true
+                }
+            }
             switch zone.lookup(name, question.type) {
+            case .answer(_, true) where entNoData, .nameError where entNoData:
+                // The name exists through DDNS records at or below it: not a name error, and a
+                // wildcard does not apply to an existing name (RFC 4592 §2.2.1).
+                res.note(name, .noData(zone: zone.origin))
+                res.authority = [negativeSOA(zone)]
+                return .done
             case .answer(var rrs, let fromWildcard):
                 if fromWildcard { res.wildcardZone = zone.origin }
                 res.note(name, .zoneAnswer(zone: zone.origin, wildcard: fromWildcard))

@@ -47,27 +47,40 @@ public enum EngineResult: Sendable, Equatable {
 /// names answered from their pools. Pure: no IO, no clock, no logging.
 public enum QueryEngine {
     /// Answers one query.
+    /// `ddns`: the dynamic DNS records (`ddns:`), published apart from the snapshot.
     public static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
-                               states: BackendStates) -> EngineResult {
-        respondDetailed(to: bytes, context: context, snapshot: snapshot, states: states).result
+                               states: BackendStates, ddns: DDNSTable? = nil) -> EngineResult {
+        respondDetailed(to: bytes, context: context, snapshot: snapshot, states: states, ddns: ddns).result
     }
 
     /// Answers one query and says whether the answer depended on anything but the query bytes
     /// (client address, ECS, health, load, entropy). Answers that did not may be cached by the
     /// shell's fast path and replayed with only the ID, RD/CD flags and question case patched.
     public static func respondDetailed(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
-                                       states: BackendStates) -> (result: EngineResult, clientDependent: Bool) {
+                                       states: BackendStates, ddns: DDNSTable? = nil)
+        -> (result: EngineResult, clientDependent: Bool) {
         var routed = false
         var wildcardZone: DomainName?
-        let r = respond(to: bytes, context: context, snapshot: snapshot, states: states, routed: &routed,
-                        wildcardZone: &wildcardZone)
+        var dependency = DDNSDependency.none
+        let r = respond(to: bytes, context: context, snapshot: snapshot, states: states, ddns: ddns, routed: &routed,
+                        wildcardZone: &wildcardZone, ddnsDependency: &dependency)
         return (r, routed)
     }
 
     /// `wildcardZone` is set to the zone's origin when the answer was synthesized from a wildcard
     /// (RFC 4592): the rate limiter counts such answers per zone, not per (random) QNAME.
+    /// Without DDNS records.
     static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
                         states: BackendStates, routed: inout Bool, wildcardZone: inout DomainName?) -> EngineResult {
+        var dependency = DDNSDependency.none
+        return respond(to: bytes, context: context, snapshot: snapshot, states: states, ddns: nil, routed: &routed,
+                       wildcardZone: &wildcardZone, ddnsDependency: &dependency)
+    }
+
+    /// `ddnsDependency` says how the answer depends on `ddns` (how long the fast path may cache it).
+    static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
+                        states: BackendStates, ddns: DDNSTable?, routed: inout Bool, wildcardZone: inout DomainName?,
+                        ddnsDependency: inout DDNSDependency) -> EngineResult {
         // RFC 1035 §4.1.1: fewer than 12 bytes or QR=1 cannot be a query we answer: drop.
         guard bytes.count >= 12 else { return .drop }
         guard let header = bytes.withUnsafeBytes({ Header(bytes: $0) }), !header.isResponse else { return .drop }
@@ -128,12 +141,13 @@ public enum QueryEngine {
         // source address, and not echoed (RFC 7871 §7.1.1: a server that does not use the option
         // answers as if it were absent; §11.1 for why a server may trust only known resolvers).
         let ecs = snapshot.settings.trustsClientSubnet(from: context.source) ? message.edns?.clientSubnet : nil
-        switch resolve(question: question, ecs: ecs, context: context, snapshot: snapshot, states: states,
+        switch resolve(question: question, ecs: ecs, context: context, snapshot: snapshot, states: states, ddns: ddns,
                        into: &resolution) {
         case .needsRemote(let a): return .needsRemoteLocation(a)
         case .done: break
         }
         routed = resolution.routeReport != nil
+        ddnsDependency = resolution.ddnsDependency
         wildcardZone = resolution.wildcardZone
 
         var h = Header(id: header.id, isResponse: true, opcode: .query, authoritative: resolution.authoritative,

@@ -5,6 +5,7 @@ import Foundation
 import GeoRouting
 import NIOCore
 import ProximaApp
+import ProximaConfig
 import QueryEngine
 
 /// `proxima route`.
@@ -95,6 +96,12 @@ struct Route: AsyncParsableCommand {
         if let name {
             guard let n = try? DomainName(parsing: name.hasSuffix(".") ? name : name + ".") else {
                 throw ValidationError("--name '\(name)' is not a domain name")
+            }
+            if rt.routes[n] == nil, let ddns = rt.config.ddns, let zone = rt.zones.zone(for: n),
+               zone.origin == ddns.zone || ddns.allowNamesIn.contains(zone.origin) {
+                throw ValidationError("\(n) is not a routed name: it is in \(zone.origin), where dynamic DNS (ddns:) answers "
+                    + "silo records from the DDNS store (\(ddns.store)), not a pool; "
+                    + "run `proxima explain \(n) --live` to see its live records")
             }
             guard rt.routes[n] != nil else {
                 throw ValidationError("\(n) is not a routed name; routed names: \(routed.map(\.description).joined(separator: ", "))")

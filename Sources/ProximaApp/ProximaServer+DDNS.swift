@@ -1,0 +1,201 @@
+import DDNS
+import DNSWire
+import DNSZone
+import Foundation
+import GeoRouting
+import Logging
+import ProximaConfig
+import QueryEngine
+import ServiceLifecycle
+
+/// Applies the store's committed changes to the DDNS table the query path reads (issue #9, "The
+/// DNS path never waits on the store"). `apply` builds the next immutable table (copying only the
+/// shards the change touches) and publishes it before returning, so the API's 2xx, which follows
+/// `apply`, is answered by the next query on every thread.
+public final class DDNSOverlayPublisher: DDNSPublisher {
+    let store: SnapshotStore
+
+    public init(store: SnapshotStore) {
+        self.store = store
+    }
+
+    public func apply(_ changes: [DDNSChange], version: UInt64) {
+        let converted = changes.map(Self.tableChange)
+        store.updateDDNS { current in
+            // Without `ddns:` there is no table to change (the service does not run then).
+            current?.applying(converted, version: version)
+        }
+    }
+
+    static func tableChange(_ change: DDNSChange) -> DDNSTable.Change {
+        switch change {
+        case .replaceAll(let silos): return .replaceAll(silos.map(tableSilo))
+        case .upsert(let silo): return .upsert(tableSilo(silo))
+        case .delete(let id): return .delete(id: id)
+        }
+    }
+
+    static func tableSilo(_ s: Silo) -> DDNSTable.Silo {
+        DDNSTable.Silo(id: s.id, records: s.records.map { DDNSTable.Record(hostname: $0.hostname, address: $0.address, ttl: $0.ttl) })
+    }
+}
+
+/// Which names a silo may use, from the data the server is serving now: inside the DDNS zone
+/// only `host.silo.<zone>`; elsewhere only absolute names in an `allow_names_in` zone, not a
+/// routed name (routed names cannot be DDNS names), not at or below a zone cut and not a CNAME
+/// owner (whose A/AAAA could never be answered).
+public struct ServingDDNSNamePolicy: DDNSNamePolicy {
+    let store: SnapshotStore
+
+    public init(store: SnapshotStore) {
+        self.store = store
+    }
+
+    public func refusal(for name: DomainName) -> String? {
+        guard let table = store.ddns else { return "the DDNS service is not configured" }
+        let snapshot = store.snapshot
+        let lower = name.lowercased()
+        if snapshot.routes[lower] != nil {
+            return "\(name) is a routed name (routing.names); routed names cannot be DDNS names"
+        }
+        guard let zone = snapshot.zones.zone(for: lower) else {
+            return "\(name) is in no zone this server serves"
+        }
+        if zone.origin == table.settings.zone {
+            guard lower.labelCount - zone.origin.labelCount == 2 else {
+                return "names in the DDNS zone \(zone.origin) are hostname.silo.\(zone.origin) (give the hostname as one label)"
+            }
+        } else if !table.settings.allowNamesIn.contains(zone.origin) {
+            return "\(name) is in zone \(zone.origin), which ddns.allow_names_in does not list"
+        }
+        if lower == zone.origin {
+            return "\(name) is the apex of zone \(zone.origin)"
+        }
+        switch zone.lookup(lower, .a) {
+        case .delegation:
+            return "\(name) is at or below a zone cut in \(zone.origin) (delegated elsewhere)"
+        case .alias:
+            return "\(name) owns a CNAME in zone \(zone.origin)"
+        default:
+            return nil
+        }
+    }
+}
+
+extension ProximaServer {
+    /// The table settings for the config's `ddns:` section.
+    static func ddnsTableSettings(_ s: DDNSSettings) -> DDNSTableSettings {
+        DDNSTableSettings(zone: s.zone, allowNamesIn: s.allowNamesIn, defaultTTL: s.defaultTTL)
+    }
+
+    /// At start: an empty table (the service fills it from the store before its API listens).
+    static func installDDNSTable(_ settings: DDNSSettings?, store: SnapshotStore) {
+        guard let settings else { return }
+        store.updateDDNS { _ in DDNSTable(settings: ddnsTableSettings(settings)) }
+    }
+
+    /// On reload: the records stay (they live in the store, not the files); the zones they are
+    /// answered in and the default TTL follow the new `ddns:` section. Turning `ddns:` on or off,
+    /// or moving its store or listener, takes a restart (the service is not restarted in place).
+    func reloadDDNS(old: DDNSSettings?, new: DDNSSettings?, reason: String) {
+        switch (old, new) {
+        case (nil, nil):
+            return
+        case (let o?, let n?):
+            if o.store != n.store || o.listen != n.listen || o.tls != n.tls {
+                logger.warning("reload (\(reason)): ddns.store, ddns.listen and ddns.tls changes take effect after a restart")
+            }
+            let settings = ProximaServer.ddnsTableSettings(n)
+            store.updateDDNS { t in
+                guard let t, t.settings != settings else { return t }
+                return t.reconfigured(settings)
+            }
+        default:
+            logger.warning("reload (\(reason)): turning ddns: on or off takes effect after a restart")
+        }
+    }
+
+    /// The DDNS admin token: `admin_token` (or its variable), else the first line of
+    /// `admin_token_file`, else the admin listener's token (its value, variable or file).
+    static func ddnsAdminToken(_ s: DDNSSettings, admin: AdminSettings?) throws -> String? {
+        if let t = s.adminToken { return t }
+        if let f = s.adminTokenFile {
+            do {
+                return try readTokenFile(f)
+            } catch {
+                throw StartupError(problems: [LoadProblem("ddns.admin_token_file: \(error)")])
+            }
+        }
+        if let t = admin?.token { return t }
+        if let f = admin?.tokenFile { return try? readTokenFile(f) }
+        return nil
+    }
+
+    /// The DDNS service (store, change feed, REST and dyndns2 API) for `ddns:`, publishing into
+    /// `store`'s DDNS table; nil when `ddns:` is absent.
+    static func makeDDNSService(_ config: ProximaConfiguration, configPath: String, store: SnapshotStore,
+                                logger: Logger) throws -> (any Service)? {
+        guard var settings = config.ddns else { return nil }
+        settings.adminToken = try ddnsAdminToken(settings, admin: config.admin)
+        if settings.adminToken == nil {
+            logger.warning("ddns: no admin token (admin_token, $\(settings.adminTokenEnv), admin_token_file and the admin listener's token are unset): the admin calls of the DDNS API answer 401")
+        }
+        let publisher = DDNSOverlayPublisher(store: store)
+        let policy = ServingDDNSNamePolicy(store: store)
+        let configDirectory = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
+        // ─── DDNS SERVICE CALL SITE (h-ddns-core) ───────────────────────────────────────────────
+        // The one place the DDNS service is created. Until h-ddns-core's `DDNSService` is merged,
+        // `ddns:` serves the records the publisher is given but runs no store or API.
+        return try makeStoreService(settings: settings, configDirectory: configDirectory, publisher: publisher,
+                                    namePolicy: policy, logger: logger.with(label: "proxima.ddns"))
+    }
+}
+
+extension ProximaServer {
+    /// Creates h-ddns-core's `DDNSService` (its store, change feed and API).
+    static func makeStoreService(settings: DDNSSettings, configDirectory: String, publisher: any DDNSPublisher,
+                                 namePolicy: any DDNSNamePolicy, logger: Logger) throws -> (any Service)? {
+        try DDNSService(settings: settings, configDirectory: configDirectory, publisher: publisher,
+                        namePolicy: namePolicy, logger: logger)
+    }
+}
+
+extension ProximaServer {
+    /// `GET /explain` (admin API): what answers `name`/`type` now, live DDNS records included.
+    static func explainNameJSON(store: SnapshotStore, name: String, type: String) -> (status: Int, json: String) {
+        guard let qname = try? DomainName(parsing: name.hasSuffix(".") ? name : name + ".") else {
+            return (400, jsonObject(["error": "'\(name)' is not a domain name"]))
+        }
+        guard let qtype = RecordType(mnemonic: type.uppercased()) else {
+            return (400, jsonObject(["error": "'\(type)' is not a record type"]))
+        }
+        let cur = store.current()
+        let explanation = QueryEngine.explain(name: qname, type: qtype, snapshot: cur.snapshot, states: cur.states,
+                                              ddns: store.ddns)
+        return (200, explanation.json())
+    }
+
+    /// A one-line account of what the DDNS table holds at `name` (for `proxima route` and
+    /// `/route`, which explain routed names only), or nil when the name is not a DDNS name.
+    static func ddnsDescription(_ table: DDNSTable?, snapshot: EngineSnapshot, name: DomainName) -> String? {
+        guard let table, let zone = snapshot.zones.zone(for: name), table.governs(zone: zone.origin) else { return nil }
+        let steps = QueryEngine.explain(name: name, type: .a, snapshot: snapshot, states: BackendStates(), ddns: table)
+        let aaaa = QueryEngine.explain(name: name, type: .aaaa, snapshot: snapshot, states: BackendStates(), ddns: table)
+        for step in steps.steps where step.name == name {
+            guard case .ddns(_, let silo, let hostname, _) = step.source else { continue }
+            let addresses = (steps.answers + aaaa.answers).compactMap { rr -> String? in
+                switch rr.rdata {
+                case .a(let a), .aaaa(let a): return a.description
+                default: return nil
+                }
+            }
+            return "it is a DDNS name, DDNS silo \(silo) record \(hostname): \(addresses.isEmpty ? "no addresses" : addresses.joined(separator: ", "))"
+        }
+        return nil
+    }
+
+    static func jsonObject(_ fields: [String: String]) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return "{}" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,161 @@
+import DDNS
+import DNSWire
+import Foundation
+import ProximaApp
+import XCTest
+
+/// Dynamic DNS records served by the real server (issue #9): changes applied through the
+/// publisher the DDNS service uses are answered over real UDP and TCP on loopback at once, the
+/// DDNS zone's SOA serial follows them, and a reload keeps them.
+final class DDNSLiveTests: XCTestCase {
+    static let zone = """
+        $ORIGIN example.test.
+        $TTL 300
+        @     SOA ns1 hostmaster 7 7200 3600 1209600 120
+              NS  ns1
+        ns1   A   192.0.2.53
+        www   A   192.0.2.80
+              TXT "zone text"
+        other A   192.0.2.81
+        geo   A   192.0.2.10
+        """
+
+    static let geoData = """
+        {"192.0.2.10": {"latitude": 38.8, "longitude": -77.0}}
+        """
+
+    static func config(defaultTTL: Int = 60) -> String {
+        """
+        listen:
+          - 127.0.0.1:0
+        udp_threads: 2
+        log_level: warning
+        rrl:
+          enabled: false   # bursts of queries from one address
+        zones:
+          - origin: example.test.
+            file: example.zone
+        geo_data: geo_data.json
+        routing:
+          names:
+            geo.example.test.: {}
+        ddns:
+          zone: dyn.example.test.
+          nameservers: [ns1.example.test.]
+          allow_names_in: [example.test.]
+          listen: 127.0.0.1:0
+          store: sqlite:ddns.sqlite3
+          admin_token: test-admin-token
+          default_ttl: \(defaultTTL)
+        """
+    }
+
+    static let files = ["example.zone": zone, "geo_data.json": geoData]
+
+    func addresses(_ m: Message) -> [String] {
+        m.answerSection.compactMap { rr in
+            switch rr.rdata {
+            case .a(let a), .aaaa(let a): return a.description
+            default: return nil
+            }
+        }
+    }
+
+    func serial(_ m: Message) -> UInt32? {
+        for rr in m.answerSection + m.authoritySection {
+            if case .soa(let d) = rr.rdata { return d.serial }
+        }
+        return nil
+    }
+
+    static func silo1(db: String = "203.0.113.7") -> Silo {
+        Silo(id: "silo1", records: [
+            DDNSRecord(hostname: "dbserver", address: IPAddress(db)!),
+            DDNSRecord(hostname: "webserver", address: IPAddress("2001:db8::7")!, ttl: 30),
+            DDNSRecord(hostname: "www.example.test.", address: IPAddress("198.51.100.1")!),
+        ])
+    }
+
+    func testPublishedChangesAreAnsweredOverUDPAndTCPAndSurviveReload() async throws {
+        let live = try await LiveServer.start(config: Self.config(), files: Self.files)
+        do {
+            try await run(live)
+        } catch {
+            await live.stop()
+            throw error
+        }
+        await live.stop()
+    }
+
+    func run(_ live: LiveServer) async throws {
+        let publisher = DDNSOverlayPublisher(store: live.server.snapshotStore)
+        // Before any change: the generated zone answers with serial 0 (+ version 0), names are NXDOMAIN.
+        XCTAssertEqual(serial(try live.udp("dyn.example.test.", .soa)), 0)
+        XCTAssertEqual(try live.udp("dbserver.silo1.dyn.example.test.", .a).rcode, .nxDomain)
+        XCTAssertEqual(addresses(try live.udp("www.example.test.", .a)), ["192.0.2.80"])
+
+        publisher.apply([.upsert(Self.silo1())], version: 1)
+        for (how, ask) in [("UDP", live.udp), ("TCP", live.tcp)] as [(String, (String, RecordType, EDNS?) throws -> Message)] {
+            let e = EDNS(udpPayloadSize: 1232)
+            var m = try ask("dbserver.silo1.dyn.example.test.", .a, e)
+            XCTAssertEqual(addresses(m), ["203.0.113.7"], how)
+            XCTAssertEqual(m.answerSection.first?.ttl, 60, how)
+            XCTAssertTrue(m.header.authoritative, how)
+            m = try ask("WebServer.Silo1.DYN.example.test.", .aaaa, e)
+            XCTAssertEqual(addresses(m), ["2001:db8::7"], how)
+            XCTAssertEqual(m.answerSection.first?.name.description, "WebServer.Silo1.DYN.example.test.", "\(how): question's case")
+            m = try ask("dbserver.silo1.dyn.example.test.", .aaaa, e)
+            XCTAssertEqual(m.rcode, .noError, how)
+            XCTAssertEqual(m.answerSection, [], how)
+            XCTAssertEqual(m.authoritySection.map(\.type), [.soa], "\(how): NODATA carries the SOA")
+            XCTAssertEqual(serial(m), 1, "\(how): serial = generated 0 + version 1")
+            m = try ask("silo1.dyn.example.test.", .a, e)
+            XCTAssertEqual(m.rcode, .noError, "\(how): silo name is an empty non-terminal")
+            m = try ask("nobody.silo1.dyn.example.test.", .a, e)
+            XCTAssertEqual(m.rcode, .nxDomain, how)
+            XCTAssertEqual(serial(m), 1, how)
+            XCTAssertEqual(addresses(try ask("www.example.test.", .a, e)), ["198.51.100.1"], "\(how): override in allow_names_in")
+            XCTAssertEqual(try ask("www.example.test.", .txt, e).answerSection.map(\.type), [.txt], "\(how): other types from the file")
+            XCTAssertEqual(addresses(try ask("other.example.test.", .a, e)), ["192.0.2.81"], how)
+            XCTAssertEqual(try ask("dyn.example.test.", .ns, e).answerSection.map { $0.rdata.description }, ["ns1.example.test."], how)
+        }
+
+        // A burst: every change is answered by the very next query (no coalescing delay), and the
+        // per-thread caches never replay an old address or serial.
+        for i in 1...300 {
+            let db = "203.0.113.\(i % 250 + 1)"
+            publisher.apply([.upsert(Self.silo1(db: db))], version: UInt64(1 + i))
+            let m = i.isMultiple(of: 2) ? try live.udp("dbserver.silo1.dyn.example.test.", .a)
+                                        : try live.tcp("dbserver.silo1.dyn.example.test.", .a)
+            XCTAssertEqual(addresses(m), [db], "change \(i)")
+            XCTAssertEqual(serial(try live.udp("dyn.example.test.", .soa)), UInt32(1 + i), "change \(i)")
+        }
+        XCTAssertEqual(addresses(try live.udp("other.example.test.", .a)), ["192.0.2.81"])
+
+        // The name policy the API consults, from the data being served.
+        let policy = ServingDDNSNamePolicy(store: live.server.snapshotStore)
+        XCTAssertNil(policy.refusal(for: try DomainName(parsing: "h.silo2.dyn.example.test.")))
+        XCTAssertNil(policy.refusal(for: try DomainName(parsing: "new.example.test.")))
+        XCTAssertNotNil(policy.refusal(for: try DomainName(parsing: "geo.example.test.")), "routed names cannot be DDNS names")
+        XCTAssertNotNil(policy.refusal(for: try DomainName(parsing: "x.dyn.example.test.")))
+        XCTAssertNotNil(policy.refusal(for: try DomainName(parsing: "www.elsewhere.test.")))
+
+        // A reload (zone file and config changed) keeps every DDNS answer; the new default_ttl applies.
+        try live.write("example.zone", Self.zone + "\nadded A 192.0.2.99\n")
+        try live.write("proxima.yaml", Self.config(defaultTTL: 45))
+        XCTAssertTrue(live.server.reload(reason: "test"))
+        XCTAssertEqual(addresses(try live.udp("added.example.test.", .a)), ["192.0.2.99"])
+        let last = "203.0.113.\(300 % 250 + 1)"
+        var m = try live.udp("dbserver.silo1.dyn.example.test.", .a)
+        XCTAssertEqual(addresses(m), [last], "a reload keeps DDNS records")
+        XCTAssertEqual(m.answerSection.first?.ttl, 45)
+        m = try live.tcp("www.example.test.", .a)
+        XCTAssertEqual(addresses(m), ["198.51.100.1"])
+        XCTAssertEqual(serial(try live.tcp("dyn.example.test.", .soa)), 301)
+
+        // Deleting the silo removes its names at once; the zone's own answer comes back.
+        publisher.apply([.delete(id: "silo1")], version: 302)
+        XCTAssertEqual(try live.udp("dbserver.silo1.dyn.example.test.", .a).rcode, .nxDomain)
+        XCTAssertEqual(addresses(try live.udp("www.example.test.", .a)), ["192.0.2.80"])
+    }
+}
