@@ -43,8 +43,9 @@ public enum SiloJSON {
         return Array((try? encoder.encode(body)) ?? Data("{\"dnsrecords\":[]}".utf8))
     }
 
-    /// `{"id": ..., "dnsrecords": [...]}` for printing (`proxima ddns silo show --json`).
-    public static func encode(_ silos: [Silo]) -> String {
+    /// `{"id": ..., "dnsrecords": [...]}` for printing (`proxima ddns silo show --json`); a JSON
+    /// list of them when `list` (`silo list --json`).
+    public static func encode(_ silos: [Silo], list: Bool) -> String {
         let bodies = silos.map { silo in
             SiloBody(id: silo.id, dnsrecords: silo.records.map {
                 RecordBody(hostname: $0.hostname, ip: ($0.address.mappedIPv4 ?? $0.address).description, ttl: $0.ttl.map(Int64.init), name: nil)
@@ -53,7 +54,7 @@ public enum SiloJSON {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let data: Data?
-        if bodies.count == 1 {
+        if !list, bodies.count == 1 {
             data = try? encoder.encode(bodies[0])
         } else {
             data = try? encoder.encode(bodies)

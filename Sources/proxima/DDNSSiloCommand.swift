@@ -155,7 +155,7 @@ struct DDNSSilo: AsyncParsableCommand {
             try await admin.withAPI("list") { (api: DDNSAPIClient) async throws(DDNSClientError) in
                 let silos = try await api.silos()
                 if json {
-                    DDNSOutput.say(silos.count == 1 ? "[\(SiloJSON.encode(silos))]" : SiloJSON.encode(silos))
+                    DDNSOutput.say(SiloJSON.encode(silos, list: true))
                 } else {
                     print(DDNSSilo.table(silos), terminator: "")
                 }
@@ -177,7 +177,7 @@ struct DDNSSilo: AsyncParsableCommand {
             try await admin.withAPI("show") { (api: DDNSAPIClient) async throws(DDNSClientError) in
                 guard let silo = try await api.silo(id) else { throw DDNSClientError(.refused, "silo '\(id)' does not exist") }
                 if json {
-                    DDNSOutput.say(SiloJSON.encode([silo]))
+                    DDNSOutput.say(SiloJSON.encode([silo], list: false))
                 } else {
                     print(DDNSSilo.table([silo]), terminator: "")
                 }
