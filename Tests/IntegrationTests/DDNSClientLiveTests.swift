@@ -223,6 +223,18 @@ final class DDNSClientLiveTests: XCTestCase {
         XCTAssertTrue(rewritten.contains("127.0.0.1\tdb.home.dyn.example.test db\n"), rewritten)
         XCTAssertFalse(rewritten.contains("192.0.2.10"), rewritten)
 
+        // Looping (--interval): a change on the server reaches the file by itself.
+        let looping = try ServerProcess(arguments: Array(hostsArgs.dropLast()) + ["--interval", "1s"])
+        (status, out, err) = try ServerProcess.run(["ddns", "update", "--server", server, "--silo", "home", "--token-file",
+                                                    tokenFile.path, "--hostname", "late", "--once", "--state-file", stateFile + ".late"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(try LiveServer.eventually(timeout: 15) {
+            try String(contentsOfFile: hosts, encoding: .utf8).contains("127.0.0.1\tlate.home.dyn.example.test late\n")
+        }, looping.stderr)
+        XCTAssertTrue(looping.process.isRunning, looping.stderr)
+        looping.signal(SIGTERM)
+        XCTAssertNotNil(looping.waitForExit(timeout: 10))
+
         // A BEGIN without END: refused (65), the file left exactly as it was.
         let broken = original + "# BEGIN proxima home\n192.0.2.99\tx\n"
         try Data(broken.utf8).write(to: URL(fileURLWithPath: hosts))
