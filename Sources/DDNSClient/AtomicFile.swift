@@ -12,6 +12,7 @@ private let systemRead = Darwin.read
 
 /// A failed file operation: what was done to which file, and the system's reason.
 public struct FileProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What failed on which path, and the system's reason.
     public let message: String
     init(_ what: String, _ path: String, errno code: Int32) {
         message = "\(what) \(path): \(String(cString: strerror(code)))"

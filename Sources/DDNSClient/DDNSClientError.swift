@@ -16,7 +16,9 @@ public struct DDNSClientError: Error, Sendable, Hashable, CustomStringConvertibl
         case authentication
     }
 
+    /// The kind of failure (and so the exit status).
     public var code: Code
+    /// What failed, naming the file, call or field.
     public var message: String
 
     public init(_ code: Code, _ message: String) {

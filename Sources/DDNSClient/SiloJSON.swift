@@ -146,6 +146,7 @@ public enum SiloJSON {
 
 /// A silo as a reply shows it: its records and, in the same order, the names they are served at.
 public struct ServedSilo: Sendable, Hashable {
+    /// The silo's id and records.
     public var silo: Silo
     /// One per record (nil where the reply gave no `name`).
     public var servedNames: [String?]

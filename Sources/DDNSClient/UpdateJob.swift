@@ -5,12 +5,15 @@ import ProximaConfig
 /// One run of `proxima ddns update`: find the address, compare it with the state file, and only
 /// when it changed read the silo, merge and `PUT` it, then record what was sent.
 public struct UpdateJob: Sendable {
+    /// The silo id.
     public var silo: String
     /// Lowercased, validated (`DDNSClientRules.hostname`), at least one.
     public var hostnames: [String]
+    /// Where the address comes from.
     public var source: DDNSAddressSource
     /// Report loopback and link-local interface addresses too.
     public var includeLocal: Bool
+    /// Where the last addresses sent are kept.
     public var stateFile: String
     /// Send even when the state file says the address is unchanged.
     public var force: Bool
@@ -102,7 +105,9 @@ public struct UpdateJob: Sendable {
 /// One run of `proxima ddns hosts`: read the silo, and rewrite the hosts file's managed block
 /// when (and only when) it changes.
 public struct HostsJob: Sendable {
+    /// The silo id (also the block's marker).
     public var silo: String
+    /// The hosts file to manage.
     public var hostsFile: String
     /// The DDNS zone, for the full names (`host.silo.zone`) when the server's replies do not name
     /// them; nil then writes the bare hostnames.
@@ -116,6 +121,7 @@ public struct HostsJob: Sendable {
         self.zone = zone
     }
 
+    /// What a run did.
     public enum Outcome: Sendable, Hashable {
         /// The block already held these lines: nothing written.
         case unchanged(lines: Int)
@@ -123,6 +129,7 @@ public struct HostsJob: Sendable {
         case written(lines: Int, method: AtomicFile.Method)
     }
 
+    /// Runs once: reads the silo and writes the block when it changed.
     public func run(api: DDNSAPIClient, warn: (String) -> Void) async throws(DDNSClientError) -> Outcome {
         guard let served = try await api.servedSilo(self.silo) else {
             throw DDNSClientError(.refused, "silo '\(self.silo)' does not exist on \(api.server); the hosts file is left as it is")

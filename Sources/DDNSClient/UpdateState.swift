@@ -8,7 +8,9 @@ import Foundation
 /// The file names the server, silo and hostnames it holds for: changing any of them (or the file
 /// being unreadable, which is reported) makes the next run update again.
 public struct UpdateState: Codable, Sendable, Hashable {
+    /// The API's base URL.
     public var server: String
+    /// The silo id.
     public var silo: String
     /// Sorted, lowercased.
     public var hostnames: [String]

@@ -109,6 +109,7 @@ public enum DDNSClientRules {
 
 /// Why a client value is not acceptable.
 public struct ConfigRuleProblem: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What is wrong, naming the value.
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
@@ -119,18 +120,31 @@ public struct ConfigRuleProblem: Error, Sendable, Hashable, CustomStringConverti
 /// one client does not use (`hosts_file` for `update`) are accepted and ignored by it, so both
 /// clients of one machine can share a file. Relative paths are relative to the file's directory.
 public struct DDNSClientFileSettings: Sendable, Hashable {
+    /// `server`: the API's base URL, normalized (no trailing `/`).
     public var server: String?
+    /// `silo`: the silo id, lowercased.
     public var silo: String?
+    /// `token_file`: absolute path of the silo token's file.
     public var tokenFile: String?
+    /// `hostnames` (update): the names to point at this host, lowercased; empty when absent.
     public var hostnames: [String]
+    /// `ip_from` (update): where the address comes from.
     public var ipFrom: DDNSAddressSource?
+    /// `include_local` (update): report loopback and link-local interface addresses too.
     public var includeLocal: Bool?
+    /// `interval`: run every interval until stopped.
     public var interval: Duration?
+    /// `once`: run once and exit.
     public var once: Bool?
+    /// `state_file` (update): absolute path of the state file.
     public var stateFile: String?
+    /// `hosts_file` (hosts): absolute path of the hosts file to manage.
     public var hostsFile: String?
+    /// `zone` (hosts): the server's DDNS zone without the final dot, for full names.
     public var zone: String?
+    /// `attempts`: tries per request.
     public var attempts: Int?
+    /// `timeout`: one HTTP request.
     public var timeout: Duration?
 
     public init(server: String? = nil, silo: String? = nil, tokenFile: String? = nil, hostnames: [String] = [],
