@@ -257,7 +257,7 @@ final class DDNSClientLiveTests: XCTestCase {
 /// The clients' checks that need no server: bad options exit 64 before any request, an
 /// unreachable server exits 69 after the retries.
 final class DDNSClientCLITests: XCTestCase {
-    func testBadInputAndUnreachableServer() throws {
+    func testBadInputAndUnreachableServer() async throws {
         let dir = try DDNSClientLiveTests.tempDir("ddns-cli")
         defer { try? FileManager.default.removeItem(at: dir) }
         let token = dir.appendingPathComponent("t.token")
@@ -300,6 +300,29 @@ final class DDNSClientCLITests: XCTestCase {
         XCTAssertTrue(err.contains("retrying in"), err)
         XCTAssertTrue(err.contains("after 2 attempts"), err)
         XCTAssertLessThan(Date().timeIntervalSince(started), 20)
+
+        // A server that answers 503: exactly --attempts requests, then 69. One that answers 401:
+        // one request, no retry, 77.
+        let busy = TestHTTPBackend(host: "127.0.0.1")
+        try await busy.start()
+        busy.status = 503
+        busy.body = #"{"error":"store unavailable"}"#
+        let busyBase = ["ddns", "update", "--server", "http://127.0.0.1:\(busy.port)", "--silo", "s1", "--token-file", token.path,
+                        "--hostname", "gw", "--state-file", dir.appendingPathComponent("state.json").path, "--once"]
+        (status, _, err) = try ServerProcess.run(busyBase + ["--attempts", "3"])
+        XCTAssertEqual(status, 69, err)
+        XCTAssertTrue(err.contains("HTTP 503: store unavailable"), err)
+        XCTAssertEqual(busy.requests, 3)
+        busy.status = 401
+        (status, _, err) = try ServerProcess.run(busyBase + ["--attempts", "3"])
+        XCTAssertEqual(status, 77, err)
+        XCTAssertEqual(busy.requests, 4)
+        // A redirect is not followed (it could carry the token elsewhere): refused, 65.
+        busy.status = 302
+        (status, _, err) = try ServerProcess.run(busyBase)
+        XCTAssertEqual(status, 65, err)
+        XCTAssertEqual(busy.requests, 5)
+        await busy.stop()
 
         // The admin commands want a token from a file or the environment, never the command line.
         (status, _, err) = try ServerProcess.run(["ddns", "silo", "list", "--server", "http://127.0.0.1:\(closed)",
