@@ -142,6 +142,7 @@ final class DDNSAPI: Sendable {
                         throw DDNSAPIError(.conflict, "the store holds \(count) silos, the most ddns.max_silos allows (\(settings.maxSilos)); delete one first")
                     }
                 }
+                try await checkAbsoluteNamesAreFree(silo)
                 let (version, changed) = try await storeCall { try await store.put(silo) }
                 if changed { publisher.apply([.upsert(silo)], version: version) }
                 return existing == nil
@@ -236,6 +237,20 @@ final class DDNSAPI: Sendable {
     }
 
     // MARK: Helpers
+
+    /// An absolute name belongs to one silo: a second silo claiming it would override the
+    /// first's answer, so that PUT is refused (409) naming the holder. Only silos that name
+    /// absolute names pay for the scan (absolute names are few, and operator-allowed).
+    func checkAbsoluteNamesAreFree(_ silo: Silo) async throws(DDNSAPIError) {
+        let absolute = Set(silo.records.map(\.hostname).filter { $0.hasSuffix(".") })
+        guard !absolute.isEmpty else { return }
+        let (all, _) = try await storeCall { try await store.loadAll() }
+        for other in all where other.id != silo.id {
+            if let taken = other.records.first(where: { absolute.contains($0.hostname) }) {
+                throw DDNSAPIError(.conflict, "\(DDNSRequestValidation.quoted(taken.hostname)) is already a name of silo \(DDNSRequestValidation.quoted(other.id))")
+            }
+        }
+    }
 
     /// Takes one write from the silo's budget, or 429.
     func takeBudget(_ id: String) throws(DDNSAPIError) {

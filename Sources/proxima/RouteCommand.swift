@@ -131,6 +131,12 @@ struct Route: AsyncParsableCommand {
         if json {
             print(text)
         } else {
+            // The server explains why it cannot (e.g. the name is not routed, or is a DDNS name).
+            if let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+               let message = object["error"] as? String {
+                FileHandle.standardError.write(Data("\(message)\n".utf8))
+                throw ExitCode(1)
+            }
             let doc = try JSONDecoder().decode(RouteReportDocument.self, from: Data(text.utf8))
             print(RouteReportDocument.renderText(doc))
         }

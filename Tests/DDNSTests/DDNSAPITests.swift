@@ -152,6 +152,24 @@ final class DDNSAPITests: XCTestCase {
         await h.stop()
     }
 
+    func testAnAbsoluteNameBelongsToOneSilo() async throws {
+        let h = try await DDNSHarness.start()
+        try await h.createSilo("s1", #"[{"hostname": "www.example.test.", "ip": "192.0.2.1"}]"#)
+        let versions = h.publisher.versions
+        let clash = try await h.call(.PUT, "/silos/s2", body: #"{"dnsrecords": [{"hostname": "WWW.example.test.", "ip": "192.0.2.2"}]}"#, token: admin)
+        XCTAssertEqual(clash.status, 409)
+        XCTAssertEqual(clash.error, #""www.example.test." is already a name of silo "s1""#)
+        XCTAssertEqual(h.publisher.versions, versions)
+        // Its own silo may keep and change it; once released, another silo may take it.
+        let own = try await h.call(.PUT, "/silos/s1", body: #"{"dnsrecords": [{"hostname": "www.example.test.", "ip": "192.0.2.3"}]}"#, token: admin)
+        XCTAssertEqual(own.status, 200, own.body)
+        let release = try await h.call(.PUT, "/silos/s1", body: #"{"dnsrecords": []}"#, token: admin)
+        XCTAssertEqual(release.status, 200, release.body)
+        let take = try await h.call(.PUT, "/silos/s2", body: #"{"dnsrecords": [{"hostname": "www.example.test.", "ip": "192.0.2.2"}]}"#, token: admin)
+        XCTAssertEqual(take.status, 201, take.body)
+        await h.stop()
+    }
+
     func testBodyOver64KiBIs413() async throws {
         let h = try await DDNSHarness.start()
         let padding = String(repeating: " ", count: 65_537)

@@ -158,4 +158,43 @@ final class DDNSLiveTests: XCTestCase {
         XCTAssertEqual(try live.udp("dbserver.silo1.dyn.example.test.", .a).rcode, .nxDomain)
         XCTAssertEqual(addresses(try live.udp("www.example.test.", .a)), ["192.0.2.80"])
     }
+
+    /// `proxima explain` and `proxima route` tell the truth about DDNS names: live (through the
+    /// admin socket) they name the silo, record and address; offline they say the records live in
+    /// the store.
+    func testExplainAndRouteTellTheTruthAboutDDNSNames() async throws {
+        let config = Self.config() + "\nadmin:\n  listen: 127.0.0.1:0\n"
+        let live = try await LiveServer.start(config: config, files: Self.files)
+        defer { Task { await live.stop() } }
+        DDNSOverlayPublisher(store: live.server.snapshotStore).apply([.upsert(Self.silo1())], version: 1)
+        let configPath = live.directory.appendingPathComponent("proxima.yaml").path
+
+        var (status, out, err) = try ServerProcess.run(["explain", "dbserver.silo1.dyn.example.test", "--live", "--config", configPath])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(out.contains("DDNS silo silo1 record dbserver"), out)
+        XCTAssertTrue(out.contains("203.0.113.7"), out)
+        (status, out, err) = try ServerProcess.run(["explain", "www.example.test", "A", "--live", "--json", "--config", configPath])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(out.contains("198.51.100.1"), out)
+        XCTAssertTrue(out.contains(#""kind" : "ddns""#), out)
+
+        // Offline: the files do not hold DDNS records, and explain says where they are.
+        (status, out, err) = try ServerProcess.run(["explain", "dbserver.silo1.dyn.example.test", "--config", configPath])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(out.contains("NXDOMAIN"), out)
+        XCTAssertTrue(out.contains("live in the DDNS store"), out)
+
+        // route: a DDNS name is not routed, and says so (offline and live).
+        (status, out, err) = try ServerProcess.run(["route", "127.0.0.1", "--name", "dbserver.silo1.dyn.example.test", "--config", configPath])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("dynamic DNS"), err)
+        (status, out, err) = try ServerProcess.run(["route", "127.0.0.1", "--live", "--name", "dbserver.silo1.dyn.example.test",
+                                                    "--json", "--config", configPath])
+        XCTAssertTrue((out + err).contains("DDNS silo silo1 record dbserver: 203.0.113.7"), out + err)
+        (status, out, err) = try ServerProcess.run(["route", "127.0.0.1", "--live", "--name", "dbserver.silo1.dyn.example.test",
+                                                    "--config", configPath])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(err.contains("DDNS silo silo1 record dbserver: 203.0.113.7"), err)
+        await live.stop()
+    }
 }

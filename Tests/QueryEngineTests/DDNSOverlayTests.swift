@@ -269,4 +269,20 @@ final class DDNSOverlayTests: XCTestCase {
         XCTAssertTrue(e.text().contains("203.0.113.7"), e.text())
         XCTAssertEqual(e.document.steps.first?.kind, "ddns")
     }
+
+    /// A reload that changes `ddns:` keeps the records and answers them where the new settings say.
+    func testReconfiguredKeepsRecordsUnderNewSettings() throws {
+        let snap = try Self.snapshot()
+        let t = DDNSTable(settings: Self.settings).applying([.upsert(Self.silo1())], version: 3)
+        let narrowed = t.reconfigured(DDNSTableSettings(zone: try DomainName(parsing: "dyn.example.test."), allowNamesIn: [],
+                                                        defaultTTL: 90))
+        XCTAssertEqual(narrowed.version, 3)
+        XCTAssertEqual(narrowed.allSilos, t.allSilos)
+        let m = try ask(snap, narrowed, "dbserver.silo1.dyn.example.test.", .a)
+        XCTAssertEqual(addresses(m), ["203.0.113.7"])
+        XCTAssertEqual(m.answerSection.first?.ttl, 90)
+        XCTAssertEqual(addresses(try ask(snap, narrowed, "www.example.test.", .a)), ["192.0.2.80"],
+                       "example.test. is no longer in allow_names_in: the zone file answers")
+        XCTAssertNotEqual(narrowed.absoluteStamp, t.absoluteStamp)
+    }
 }
