@@ -93,6 +93,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The DDNS clients (`proxima ddns update|hosts|silo`): API calls, hosts-file block, state.
+        .target(name: "DDNSClient", dependencies: [
+            "DDNS", "DNSWire", "ProximaConfig",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .target(name: "AdminAPI", dependencies: [
             "GeoRouting", "DNSWire", "HealthChecks",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -118,6 +125,7 @@ let package = Package(
         ]),
         .executableTarget(name: "proxima", dependencies: [
             "ProximaApp", "ProximaConfig", "GeoIP", "GeoRouting", "DNSWire", "HealthChecks", "QueryEngine", "DDNS",
+            "DDNSClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -178,6 +186,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        .testTarget(name: "DDNSClientTests", dependencies: ["DDNSClient", "DDNS", "DNSWire", "ProximaConfig"]),
         .testTarget(name: "DNSServerTests", dependencies: [
             "DNSServer", "DNSWire",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -200,6 +209,7 @@ let package = Package(
             "ProximaApp", "ProximaConfig", "DNSServer", "QueryEngine", "DNSWire", "DNSZone",
             "GeoRouting", "GeoIP", "HealthChecks", "AdminAPI", "Forwarder", "DDNS",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -152,15 +152,11 @@ extension ProximaServer {
 }
 
 extension ProximaServer {
-    /// Creates h-ddns-core's `DDNSService`. Placeholder until that branch is merged: logs that the
-    /// store and API are not part of this build and returns nil.
+    /// Creates h-ddns-core's `DDNSService` (its store, change feed and API).
     static func makeStoreService(settings: DDNSSettings, configDirectory: String, publisher: any DDNSPublisher,
                                  namePolicy: any DDNSNamePolicy, logger: Logger) throws -> (any Service)? {
-        // After merging h-ddns-core:
-        // return try DDNSService(settings: settings, configDirectory: configDirectory, publisher: publisher,
-        //                        namePolicy: namePolicy, logger: logger)
-        logger.warning("ddns: this build has no DDNS store/API service (DDNSService); serving only published records")
-        return nil
+        try DDNSService(settings: settings, configDirectory: configDirectory, publisher: publisher,
+                        namePolicy: namePolicy, logger: logger)
     }
 }
 

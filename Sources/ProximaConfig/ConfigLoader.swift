@@ -58,7 +58,7 @@ public enum ConfigLoader {
 
     /// Composes the YAML into a node tree; `.some(nil)` for an empty document, nil (with an issue)
     /// on a syntax error. Duplicate keys are marked for `MappingReader` (see `DuplicateKeys`).
-    private static func compose(_ yaml: String, sink: IssueSink) -> Node?? {
+    static func compose(_ yaml: String, sink: IssueSink) -> Node?? {
         var text = yaml
         var round = 0
         while true {
@@ -111,7 +111,7 @@ public enum ConfigLoader {
     }
 
     /// Issues by line (issues without a line last), keeping discovery order within a line.
-    private static func sorted(_ issues: [ConfigIssue]) -> [ConfigIssue] {
+    static func sorted(_ issues: [ConfigIssue]) -> [ConfigIssue] {
         issues.enumerated().sorted { a, b in
             let la = a.element.line ?? Int.max, lb = b.element.line ?? Int.max
             return la != lb ? la < lb : a.offset < b.offset

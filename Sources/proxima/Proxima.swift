@@ -21,7 +21,7 @@ struct Proxima: AsyncParsableCommand {
         Explain:     proxima route 81.2.69.160 --name www.example.test --config config/proxima.yaml
                      proxima explain workstation7.office.example.test --config config/proxima.yaml
         """,
-        subcommands: [Serve.self, Check.self, Route.self, Explain.self, Locate.self, ReportLoad.self, Force.self]
+        subcommands: [Serve.self, Check.self, Route.self, Explain.self, Locate.self, ReportLoad.self, Force.self, DDNSCommand.self]
     )
 }
 
