@@ -143,20 +143,8 @@ extension ProximaServer {
         let publisher = DDNSOverlayPublisher(store: store)
         let policy = ServingDDNSNamePolicy(store: store)
         let configDirectory = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
-        // ─── DDNS SERVICE CALL SITE (h-ddns-core) ───────────────────────────────────────────────
-        // The one place the DDNS service is created. Until h-ddns-core's `DDNSService` is merged,
-        // `ddns:` serves the records the publisher is given but runs no store or API.
-        return try makeStoreService(settings: settings, configDirectory: configDirectory, publisher: publisher,
-                                    namePolicy: policy, logger: logger.with(label: "proxima.ddns"))
-    }
-}
-
-extension ProximaServer {
-    /// Creates h-ddns-core's `DDNSService` (its store, change feed and API).
-    static func makeStoreService(settings: DDNSSettings, configDirectory: String, publisher: any DDNSPublisher,
-                                 namePolicy: any DDNSNamePolicy, logger: Logger) throws -> (any Service)? {
-        try DDNSService(settings: settings, configDirectory: configDirectory, publisher: publisher,
-                        namePolicy: namePolicy, logger: logger)
+        return try DDNSService(settings: settings, configDirectory: configDirectory, publisher: publisher,
+                               namePolicy: policy, logger: logger.with(label: "proxima.ddns"))
     }
 }
 

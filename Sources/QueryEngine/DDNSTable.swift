@@ -133,6 +133,8 @@ public final class DDNSTable: Sendable {
     }
 
     /// A new table with `changes` applied in order; `version` is the store's version after them.
+    /// The table keeps the larger of its version and `version`: a shared store's feed can deliver
+    /// a node's own change after the API applied it, and the SOA serial must never go back.
     public func applying(_ changes: [Change], version: UInt64) -> DDNSTable {
         var b = Builder(self)
         for change in changes {
@@ -149,7 +151,7 @@ public final class DDNSTable: Sendable {
                 b.remove(id: Self.key(id))
             }
         }
-        return DDNSTable(settings: settings, version: version,
+        return DDNSTable(settings: settings, version: max(version, self.version),
                          absoluteStamp: b.absoluteChanged ? absoluteStamp &+ 1 : absoluteStamp, stamp: stamp &+ 1,
                          silos: b.silos, absolute: b.absolute, siloCount: b.siloCount)
     }

@@ -2,8 +2,8 @@
 // 127.0.0.1 port with trust authentication (loopback only), stopped and deleted after.
 //
 // Self-contained on purpose (Foundation + Glibc only): SwiftPM test targets cannot depend on each
-// other, so IntegrationTests reuses it by holding a copy of this file (keep the copies identical;
-// `cmp Tests/DDNSTests/Support/PostgresCluster.swift Tests/IntegrationTests/Support/PostgresCluster.swift`).
+// other, so IntegrationTests compiles this same file through a symlink
+// (Tests/IntegrationTests/Support/PostgresCluster.swift), as the fuzz targets share sources.
 //
 // Needs Debian's `postgresql` package (`Scripts/setup --for-tests` installs it). The server refuses
 // to run as root, so as root every server command runs as the `postgres` user (`runuser`), which

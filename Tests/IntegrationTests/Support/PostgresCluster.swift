@@ -1,0 +1,1 @@
+../../DDNSTests/Support/PostgresCluster.swift
