@@ -47,40 +47,10 @@ extension AnswerCache {
         guard total <= q.sizeLimit(transport: transport, settings: snapshot.settings), total <= output.count else {
             return nil
         }
-        let o = output
-        o[0] = p[0]; o[1] = p[1]
-        o[2] = 0x84 | (p[2] & 0x01)           // QR, AA, RD copied
-        o[3] = p[3] & 0x10                    // CD copied, RA never, RCODE 0
-        o[4] = 0; o[5] = 1; o[6] = 0; o[7] = 1; o[8] = 0; o[9] = 0
-        o[10] = 0; o[11] = q.hasEDNS ? 1 : 0
-        var i = 12
-        for j in 0..<(q.nameLength + 4) { o[i + j] = p[12 + j] }
-        i += q.nameLength + 4
-        o[i] = 0xc0; o[i + 1] = 0x0c           // owner: pointer to the question name
-        o[i + 2] = 0; o[i + 3] = UInt8(truncatingIfNeeded: q.qtype)
-        o[i + 4] = 0; o[i + 5] = 1
-        o[i + 6] = UInt8(ttl >> 24); o[i + 7] = UInt8((ttl >> 16) & 0xff)
-        o[i + 8] = UInt8((ttl >> 8) & 0xff); o[i + 9] = UInt8(ttl & 0xff)
-        o[i + 10] = 0; o[i + 11] = UInt8(rdlen)
-        i += 12
-        switch address {
-        case .v4(let v):
-            o[i] = UInt8(v >> 24); o[i + 1] = UInt8((v >> 16) & 0xff)
-            o[i + 2] = UInt8((v >> 8) & 0xff); o[i + 3] = UInt8(v & 0xff)
-        case .v6(let hi, let lo):
-            for k in 0..<8 {
-                o[i + k] = UInt8((hi >> UInt64(56 - 8 * k)) & 0xff)
-                o[i + 8 + k] = UInt8((lo >> UInt64(56 - 8 * k)) & 0xff)
-            }
-        }
-        i += rdlen
+        var i = DirectAnswer.header(q, query: p, answers: 1, output: output)
+        i = DirectAnswer.addressRecord(address, ttl: ttl, into: output, at: i)
         if q.hasEDNS {
-            let payload = snapshot.settings.maxUDPPayload
-            o[i] = 0; o[i + 1] = 0; o[i + 2] = 41
-            o[i + 3] = UInt8(truncatingIfNeeded: payload >> 8); o[i + 4] = UInt8(truncatingIfNeeded: payload)
-            o[i + 5] = 0; o[i + 6] = 0; o[i + 7] = q.dnssecOK ? 0x80 : 0; o[i + 8] = 0
-            o[i + 9] = 0; o[i + 10] = 0
-            i += 11
+            i = DirectAnswer.opt(q, payload: snapshot.settings.maxUDPPayload, optionsLength: 0, into: output, at: i)
         }
         return i
     }
@@ -103,21 +73,9 @@ extension AnswerCache {
             return nil
         }
         let o = output
-        o[0] = p[0]; o[1] = p[1]
-        o[2] = 0x84 | (p[2] & 0x01)           // QR, AA, RD copied
-        o[3] = p[3] & 0x10                    // CD copied, RA never, RCODE 0
-        o[4] = 0; o[5] = 1; o[6] = 0; o[7] = 1; o[8] = 0; o[9] = 0
-        o[10] = 0; o[11] = q.hasEDNS ? 1 : 0
-        for j in 0..<(q.nameLength + 4) { o[12 + j] = p[12 + j] }
-        var i = start
-        let ttl = found.ttl
-        o[i] = 0xc0; o[i + 1] = 0x0c           // owner: pointer to the question name
-        o[i + 2] = 0; o[i + 3] = 12
-        o[i + 4] = 0; o[i + 5] = 1
-        o[i + 6] = UInt8(ttl >> 24); o[i + 7] = UInt8((ttl >> 16) & 0xff)
-        o[i + 8] = UInt8((ttl >> 8) & 0xff); o[i + 9] = UInt8(ttl & 0xff)
+        var i = DirectAnswer.header(q, query: p, answers: 1, output: o)
         let rdlenAt = i + 10
-        i += 12
+        i = DirectAnswer.recordHead(type: RecordType.ptr.rawValue, ttl: found.ttl, rdlength: 0, into: o, at: i)
         // Target: one label (prefix, text, suffix), then the parent, lowercase as the engine has it.
         let labelAt = i
         i += 1
@@ -129,12 +87,7 @@ extension AnswerCache {
         let rdlen = i - rdlenAt - 2
         o[rdlenAt] = UInt8(truncatingIfNeeded: rdlen >> 8); o[rdlenAt + 1] = UInt8(truncatingIfNeeded: rdlen)
         if q.hasEDNS {
-            let payload = snapshot.settings.maxUDPPayload
-            o[i] = 0; o[i + 1] = 0; o[i + 2] = 41
-            o[i + 3] = UInt8(truncatingIfNeeded: payload >> 8); o[i + 4] = UInt8(truncatingIfNeeded: payload)
-            o[i + 5] = 0; o[i + 6] = 0; o[i + 7] = q.dnssecOK ? 0x80 : 0; o[i + 8] = 0
-            o[i + 9] = 0; o[i + 10] = 0
-            i += 11
+            i = DirectAnswer.opt(q, payload: snapshot.settings.maxUDPPayload, optionsLength: 0, into: o, at: i)
         }
         lastWildcardZone = found.zone   // the rate limiter's class, as the engine reports it
         return i
