@@ -73,11 +73,28 @@ public final class ForwardCache: Sendable {
         stripes[Int(truncatingIfNeeded: (hash >> 58) ^ hash) & (Self.stripeCount - 1)]
     }
 
-    /// Writes the cached answer for `q` (from `query`) into `output`, TTLs counted down to `now`;
-    /// nil on a miss (absent, expired, or learned under another snapshot generation).
-    public func answer(query: UnsafeRawBufferPointer, q: ForwardQuery, now: Double, generation: UInt64, limit: Int,
-                       ourPayload: Int, output: UnsafeMutableRawBufferPointer) -> Int? {
-        stripe(q.hash).withLockedValue { s -> Int? in
+    /// An entry as a lookup found it (its answer's storage is shared, not copied).
+    public struct Hit: Sendable {
+        public let key: [UInt8]
+        public let answer: RelayedAnswer
+        public let storedAt: Double
+        public let expiresAt: Double
+        public let generation: UInt64
+
+        /// Writes the answer for `q` into `output`, TTLs counted down to `now` (see
+        /// `RelayedAnswer.render`).
+        @inline(__always)
+        public func render(query: UnsafeRawBufferPointer, q: ForwardQuery, now: Double, limit: Int, ourPayload: Int,
+                           output: UnsafeMutableRawBufferPointer) -> Int? {
+            let age = UInt32(max(0, min(now - storedAt, Double(UInt32.max))))
+            return answer.render(query: query, q: q, age: age, limit: limit, ourPayload: ourPayload, output: output)
+        }
+    }
+
+    /// The live entry for `q` (from `query`), moved to the front of its LRU list; nil on a miss
+    /// (absent, expired, or learned under another snapshot generation).
+    public func lookup(query: UnsafeRawBufferPointer, q: ForwardQuery, now: Double, generation: UInt64) -> Hit? {
+        stripe(q.hash).withLockedValue { s -> Hit? in
             guard let i = s.index[q.hash], let e = s.slots[Int(i)] else { return nil }
             guard q.keyMatches(e.key, query) else { return nil }
             guard e.expiresAt > now, e.generation == generation else {
@@ -85,9 +102,17 @@ public final class ForwardCache: Sendable {
                 return nil
             }
             if s.head != i { s.unlink(i); s.pushFront(i) }
-            let age = UInt32(max(0, min(now - e.storedAt, Double(UInt32.max))))
-            return e.answer.render(query: query, q: q, age: age, limit: limit, ourPayload: ourPayload, output: output)
+            return Hit(key: e.key, answer: e.answer, storedAt: e.storedAt, expiresAt: e.expiresAt, generation: e.generation)
         }
+    }
+
+    /// Writes the cached answer for `q` (from `query`) into `output`, TTLs counted down to `now`;
+    /// nil on a miss (absent, expired, or learned under another snapshot generation). The answer
+    /// is written after the stripe's lock is released (its bytes are immutable).
+    public func answer(query: UnsafeRawBufferPointer, q: ForwardQuery, now: Double, generation: UInt64, limit: Int,
+                       ourPayload: Int, output: UnsafeMutableRawBufferPointer) -> Int? {
+        lookup(query: query, q: q, now: now, generation: generation)?
+            .render(query: query, q: q, now: now, limit: limit, ourPayload: ourPayload, output: output)
     }
 
     /// Stores `answer` for `key` (hash `hash`) for `answer.cacheSeconds` from `now`; answers with

@@ -98,6 +98,23 @@ public final class Forwarder: Sendable {
         return n
     }
 
+    /// The cached answer for `q`, written into `output`, from the calling thread's `local` front
+    /// when it has it, else from the shared cache (and then kept in `local`); nil on a miss.
+    @inline(__always)
+    public func cachedAnswer(query: UnsafeRawBufferPointer, q: ForwardQuery, now: Double, generation: UInt64,
+                             limit: Int, ourPayload: Int, local: inout ForwardLocalCache,
+                             output: UnsafeMutableRawBufferPointer) -> Int? {
+        if let n = local.answer(query: query, q: q, now: now, generation: generation, limit: limit,
+                                ourPayload: ourPayload, output: output) {
+            ForwarderStats.bump(stats.cacheHits)
+            return n
+        }
+        guard let hit = cache.lookup(query: query, q: q, now: now, generation: generation) else { return nil }
+        local.remember(hit, q: q, now: now)
+        ForwarderStats.bump(stats.cacheHits)
+        return hit.render(query: query, q: q, now: now, limit: limit, ourPayload: ourPayload, output: output)
+    }
+
     /// Resolves `q` through the upstreams and calls `completion` once. Identical pending questions
     /// share one upstream exchange. Past `maxPending` distinct questions, or `maxWaitersPerQuestion`
     /// clients on one, `completion` gets `.failure` at once (SERVFAIL: the client's resolver retries

@@ -109,6 +109,9 @@ final class EngineWorker: QueryWorker {
     static let inZoneMemoSlots = 1024
     /// This worker's answer-flow counts (the status page's map); nil: not recorded.
     let flow: AnswerFlowTable?
+    /// With a forwarder: this thread's front for the shared forward cache (no lock on a hit);
+    /// nil without a forwarder.
+    let forwardLocal: UnsafeMutablePointer<ForwardLocalCache>?
 
     init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes,
          forwarder: Forwarder? = nil, flow: AnswerFlowTable? = nil) {
@@ -120,8 +123,12 @@ final class EngineWorker: QueryWorker {
             let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.inZoneMemoSlots)
             memo.initialize(repeating: 0, count: Self.inZoneMemoSlots)
             inZoneMemo = memo
+            let local = UnsafeMutablePointer<ForwardLocalCache>.allocate(capacity: 1)
+            local.initialize(to: ForwardLocalCache())
+            forwardLocal = local
         } else {
             inZoneMemo = nil
+            forwardLocal = nil
         }
         let cur = store.current()
         let ddnsGeneration = store.ddnsGeneration
@@ -137,6 +144,8 @@ final class EngineWorker: QueryWorker {
 
     deinit {
         inZoneMemo?.deallocate()
+        forwardLocal?.deinitialize(count: 1)
+        forwardLocal?.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
         cache.deinitialize(count: 1)
@@ -169,6 +178,7 @@ final class EngineWorker: QueryWorker {
             state.pointee.snapshotGeneration = cur.snapshot.generation
             cache.pointee.replace(snapshot: cur.snapshot)
             inZoneMemo?.update(repeating: 0, count: Self.inZoneMemoSlots)
+            forwardLocal?.pointee.removeAll()
         }
     }
 
@@ -250,18 +260,20 @@ final class EngineWorker: QueryWorker {
     /// snapshot (entries are learned after the zone check and are tied to the snapshot generation).
     func forward(_ q: ForwardQuery, forwarder: Forwarder, query: UnsafeRawBufferPointer, client: ClientEndpoint,
                  now: Double, output: UnsafeMutableRawBufferPointer, sink: ReplySink) -> QueryDisposition? {
-        let snapshot = cache.pointee.snapshot
-        let ourPayload = snapshot.settings.maxUDPPayload
+        // Read through the pointer: a local copy of the snapshot reference is a retain and a
+        // release per query, and a cache hit needs only these two values.
+        let ourPayload = cache.pointee.snapshot.settings.maxUDPPayload
         let limit = q.sizeLimit(tcp: client.transport == .tcp, maxUDPPayload: ourPayload)
-        let generation = snapshot.generation
+        let generation = cache.pointee.snapshot.generation
         let memoSlot = Int(truncatingIfNeeded: q.hash) & (Self.inZoneMemoSlots - 1)
         if let memo = inZoneMemo, memo[memoSlot] == q.hash { return nil }
-        if let n = forwarder.cachedAnswer(query: query, q: q, now: now, generation: generation, limit: limit,
-                                          ourPayload: ourPayload, output: output) {
+        if let local = forwardLocal,
+           let n = forwarder.cachedAnswer(query: query, q: q, now: now, generation: generation, limit: limit,
+                                          ourPayload: ourPayload, local: &local.pointee, output: output) {
             return .reply(length: n)
         }
         guard let name = q.name(query) else { return nil }
-        guard snapshot.zones.zone(for: name) == nil else {
+        guard cache.pointee.snapshot.zones.zone(for: name) == nil else {
             inZoneMemo?[memoSlot] = q.hash
             return nil
         }

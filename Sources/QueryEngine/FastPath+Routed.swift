@@ -326,46 +326,12 @@ extension AnswerCache {
             return nil
         }
         let o = output
-        o[0] = p[0]; o[1] = p[1]
-        o[2] = 0x84 | (p[2] & 0x01)           // QR, AA, RD copied
-        o[3] = p[3] & 0x10                    // CD copied, RA never, RCODE 0
-        o[4] = 0; o[5] = 1
-        o[6] = UInt8(truncatingIfNeeded: count >> 8); o[7] = UInt8(truncatingIfNeeded: count)
-        o[8] = 0; o[9] = 0
-        o[10] = 0; o[11] = q.hasEDNS ? 1 : 0
-        var i = 12
-        for j in 0..<(q.nameLength + 4) { o[i + j] = p[12 + j] }
-        i += q.nameLength + 4
-        let ttl = route.ttl
+        var i = DirectAnswer.header(q, query: p, answers: count, output: o)
         for n in 0..<count {
-            let a = address(n)
-            o[i] = 0xc0; o[i + 1] = 0x0c       // owner: pointer to the question name
-            o[i + 2] = 0; o[i + 3] = isAAAA ? 28 : 1
-            o[i + 4] = 0; o[i + 5] = 1
-            o[i + 6] = UInt8(ttl >> 24); o[i + 7] = UInt8((ttl >> 16) & 0xff)
-            o[i + 8] = UInt8((ttl >> 8) & 0xff); o[i + 9] = UInt8(ttl & 0xff)
-            o[i + 10] = 0; o[i + 11] = UInt8(truncatingIfNeeded: rdlen)
-            i += 12
-            switch a {
-            case .v4(let v):
-                o[i] = UInt8(v >> 24); o[i + 1] = UInt8((v >> 16) & 0xff)
-                o[i + 2] = UInt8((v >> 8) & 0xff); o[i + 3] = UInt8(v & 0xff)
-            case .v6(let hi, let lo):
-                for k in 0..<8 {
-                    o[i + k] = UInt8((hi >> UInt64(56 - 8 * k)) & 0xff)
-                    o[i + 8 + k] = UInt8((lo >> UInt64(56 - 8 * k)) & 0xff)
-                }
-            }
-            i += rdlen
+            i = DirectAnswer.addressRecord(address(n), ttl: route.ttl, into: o, at: i)
         }
         if q.hasEDNS {
-            let payload = snapshot.settings.maxUDPPayload
-            o[i] = 0; o[i + 1] = 0; o[i + 2] = 41
-            o[i + 3] = UInt8(truncatingIfNeeded: payload >> 8); o[i + 4] = UInt8(truncatingIfNeeded: payload)
-            o[i + 5] = 0; o[i + 6] = 0; o[i + 7] = q.dnssecOK ? 0x80 : 0; o[i + 8] = 0
-            let rd = optLen - 11
-            o[i + 9] = UInt8(truncatingIfNeeded: rd >> 8); o[i + 10] = UInt8(truncatingIfNeeded: rd)
-            i += 11
+            i = DirectAnswer.opt(q, payload: snapshot.settings.maxUDPPayload, optionsLength: optLen - 11, into: o, at: i)
             if let ecs {
                 // RFC 7871 §7.2.1: echo family, source prefix and address; scope from the location.
                 let scope: UInt8 = usedECS && (route.policy == .nearest || route.policy == .leastLoad)

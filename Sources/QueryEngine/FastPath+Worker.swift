@@ -97,7 +97,24 @@ public struct AnswerCache {
     /// branch per UDP reply, not a settings read).
     var rateLimiterResolved = false
     /// Set by the engine path when the last answer came from a wildcard (RRL's wildcard class).
-    var lastWildcardZone: DomainName?
+    var engineWildcardZone: DomainName?
+    /// Set by the synthesized fast path: the index in `snapshot.synthesis.fastRules` of the rule
+    /// that answered (its zone is RRL's wildcard class), -1 otherwise. An index, not the zone's
+    /// name: storing a `DomainName` per answer costs a retain and a release.
+    var lastSynthesizedRule = -1
+    /// The zone whose wildcard or `synthesize:` rule made the last answer (RRL's wildcard class),
+    /// whichever path answered; setting it (the engine path does) clears the fast path's rule.
+    var lastWildcardZone: DomainName? {
+        get {
+            guard lastSynthesizedRule >= 0 else { return engineWildcardZone }
+            let synthesis = snapshot.synthesis
+            return synthesis.fast[synthesis.fastRules[lastSynthesizedRule].rule]?.zone
+        }
+        set {
+            engineWildcardZone = newValue
+            lastSynthesizedRule = -1
+        }
+    }
     /// `ecs.trusted_resolvers` is unset (the default): no per-query trust check.
     var trustsEveryClientSubnet: Bool
     /// Entries of the location table (a power of two), 0 for none.
@@ -194,8 +211,10 @@ public struct AnswerCache {
             rateLimiter = snapshot.settings.rateLimit.map { ResponseRateLimiter(settings: $0) }
         }
         guard rateLimiter != nil else { return result }
+        let wildcardHash = lastSynthesizedRule >= 0 ? snapshot.synthesis.fastRules[lastSynthesizedRule].zoneHash
+            : engineWildcardZone.map(ResponseRateLimiter.wildcardHash)
         switch rateLimiter!.decide(response: UnsafeRawBufferPointer(rebasing: output[0..<length]), source: source, now: now,
-                                   wildcardZone: lastWildcardZone) {
+                                   wildcardHash: wildcardHash) {
         case .send: return result
         case .drop: return .drop
         case .truncate: return .reply(length: ResponseRateLimiter.truncate(output, length: length))
@@ -248,7 +267,7 @@ public struct AnswerCache {
                               output: output, learn: nil)
             }
             // Synthesized names are many and each asked rarely: written directly, not cached.
-            if !snapshot.synthesis.fastOrder.isEmpty, !ddnsShadowsSynthesis,
+            if !snapshot.synthesis.fastRules.isEmpty, !ddnsShadowsSynthesis,
                let n = synthesized(q, query: query, transport: transport, output: output) {
                 return .reply(length: n)
             }

@@ -82,12 +82,24 @@ public struct ResponseRateLimiter {
     /// monotonic). `wildcardZone`: the engine synthesized the answer from a wildcard in this zone.
     public mutating func decide(response p: UnsafeRawBufferPointer, source: IPAddress, now: Double,
                                 wildcardZone: DomainName? = nil) -> RateLimitAction {
+        decide(response: p, source: source, now: now, wildcardHash: wildcardZone.map(Self.wildcardHash))
+    }
+
+    /// The wildcard class's name hash for answers synthesized in `zone` (what `decide` keys on).
+    static func wildcardHash(_ zone: DomainName) -> UInt64 {
+        zone.wire.withUnsafeBytes { ResponseName.hash($0, at: 0) }
+    }
+
+    /// `decide` with the wildcard zone's name already hashed (`wildcardHash(_:)`): the fast path
+    /// keeps the hash per synthesis rule instead of hashing the zone's name per response.
+    mutating func decide(response p: UnsafeRawBufferPointer, source: IPAddress, now: Double,
+                         wildcardHash: UInt64?) -> RateLimitAction {
         guard settings.rate > 0, p.count >= 12 else { return .send }
         if !settings.exempt.isEmpty {
             let s = source.mappedIPv4 ?? source
             if settings.exempt.contains(where: { $0.contains(s) }) { return .send }
         }
-        let key = Self.key(response: p, source: source, settings: settings, wildcardZone: wildcardZone)
+        let key = Self.key(response: p, source: source, settings: settings, wildcardHash: wildcardHash)
         let rate = Double(settings.rate)
         let slot = Int(truncatingIfNeeded: key >> 20) & table.mask
         let e = table.base + slot
@@ -132,16 +144,22 @@ public struct ResponseRateLimiter {
     /// The bucket key: source network, class, and the class's name (and QTYPE for answers).
     static func key(response p: UnsafeRawBufferPointer, source: IPAddress, settings: RateLimitSettings,
                     wildcardZone: DomainName? = nil) -> UInt64 {
+        key(response: p, source: source, settings: settings, wildcardHash: wildcardZone.map(wildcardHash))
+    }
+
+    static func key(response p: UnsafeRawBufferPointer, source: IPAddress, settings: RateLimitSettings,
+                    wildcardHash: UInt64?) -> UInt64 {
         let s = source.mappedIPv4 ?? source
         var h: UInt64
         switch s.masked(to: s.family == 1 ? settings.ipv4Prefix : settings.ipv6Prefix) {
         case .v4(let v): h = UInt64(v) | (1 << 62)
         case .v6(let hi, let lo): h = (hi ^ (lo &* 0x9e37_79b9_7f4a_7c15)) | (1 << 63)
         }
-        var (cls, name, qtype) = classify(p)
-        if cls == .answer, let zone = wildcardZone {
+        // A wildcard-class answer is keyed on its zone, not on the QNAME: do not hash the QNAME.
+        var (cls, name, qtype) = classify(p, hashingAnswerName: wildcardHash == nil)
+        if cls == .answer, let wildcardHash {
             cls = .wildcard
-            name = zone.wire.withUnsafeBytes { ResponseName.hash($0, at: 0) }
+            name = wildcardHash
         }
         h = mix(h ^ UInt64(cls.rawValue) << 56 ^ UInt64(qtype) << 32)
         h = mix(h ^ name)
@@ -149,7 +167,9 @@ public struct ResponseRateLimiter {
     }
 
     /// The response's class, the hash of the name that keys it, and the QTYPE for answers.
-    static func classify(_ p: UnsafeRawBufferPointer) -> (ResponseClass, UInt64, UInt16) {
+    /// `hashingAnswerName` false: a positive answer's name hash is left 0 (the caller keys it
+    /// on something else).
+    static func classify(_ p: UnsafeRawBufferPointer, hashingAnswerName: Bool = true) -> (ResponseClass, UInt64, UInt16) {
         let rcode = p[3] & 0x0f
         let qd = Int(p[4]) << 8 | Int(p[5])
         let an = Int(p[6]) << 8 | Int(p[7])
@@ -161,7 +181,7 @@ public struct ResponseRateLimiter {
         let qtype = UInt16(p[qEnd]) << 8 | UInt16(p[qEnd + 1])
         if an > 0 {
             // Positive answers (a CNAME leading to NXDOMAIN counts here too: it answered).
-            return (.answer, ResponseName.hash(p, at: 12), qtype)
+            return (.answer, hashingAnswerName ? ResponseName.hash(p, at: 12) : 0, qtype)
         }
         // No answers: the first authority record names the zone (SOA) or the cut (NS).
         let authority = qEnd + 4

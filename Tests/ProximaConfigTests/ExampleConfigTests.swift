@@ -41,6 +41,24 @@ final class ExampleConfigTests: XCTestCase {
         XCTAssertEqual(c.admin?.listen.isLoopback, true)
     }
 
+    /// The sample forwards for this machine's own clients only: loopback in `allow` and nothing
+    /// else, so `Scripts/serve` never becomes a resolver for the network it listens on.
+    func testExampleConfigForwardsForLoopbackClientsOnly() throws {
+        let c = try loadExample("proxima.yaml")
+        let f = try XCTUnwrap(c.forward)
+        XCTAssertEqual(f.allow, [IPNetwork("127.0.0.0/8")!, IPNetwork("::1/128")!])
+        XCTAssertEqual(f.upstreams, [.fromResolvConf])
+        XCTAssertEqual(f.resolvConf, "/etc/resolv.conf")
+        XCTAssertEqual(f.timeout, .milliseconds(1500))
+        XCTAssertEqual(f.cache, ForwardCacheSettings(maxEntries: 100_000, maxTTL: .seconds(86_400), negativeTTL: .seconds(300)))
+        for client in ["127.0.0.1", "127.1.2.3", "::1"] {
+            XCTAssertTrue(f.allow.contains { $0.contains(IPAddress(client)!) }, client)
+        }
+        for client in ["10.0.0.1", "192.168.1.1", "8.8.8.8", "2001:db8::1", "::2"] {
+            XCTAssertFalse(f.allow.contains { $0.contains(IPAddress(client)!) }, client)
+        }
+    }
+
     func testEveryExampleInConfigDirectoryLoads() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: ConfigTestSupport.configDirectory)
             .filter { $0.hasSuffix(".yaml") }.sorted()
