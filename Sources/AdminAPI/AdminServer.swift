@@ -42,6 +42,7 @@ public final class AdminServer: Service, Sendable {
     private let knownBackends: @Sendable () -> Set<IPAddress>
     private let explain: @Sendable (IPAddress, String?) async -> String
     private let loadMaxAge: @Sendable () -> Double
+    private let metrics: (@Sendable () -> String)?
     private let logger: Logger
     private let listening = NIOLockedValueBox(Listening())
     private let registry: AdminConnectionRegistry
@@ -56,6 +57,7 @@ public final class AdminServer: Service, Sendable {
     ///     as a JSON document.
     ///   - loadMaxAge: seconds after which a load report is stale (`health.load_max_age`).
     ///   - logger: access problems and state changes made through the API are logged here.
+    ///   - metrics: `GET /metrics` — the Prometheus text exposition; nil: no metrics (404).
     public init(
         configuration: AdminServerConfiguration,
         store: BackendStateStore,
@@ -63,8 +65,10 @@ public final class AdminServer: Service, Sendable {
         knownBackends: @escaping @Sendable () -> Set<IPAddress>,
         explain: @escaping @Sendable (IPAddress, String?) async -> String,
         loadMaxAge: @escaping @Sendable () -> Double = { 30 },
-        logger: Logger = Logger(label: "proxima.admin")
+        logger: Logger = Logger(label: "proxima.admin"),
+        metrics: (@Sendable () -> String)? = nil
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.store = store
         self.pools = pools
@@ -226,6 +230,17 @@ public final class AdminServer: Service, Sendable {
                 let document = StateDocument(pools: pools(), states: store.snapshot(), now: store.now(),
                                              loadMaxAge: loadMaxAge())
                 return Self.json(200, document)
+            }
+        }
+        if let metrics {
+            // Same access as /state (the admin token on TCP; anyone who can open the socket):
+            // counts of clients, members and rcodes are not for everyone.
+            router.get("/metrics") { [self] request, context in
+                await respond(request, context, .read, listener) { _, _ in
+                    var headers = HTTPFields()
+                    headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics())))
+                }
             }
         }
         router.get("/route") { [self] request, context in

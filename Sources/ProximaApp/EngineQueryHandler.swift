@@ -60,17 +60,37 @@ public struct EngineQueryHandler: QueryHandler {
     let locationTableBytes: Int
     /// The opt-in fallback resolver (`forward:`), shared by every worker; nil: not a resolver.
     let forwarder: Forwarder?
+    /// The cross-cutting steps after each answer (metrics, query log).
+    let steps: QuerySteps
 
     public init(store: SnapshotStore, remote: (any RemoteLocating)?,
-                locationTableBytes: Int = AnswerCache.maxLocationTableBytes, forwarder: Forwarder? = nil) {
+                locationTableBytes: Int = AnswerCache.maxLocationTableBytes, forwarder: Forwarder? = nil,
+                steps: QuerySteps = QuerySteps()) {
         self.store = store
         self.remote = remote
         self.locationTableBytes = locationTableBytes
         self.forwarder = forwarder
+        self.steps = steps
     }
 
     public func makeWorker() -> QueryWorker {
-        EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes, forwarder: forwarder)
+        EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes, forwarder: forwarder,
+                     steps: steps)
+    }
+}
+
+/// The query path's cross-cutting steps (DESIGN §4), each with per-thread state made per worker:
+/// counters summed on scrape, log lines in a bounded per-thread ring. nil: the step is off and
+/// costs one branch per query.
+public struct QuerySteps: Sendable {
+    /// Per-thread query counters (`metrics.enabled`).
+    public var counters: QueryCounterRegistry?
+    /// The query log (`query_log:`).
+    public var log: QueryLog?
+
+    public init(counters: QueryCounterRegistry? = nil, log: QueryLog? = nil) {
+        self.counters = counters
+        self.log = log
     }
 }
 
@@ -100,12 +120,18 @@ final class EngineWorker: QueryWorker {
     /// the next reload; nil without a forwarder.
     let inZoneMemo: UnsafeMutablePointer<UInt64>?
     static let inZoneMemoSlots = 1024
+    /// This thread's metrics counters (nil: metrics off).
+    let counters: QueryCounterBlock?
+    /// This thread's query-log ring (nil: no query log).
+    let logRing: QueryLogRing?
 
     init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes,
-         forwarder: Forwarder? = nil) {
+         forwarder: Forwarder? = nil, steps: QuerySteps = QuerySteps()) {
         self.store = store
         self.remote = remote
         self.forwarder = forwarder
+        counters = steps.counters?.makeBlock()
+        logRing = steps.log?.makeRing()
         if forwarder != nil {
             let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.inZoneMemoSlots)
             memo.initialize(repeating: 0, count: Self.inZoneMemoSlots)
@@ -120,6 +146,7 @@ final class EngineWorker: QueryWorker {
         cache = UnsafeMutablePointer<AnswerCache>.allocate(capacity: 1)
         cache.initialize(to: AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max),
                                          tableMemory: .hugePages, locationTableBytes: locationTableBytes))
+        cache.pointee.collectsFacts = counters != nil || logRing != nil
     }
 
     deinit {
@@ -165,9 +192,26 @@ final class EngineWorker: QueryWorker {
         if store.generation != state.pointee.generation { refresh() }
     }
 
+    /// Answers, then runs the cross-cutting steps: the one seam where metrics and the query log see
+    /// every query (DESIGN §4). Each step is off (nil) or writes only this thread's state.
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
                 sink: ReplySink) -> QueryDisposition {
+        let disposition = answer(query: query, client: client, output: output, sink: sink)
+        if let counters {
+            QueryMetricsStep.count(disposition, query: query, client: client, output: output,
+                                   facts: cache.pointee.facts, into: counters)
+        }
+        if let logRing, case .reply(let n) = disposition, n >= 12, n <= output.count {
+            logRing.record(query: query, response: UnsafeRawBufferPointer(rebasing: output[0..<n]), client: client,
+                           facts: cache.pointee.facts)
+        }
+        return disposition
+    }
+
+    func answer(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
+                sink: ReplySink) -> QueryDisposition {
         if store.generation != state.pointee.generation { refresh() }
+        cache.pointee.facts = AnswerFacts()
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
         let now = state.pointee.batchClock ?? monotonicSeconds()
         // The fallback resolver's step: only with `forward:` configured and for allowed clients;

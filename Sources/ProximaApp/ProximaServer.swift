@@ -58,6 +58,8 @@ public final class ProximaServer: Sendable {
     let dns: DNSServerGroup
     let admin: AdminServer?
     let group = LockedBox<ServiceGroup?>(nil)
+    /// Lets the admin server's `/metrics` closure reach this server once it is made.
+    let metricsSource: MetricsSourceBox?
     /// Reload requests: serialized and coalesced (`ReloadCoalescer`).
     let reloads = LockedBox(ReloadCoalescer())
     /// Held for the whole of one reload, so direct `reload(reason:)` calls never overlap either.
@@ -66,6 +68,10 @@ public final class ProximaServer: Sendable {
     public let descriptorBudget: DescriptorBudget
     /// The opt-in fallback resolver (`forward:`); nil when not configured.
     public let forwarder: Forwarder?
+    /// The query path's cross-cutting steps (metrics counters, query log); fixed at start.
+    public let querySteps: QuerySteps
+    /// Reload counters and timestamps for `/metrics`.
+    let operations = OperationsCounters()
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -93,6 +99,15 @@ public final class ProximaServer: Sendable {
 
         health = HealthMonitor(store: backends, targets: ProximaServer.healthTargets(loaded.geoData),
                                logger: logger.with(label: "proxima.health"))
+        let storeForLabels = store
+        querySteps = QuerySteps(
+            counters: config.metrics.enabled ? QueryCounterRegistry() : nil,
+            log: config.queryLog.map { settings in
+                QueryLog(target: settings.target.queryLogTarget, ringCapacity: settings.buffer, sample: settings.sample,
+                         labels: { RouteLabels(snapshot: storeForLabels.current().snapshot) })
+            })
+        operations.lastSuccessMillis.store(OperationsCounters.nowMillis(), ordering: .relaxed)
+        operations.startMillis.store(OperationsCounters.nowMillis(), ordering: .relaxed)
         let limits = ProximaServer.resourceLimits(config, logger: logger)
         descriptorBudget = limits.descriptors
         forwarder = try ProximaServer.makeForwarder(config.forward, listen: config.listen)
@@ -110,14 +125,20 @@ public final class ProximaServer: Sendable {
                                                               maxConnectionsPerAddress: config.tcp.maxConnectionsPerIP,
                                                               maxPipelined: config.tcp.maxPipelined)),
             handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                        locationTableBytes: limits.udpTableBytes, forwarder: forwarder),
+                                        locationTableBytes: limits.udpTableBytes, forwarder: forwarder, steps: querySteps),
             logger: logger.with(label: "proxima.dns"),
             tcpHandler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
-                                           locationTableBytes: limits.tcpTableBytes, forwarder: forwarder))
+                                           locationTableBytes: limits.tcpTableBytes, forwarder: forwarder,
+                                           steps: querySteps))
         if var adminConfiguration {
             adminConfiguration.maxConnections = min(adminConfiguration.maxConnections, limits.descriptors.admin)
             let runtimeRef = runtime
             let storeRef = store
+            let metricsSource = MetricsSourceBox()
+            var metricsText: (@Sendable () -> String)?
+            if config.metrics.enabled {
+                metricsText = { metricsSource.server?.metricsText() ?? "" }
+            }
             admin = AdminServer(
                 configuration: adminConfiguration,
                 store: backends,
@@ -125,13 +146,17 @@ public final class ProximaServer: Sendable {
                 knownBackends: { ProximaServer.memberAddresses(runtimeRef.withLock { $0.geoData }) },
                 explain: { address, name in ProximaServer.explainJSON(store: storeRef, address: address, name: name, ecs: nil) },
                 loadMaxAge: { runtimeRef.withLock { $0.config.health.loadMaxAge.configSeconds } },
-                logger: logger.with(label: "proxima.admin"))
+                logger: logger.with(label: "proxima.admin"),
+                metrics: metricsText)
+            self.metricsSource = metricsSource
         } else {
             admin = nil
+            metricsSource = nil
         }
         // The first snapshot again, now with the ipstack client: the same path reloads take.
         installIPStack(for: config)
         store.replace(snapshot: makeSnapshot(loaded))
+        metricsSource?.server = self
     }
 
     /// Runs until cancelled or, with signal handling, until SIGINT/SIGTERM. The DNS listeners are
@@ -139,11 +164,14 @@ public final class ProximaServer: Sendable {
     /// once and nothing else runs.
     public func run() async throws {
         do {
+            try querySteps.log?.start()
             try await dns.start()
         } catch {
+            querySteps.log?.stop()
             try? await httpClient.shutdown()
             throw error
         }
+        defer { querySteps.log?.stop() }
         // A ServiceGroup shuts services down in reverse order, each after the previous one has
         // finished: DNS goes last in the list so that on SIGTERM its sockets close first (clients
         // are refused at once instead of timing out), then the admin API, reloads and probes.
@@ -252,6 +280,7 @@ public final class ProximaServer: Sendable {
             let problems = failure.problems
             logger.error("reload (\(reason)) refused; still serving the previous data", metadata: ["problems": "\(problems.count)"])
             for p in problems { logger.error("\(p.description)") }
+            operations.reloaded(ok: false)
             return false
         case .success(let loaded):
             for w in loaded.warnings { logger.warning("\(w.description)") }
@@ -268,6 +297,7 @@ public final class ProximaServer: Sendable {
             let targets = ProximaServer.healthTargets(loaded.geoData)
             health.update(targets: targets)
             backends.retain(addresses: ProximaServer.memberAddresses(loaded.geoData))
+            operations.reloaded(ok: true)
             logger.notice("reloaded (\(reason))", metadata: [
                 "zones": "\(loaded.zones.zones.count)", "routed_names": "\(loaded.routes.count)",
                 "database": "\(loaded.database.map { "\($0.metadata.databaseType)" } ?? "none")",
@@ -382,6 +412,28 @@ public final class ProximaServer: Sendable {
                                                     now: monotonicSeconds(), snapshot: cur.snapshot, states: cur.states)
         else { return #"{"error": "\#(target) is not a routed name"}"# }
         return report.json()
+    }
+}
+
+/// Lets the admin server's `/metrics` closure reach the server it is part of.
+final class MetricsSourceBox: @unchecked Sendable {
+    // Written once at the end of ProximaServer.init, before the admin server runs; read afterwards.
+    weak var server: ProximaServer?
+}
+
+extension QueryLogSettings.Target {
+    var queryLogTarget: QueryLog.Target {
+        switch self {
+        case .stdout: return .stdout
+        case .file(let p): return .file(p)
+        }
+    }
+}
+
+extension ProximaServer {
+    /// Reopens the query log's file (SIGUSR1, after logrotate moved it).
+    public func reopenLogs() {
+        querySteps.log?.reopen()
     }
 }
 

@@ -34,6 +34,13 @@ struct ReloadService: Service {
                         server.requestReload(reason: "SIGHUP")
                     }
                 }
+                group.addTask {
+                    // logrotate: reopen the query log's file (it was renamed; new lines go to a new file).
+                    let signals = await UnixSignalsSequence(trapping: .sigusr1)
+                    for await _ in signals {
+                        server.reopenLogs()
+                    }
+                }
             }
             group.addTask { await poll() }
             await group.waitForAll()

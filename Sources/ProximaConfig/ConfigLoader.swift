@@ -131,7 +131,8 @@ struct DecodeContext {
     static let positive = Duration.nanoseconds(1)
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
-                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward"]
+                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward",
+                           "metrics", "query_log"]
 
     /// Decodes the whole document; nil only when the root is not a mapping.
     func decodeRoot(_ root: YAMLValue) -> ProximaConfiguration? {
@@ -171,6 +172,8 @@ struct DecodeContext {
         let fastPath = map.optional("fast_path").map { decodeFastPath($0) } ?? FastPathSettings()
         let synthesize = map.optional("synthesize").map { decodeSynthesize($0, zones: zones) } ?? []
         let forward = map.optional("forward").flatMap { decodeForward($0) }
+        let metrics = map.optional("metrics").map { decodeMetrics($0) } ?? MetricsSettings()
+        let queryLog = map.optional("query_log").flatMap { decodeQueryLog($0) }
         map.finish()
         var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                                  logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
@@ -181,6 +184,8 @@ struct DecodeContext {
         configuration.ecs = ecs
         configuration.synthesize = synthesize
         configuration.forward = forward
+        configuration.metrics = metrics
+        configuration.queryLog = queryLog
         return configuration
     }
 

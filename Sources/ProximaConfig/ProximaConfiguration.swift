@@ -46,6 +46,10 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var forward: ForwardSettings?
     /// The dynamic DNS service (`ddns:`); nil when off (the default).
     public var ddns: DDNSSettings?
+    /// `metrics:` (on by default).
+    public var metrics: MetricsSettings = MetricsSettings()
+    /// `query_log:`; nil (the default) when absent.
+    public var queryLog: QueryLogSettings?
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],

@@ -87,6 +87,12 @@ public struct AnswerCache {
     var rateLimiterResolved = false
     /// Set by the engine path when the last answer came from a wildcard (RRL's wildcard class).
     var lastWildcardZone: DomainName?
+    /// What the last `answer` did beyond its bytes (routed name, placement, rate limiting), for
+    /// the worker's metrics and query-log step; reset by every `answer`.
+    public var facts = AnswerFacts()
+    /// Whether anyone reads `facts`' routed name and placement (metrics or the query log): when
+    /// not, the routed path skips hashing the name.
+    public var collectsFacts = true
     /// `ecs.trusted_resolvers` is unset (the default): no per-query trust check.
     var trustsEveryClientSubnet: Bool
     /// Entries of the location table (a power of two), 0 for none.
@@ -154,6 +160,7 @@ public struct AnswerCache {
                                 now: Double, states: BackendStates, statesGeneration: UInt64? = nil,
                                 output: UnsafeMutableRawBufferPointer) -> FastPathResult {
         lastWildcardZone = nil
+        facts = AnswerFacts()
         let result = answerUnlimited(query: query, source: source, transport: transport, now: now, states: states,
                                      statesGeneration: statesGeneration, output: output)
         guard transport == .udp, case .reply(let length) = result else { return result }
@@ -166,8 +173,12 @@ public struct AnswerCache {
         switch rateLimiter!.decide(response: UnsafeRawBufferPointer(rebasing: output[0..<length]), source: source, now: now,
                                    wildcardZone: lastWildcardZone) {
         case .send: return result
-        case .drop: return .drop
-        case .truncate: return .reply(length: ResponseRateLimiter.truncate(output, length: length))
+        case .drop:
+            facts.rateLimit = .drop
+            return .drop
+        case .truncate:
+            facts.rateLimit = .slip
+            return .reply(length: ResponseRateLimiter.truncate(output, length: length))
         }
     }
 
@@ -242,8 +253,13 @@ public struct AnswerCache {
         let bytes = Array(query)
         let ctx = QueryContext(source: source, transport: transport, now: now, entropy: nextEntropy())
         var clientDependent = false
+        var report: RouteReport?
         let result = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states,
-                                         routed: &clientDependent, wildcardZone: &lastWildcardZone)
+                                         routed: &clientDependent, wildcardZone: &lastWildcardZone, report: &report)
+        if collectsFacts, let report {
+            facts.placement = PlacementKind(report.location)
+            if report.outcome == .pool, !report.answers.isEmpty { facts.routeNameHash = AnswerFacts.nameHash(report.name) }
+        }
         if let (q, slot) = learn {
             if !clientDependent, q.clientSubnet == nil, case .response = result {
                 // Learn the unlimited-size form so a later client with a bigger limit is not cut.

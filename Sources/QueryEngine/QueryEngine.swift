@@ -68,6 +68,15 @@ public enum QueryEngine {
     /// (RFC 4592): the rate limiter counts such answers per zone, not per (random) QNAME.
     static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
                         states: BackendStates, routed: inout Bool, wildcardZone: inout DomainName?) -> EngineResult {
+        var report: RouteReport?
+        return respond(to: bytes, context: context, snapshot: snapshot, states: states, routed: &routed,
+                       wildcardZone: &wildcardZone, report: &report)
+    }
+
+    /// As above; `report` is set to the routing report of the (last) routed name answered.
+    static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
+                        states: BackendStates, routed: inout Bool, wildcardZone: inout DomainName?,
+                        report: inout RouteReport?) -> EngineResult {
         // RFC 1035 §4.1.1: fewer than 12 bytes or QR=1 cannot be a query we answer: drop.
         guard bytes.count >= 12 else { return .drop }
         guard let header = bytes.withUnsafeBytes({ Header(bytes: $0) }), !header.isResponse else { return .drop }
@@ -134,6 +143,7 @@ public enum QueryEngine {
         case .done: break
         }
         routed = resolution.routeReport != nil
+        report = resolution.routeReport
         wildcardZone = resolution.wildcardZone
 
         var h = Header(id: header.id, isResponse: true, opcode: .query, authoritative: resolution.authoritative,
