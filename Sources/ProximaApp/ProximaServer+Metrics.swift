@@ -99,19 +99,24 @@ extension ProximaServer {
             p.family("proxima_queries_ecs_total", "counter", "Answered queries with and without an EDNS Client Subnet option.")
             p.sample("proxima_queries_ecs_total", ["ecs": "present"], Double(s[QueryCounterBlock.ecsPresent]))
             p.sample("proxima_queries_ecs_total", ["ecs": "absent"], Double(s[QueryCounterBlock.ecsAbsent]))
+            // Each family's samples together, right after its HELP and TYPE (the format requires it).
+            let transports = QueryCounterBlock.transports
             p.family("proxima_truncated_answers_total", "counter", "Answers sent with TC=1 (too large, or an RRL slip).")
+            for t in 0..<2 {
+                p.sample("proxima_truncated_answers_total", ["transport": transports[t]], Double(s[QueryCounterBlock.truncated + t]))
+            }
             p.family("proxima_dropped_queries_total", "counter",
                      "Queries not answered: reason rrl (rate limited) or unanswerable (malformed, a response, ...).")
+            for t in 0..<2 {
+                p.sample("proxima_dropped_queries_total", ["transport": transports[t], "reason": "rrl"],
+                         Double(s[QueryCounterBlock.dropped + t * 2]))
+                p.sample("proxima_dropped_queries_total", ["transport": transports[t], "reason": "unanswerable"],
+                         Double(s[QueryCounterBlock.dropped + t * 2 + 1]))
+            }
             p.family("proxima_deferred_queries_total", "counter",
                      "Queries answered later, off the query thread (waiting for ipstack or the forwarder).")
             for t in 0..<2 {
-                let tr = QueryCounterBlock.transports[t]
-                p.sample("proxima_truncated_answers_total", ["transport": tr], Double(s[QueryCounterBlock.truncated + t]))
-                p.sample("proxima_dropped_queries_total", ["transport": tr, "reason": "rrl"],
-                         Double(s[QueryCounterBlock.dropped + t * 2]))
-                p.sample("proxima_dropped_queries_total", ["transport": tr, "reason": "unanswerable"],
-                         Double(s[QueryCounterBlock.dropped + t * 2 + 1]))
-                p.sample("proxima_deferred_queries_total", ["transport": tr], Double(s[QueryCounterBlock.deferred + t]))
+                p.sample("proxima_deferred_queries_total", ["transport": transports[t]], Double(s[QueryCounterBlock.deferred + t]))
             }
             p.family("proxima_rrl_total", "counter", "Response rate limiting: answers dropped, and answers slipped (sent truncated).")
             p.sample("proxima_rrl_total", ["action": "drop"], Double(s[QueryCounterBlock.dropped] + s[QueryCounterBlock.dropped + 2]))
@@ -148,7 +153,7 @@ extension ProximaServer {
 
         // Health.
         p.family("proxima_member_up", "gauge", "1 when a pool member is healthy (probe and forced state), else 0.")
-        p.family("proxima_member_load", "gauge", "The member's last reported load, while fresh.")
+        var loads: [(String, String, Double)] = []
         let loadMaxAge = rt.config.health.loadMaxAge.configSeconds
         let now = monotonicSeconds()
         var stale = 0
@@ -159,12 +164,14 @@ extension ProximaServer {
                 p.sample("proxima_member_up", ["pool": pool.name, "member": member, "address": m.address.description],
                          st.isHealthy ? 1 : 0)
                 if let load = cur.states.load(of: m.address, now: now, maxAge: loadMaxAge) {
-                    p.sample("proxima_member_load", ["pool": pool.name, "member": member], load)
+                    loads.append((pool.name, member, load))
                 } else if st.lastLoad != nil {
                     stale += 1
                 }
             }
         }
+        p.family("proxima_member_load", "gauge", "The member's last reported load, while fresh.")
+        for (pool, member, load) in loads { p.sample("proxima_member_load", ["pool": pool, "member": member], load) }
         p.family("proxima_member_load_stale", "gauge", "Members whose last load report is older than health.load_max_age.")
         p.sample("proxima_member_load_stale", Double(stale))
 

@@ -55,9 +55,9 @@ final class MetricsTests: XCTestCase {
     var live: LiveServer!
     var http: HTTPClient!
 
-    func start(extra: String = "") async throws {
+    func start(extra: String = "", rrl: String = "rrl:\n  enabled: false") async throws {
         live = try await LiveServer.start(
-            config: Self.config(extra: extra),
+            config: Self.config(extra: extra).replacingOccurrences(of: "rrl:\n  enabled: false", with: rrl),
             files: ["geo.zone": Self.zone, "geo_data.json": Self.geoData],
             copies: ["geo.mmdb": LiveServer.fixture("Tests/Fixtures/geoip/proxima-test-city-v6.mmdb")])
         http = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -155,6 +155,24 @@ final class MetricsTests: XCTestCase {
         return try JSONDecoder().decode([Sample].self, from: data)
     }
 
+    /// The text format's grouping rule, which `prometheus_client` does not enforce: every sample
+    /// follows its own family's `# TYPE` line, and a family's samples are not split up.
+    func checkGrouping(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
+        var seen: Set<String> = []
+        var current: String?
+        for l in text.split(separator: "\n") {
+            if l.hasPrefix("# TYPE ") {
+                let name = String(l.split(separator: " ")[2])
+                XCTAssertFalse(seen.contains(name), "family \(name) declared twice", file: file, line: line)
+                seen.insert(name)
+                current = name
+            } else if !l.hasPrefix("#") {
+                let name = String(l.prefix { $0 != "{" && $0 != " " })
+                XCTAssertEqual(name, current, "sample \(l) outside its family", file: file, line: line)
+            }
+        }
+    }
+
     func value(_ samples: [Sample], _ name: String, _ labels: [String: String] = [:]) -> Double? {
         samples.first { $0.name == name && $0.labels == labels }?.value
     }
@@ -166,6 +184,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(code, 200, text)
         XCTAssertEqual(type, "text/plain; version=0.0.4; charset=utf-8")
         let s = try Self.parse(text)
+        checkGrouping(text)
 
         // Every series of the query counters, exactly (no other combination has a sample).
         let queries = s.filter { $0.name == "proxima_queries_total" }
@@ -177,7 +196,8 @@ final class MetricsTests: XCTestCase {
             (["transport": "tcp", "qtype": "AAAA", "rcode": "NXDOMAIN"], 1),
             (["transport": "tcp", "qtype": "SOA", "rcode": "NOERROR"], 1),
         ]
-        XCTAssertEqual(Set(queries), Set(expected.map { Sample(name: "proxima_queries_total", labels: $0.0, value: $0.1) }))
+        XCTAssertEqual(Set(queries), Set(expected.map { Sample(name: "proxima_queries_total", labels: $0.0, value: $0.1) }),
+                       text)
         XCTAssertEqual(value(s, "proxima_queries_ecs_total", ["ecs": "present"]), 6)
         XCTAssertEqual(value(s, "proxima_queries_ecs_total", ["ecs": "absent"]), 7)
         let routed = s.filter { $0.name == "proxima_routed_answers_total" }
@@ -214,6 +234,31 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(value(s2, "proxima_dropped_queries_total", ["transport": "udp", "reason": "unanswerable"]), 1)
         XCTAssertEqual(value(s2, "proxima_member_up", ["pool": "web", "member": "fra", "address": "127.0.0.13"]), 0)
         XCTAssertEqual(value(s2, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NOERROR"]), 7)
+    }
+
+    /// RRL on (rate 1, slip 2): what the client saw — answers, truncated slips, silence — is what
+    /// the counters say, whatever the token bucket's timing did.
+    func testRateLimitedAnswersAreCountedAsTheClientSawThem() async throws {
+        try await start(rrl: "rrl:\n  rate: 1\n  slip: 2")
+        var answered = 0, slipped = 0, silent = 0
+        for _ in 0..<12 {
+            let q = DNSTestClient.query("ns1.geo.test.", .a)
+            guard let r = try DNSTestClient.udpRaw(q, to: live.v4, port: live.port, timeout: 0.3) else {
+                silent += 1
+                continue
+            }
+            if r[2] & 0x02 != 0 { slipped += 1 } else { answered += 1 }
+        }
+        XCTAssertGreaterThan(slipped + silent, 0, "rate 1 per second: a burst of 12 is limited")
+        let text = try await get("/metrics").1
+        let s = try Self.parse(text)
+        checkGrouping(text)
+        XCTAssertEqual(value(s, "proxima_rrl_total", ["action": "slip"]), Double(slipped), text)
+        XCTAssertEqual(value(s, "proxima_rrl_total", ["action": "drop"]), Double(silent), text)
+        XCTAssertEqual(value(s, "proxima_dropped_queries_total", ["transport": "udp", "reason": "rrl"]), Double(silent))
+        XCTAssertEqual(value(s, "proxima_truncated_answers_total", ["transport": "udp"]), Double(slipped))
+        XCTAssertEqual(value(s, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NOERROR"]),
+                       Double(answered + slipped), "slipped answers are answered (truncated)")
     }
 
     func post(_ path: String, _ body: String) async throws -> (Int, String) {
