@@ -2,6 +2,7 @@ import DNSServer
 import DNSWire
 import Foundation
 import GeoRouting
+import HealthChecks
 import QueryEngine
 import Synchronization
 
@@ -174,6 +175,9 @@ extension ProximaServer {
         for (pool, member, load) in loads { p.sample("proxima_member_load", ["pool": pool, "member": member], load) }
         p.family("proxima_member_load_stale", "gauge", "Members whose last load report is older than health.load_max_age.")
         p.sample("proxima_member_load_stale", Double(stale))
+        p.family("proxima_load_reports_total", "counter", "Load reports accepted (POST /load), one per member reported.")
+        p.sample("proxima_load_reports_total", Double(backends.loadReportsReceived))
+        healthMetrics(&p, rt.geoData)
 
         // Reloads and data.
         p.family("proxima_reloads_total", "counter", "Reloads by result (ok: the new data serves; failed: the old data stays).")
@@ -249,6 +253,42 @@ extension ProximaServer {
         p.family("process_start_time_seconds", "gauge", "Unix time the server started.")
         p.sample("process_start_time_seconds", Double(operations.startMillis.load(ordering: .relaxed)) / 1000)
         return p.text
+    }
+}
+
+extension ProximaServer {
+    /// Probe latency histograms and state changes of the probed members.
+    func healthMetrics(_ p: inout PrometheusText, _ geo: GeoData?) {
+        let stats = health.statistics.snapshot()
+        var names: [IPAddress: String] = [:]
+        for pool in geo?.pools ?? [] { for m in pool.members { names[m.address] = m.name ?? m.address.description } }
+        let probed = stats.keys.filter { names[$0] != nil }.sorted { $0.description < $1.description }
+        p.family("proxima_probe_duration_seconds", "histogram", "Health probe duration per member (failed probes included).")
+        for a in probed {
+            let e = stats[a]!
+            let member = names[a]!
+            var cumulative: UInt64 = 0
+            for (i, bound) in HealthStatistics.bucketBounds.enumerated() {
+                cumulative &+= e.buckets[i]
+                p.sample("proxima_probe_duration_seconds_bucket", ["member": member, "address": a.description,
+                                                                  "le": PrometheusText.number(bound)], Double(cumulative))
+            }
+            p.sample("proxima_probe_duration_seconds_bucket", ["member": member, "address": a.description, "le": "+Inf"],
+                     Double(e.count))
+            p.sample("proxima_probe_duration_seconds_sum", ["member": member, "address": a.description], e.sum)
+            p.sample("proxima_probe_duration_seconds_count", ["member": member, "address": a.description], Double(e.count))
+        }
+        p.family("proxima_probe_failures_total", "counter", "Health probes that failed, per member.")
+        for a in probed {
+            p.sample("proxima_probe_failures_total", ["member": names[a]!, "address": a.description], Double(stats[a]!.failures))
+        }
+        p.family("proxima_member_state_changes_total", "counter", "Health transitions per member: to (down, up).")
+        for a in probed {
+            p.sample("proxima_member_state_changes_total", ["member": names[a]!, "address": a.description, "to": "down"],
+                     Double(stats[a]!.wentDown))
+            p.sample("proxima_member_state_changes_total", ["member": names[a]!, "address": a.description, "to": "up"],
+                     Double(stats[a]!.cameUp))
+        }
     }
 }
 

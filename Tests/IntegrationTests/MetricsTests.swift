@@ -168,7 +168,9 @@ final class MetricsTests: XCTestCase {
                 current = name
             } else if !l.hasPrefix("#") {
                 let name = String(l.prefix { $0 != "{" && $0 != " " })
-                XCTAssertEqual(name, current, "sample \(l) outside its family", file: file, line: line)
+                let family = ["_bucket", "_sum", "_count"].first { name.hasSuffix($0) && seen.contains(String(name.dropLast($0.count))) }
+                    .map { String(name.dropLast($0.count)) } ?? name
+                XCTAssertEqual(family, current, "sample \(l) outside its family", file: file, line: line)
             }
         }
     }
@@ -259,6 +261,70 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(value(s, "proxima_truncated_answers_total", ["transport": "udp"]), Double(slipped))
         XCTAssertEqual(value(s, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NOERROR"]),
                        Double(answered + slipped), "slipped answers are answered (truncated)")
+    }
+
+    /// Health: probe latency histogram, failures and transitions of a probed member; load reports.
+    func testHealthProbesTransitionsAndLoadReports() async throws {
+        let backend = TestHTTPBackend(host: "127.0.0.12")
+        try await backend.start()
+        var stopped = false
+        defer { if !stopped { Task { await backend.stop() } } }
+        let geo = Self.geoData.replacingOccurrences(
+            of: #""name": "lon", "latitude": 51.51, "longitude": -0.13}"#,
+            with: #""name": "lon", "latitude": 51.51, "longitude": -0.13, "health_check": {"type": "http", "port": \#(backend.port), "path": "/health", "interval": "100ms", "timeout": "500ms", "rise": 1, "fall": 1}}"#)
+        XCTAssertNotEqual(geo, Self.geoData)
+        live = try await LiveServer.start(
+            config: Self.config(), files: ["geo.zone": Self.zone, "geo_data.json": geo],
+            copies: ["geo.mmdb": LiveServer.fixture("Tests/Fixtures/geoip/proxima-test-city-v6.mmdb")])
+        http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let lon = ["member": "lon", "address": "127.0.0.12"]
+        func scrape() async throws -> [Sample] {
+            let text = try await get("/metrics").1
+            checkGrouping(text)
+            return try Self.parse(text)
+        }
+        var s: [Sample] = []
+        let deadline = Date().addingTimeInterval(15)
+        repeat {
+            s = try await scrape()
+            if (value(s, "proxima_probe_duration_seconds_count", lon) ?? 0) >= 3 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        } while Date() < deadline
+        let count = try XCTUnwrap(value(s, "proxima_probe_duration_seconds_count", lon))
+        XCTAssertGreaterThanOrEqual(count, 3)
+        XCTAssertEqual(value(s, "proxima_probe_duration_seconds_bucket", lon.merging(["le": "+Inf"]) { $1 }), count)
+        let buckets = s.filter { $0.name == "proxima_probe_duration_seconds_bucket" && $0.labels["member"] == "lon" }
+        XCTAssertEqual(buckets.count, 14)
+        XCTAssertEqual(buckets.map(\.value), buckets.map(\.value).sorted(), "cumulative buckets")
+        XCTAssertGreaterThan(value(s, "proxima_probe_duration_seconds_sum", lon) ?? -1, 0)
+        XCTAssertEqual(value(s, "proxima_probe_failures_total", lon), 0)
+        XCTAssertEqual(value(s, "proxima_member_state_changes_total", lon.merging(["to": "down"]) { $1 }), 0)
+        XCTAssertNil(value(s, "proxima_probe_duration_seconds_count", ["member": "fra", "address": "127.0.0.13"]),
+                     "members without a health check have no probe series")
+
+        // The backend goes away: one transition to down (fall 1), failures counted.
+        await backend.stop()
+        stopped = true
+        let downDeadline = Date().addingTimeInterval(15)
+        repeat {
+            s = try await scrape()
+            if value(s, "proxima_member_up", ["pool": "web", "member": "lon", "address": "127.0.0.12"]) == 0 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        } while Date() < downDeadline
+        XCTAssertEqual(value(s, "proxima_member_up", ["pool": "web", "member": "lon", "address": "127.0.0.12"]), 0)
+        XCTAssertEqual(value(s, "proxima_member_state_changes_total", lon.merging(["to": "down"]) { $1 }), 1)
+        XCTAssertEqual(value(s, "proxima_member_state_changes_total", lon.merging(["to": "up"]) { $1 }), 0)
+        XCTAssertGreaterThanOrEqual(value(s, "proxima_probe_failures_total", lon) ?? 0, 1)
+
+        // Load reports: counted, and the fresh value is a gauge.
+        for load in ["0.25", "0.5"] {
+            let (code, body) = try await post("/load", #"{"ip": "127.0.0.13", "load": \#(load)}"#)
+            XCTAssertEqual(code, 200, body)
+        }
+        s = try await scrape()
+        XCTAssertEqual(value(s, "proxima_load_reports_total"), 2)
+        XCTAssertEqual(value(s, "proxima_member_load", ["pool": "web", "member": "fra"]), 0.5)
+        XCTAssertEqual(value(s, "proxima_member_load_stale"), 0)
     }
 
     func post(_ path: String, _ body: String) async throws -> (Int, String) {
