@@ -200,6 +200,8 @@ extension ProximaServer {
 
         // Transports.
         let tcp = dns.tcpStatistics
+        p.family("proxima_tcp_connections_open", "gauge", "DNS TCP connections open now.")
+        p.sample("proxima_tcp_connections_open", Double(dns.tcpConnectionsOpen))
         p.family("proxima_tcp_connections_refused_total", "counter",
                  "TCP connections refused: reason per_address (tcp.max_connections_per_ip) or full.")
         p.sample("proxima_tcp_connections_refused_total", ["reason": "per_address"], Double(tcp.refusedPerAddress))

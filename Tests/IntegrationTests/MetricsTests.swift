@@ -230,6 +230,26 @@ final class MetricsTests: XCTestCase {
         var response = DNSTestClient.query("ns1.geo.test.", .a)
         response[2] |= 0x80
         XCTAssertNil(try DNSTestClient.udpRaw(response, to: live.v4, port: live.port, timeout: 0.3))
+        // An open TCP connection is a gauge that goes back down when it closes.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var (addr, len) = DNSTestClient.makeSockaddr(for: live.v4, port: live.port)
+        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, len) } }
+        XCTAssertEqual(connected, 0)
+        var open = 0.0
+        for _ in 0..<200 {
+            open = value(try Self.parse(try await get("/metrics").1), "proxima_tcp_connections_open") ?? -1
+            if open == 1 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertEqual(open, 1)
+        close(fd)
+        for _ in 0..<200 {
+            open = value(try Self.parse(try await get("/metrics").1), "proxima_tcp_connections_open") ?? -1
+            if open == 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertEqual(open, 0)
+
         let (forced, body) = try await post("/backends/127.0.0.13/force", #"{"state": "down"}"#)
         XCTAssertEqual(forced, 200, body)
         let s2 = try Self.parse(try await get("/metrics").1)
