@@ -224,6 +224,11 @@ extension ProximaServer {
             p.sample("proxima_ipstack_lookups_refused_total", ["reason": "quota"], Double(st.droppedQuotaExhausted))
             p.family("proxima_ipstack_lookups_joined_total", "counter", "ipstack lookups that joined one already in flight.")
             p.sample("proxima_ipstack_lookups_joined_total", Double(st.joined))
+            p.family("proxima_ipstack_cache_lookups_total", "counter",
+                     "ipstack cache probes on the query path: hit (a location), negative (known: none), miss.")
+            p.sample("proxima_ipstack_cache_lookups_total", ["result": "hit"], Double(st.cacheHits))
+            p.sample("proxima_ipstack_cache_lookups_total", ["result": "negative"], Double(st.cacheNegative))
+            p.sample("proxima_ipstack_cache_lookups_total", ["result": "miss"], Double(st.cacheMisses))
             p.family("proxima_ipstack_cache_entries", "gauge", "Networks in the ipstack cache.")
             p.sample("proxima_ipstack_cache_entries", Double(st.cacheEntries))
             p.family("proxima_ipstack_breaker_open", "gauge", "1 while the ipstack circuit breaker refuses lookups.")
