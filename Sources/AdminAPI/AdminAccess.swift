@@ -21,6 +21,8 @@ public enum AdminAccess {
         case report
         /// Any other change (`POST /backends/{ip}/force`).
         case change
+        /// `GET /metrics`.
+        case metrics
     }
 
     /// Who the caller proved to be.
@@ -33,6 +35,8 @@ public enum AdminAccess {
         case admin
         /// Holder of the report token: `POST /load` only.
         case reporter
+        /// Holder of the metrics token: `GET /metrics` only (what Prometheus is given).
+        case scraper
     }
 
     /// Decides who the caller is and whether it may make `call`; throws 401/403 otherwise.
@@ -50,7 +54,8 @@ public enum AdminAccess {
         if call == .health { return .anonymous }
         let adminToken = configuration.effectiveToken
         let reportToken = configuration.effectiveReportToken
-        guard adminToken != nil || reportToken != nil else {
+        let metricsToken = configuration.effectiveMetricsToken
+        guard adminToken != nil || reportToken != nil || metricsToken != nil else {
             throw AdminAPIError(.forbidden, "no admin token is configured, so the TCP listener serves only /health; "
                                 + "use the admin socket or set admin.token_env/admin.token_file")
         }
@@ -60,7 +65,14 @@ public enum AdminAccess {
         // Both comparisons always run, so timing does not tell which token was close.
         let isAdmin = adminToken.map { constantTimeEqual(presented, Array($0.utf8)) } ?? false
         let isReporter = reportToken.map { constantTimeEqual(presented, Array($0.utf8)) } ?? false
+        let isScraper = metricsToken.map { constantTimeEqual(presented, Array($0.utf8)) } ?? false
         if isAdmin { return .admin }
+        if isScraper {
+            guard call == .metrics else {
+                throw AdminAPIError(.forbidden, "the metrics token may only GET /metrics")
+            }
+            return .scraper
+        }
         if isReporter {
             guard call == .report else {
                 throw AdminAPIError(.forbidden, "the report token may only POST /load")

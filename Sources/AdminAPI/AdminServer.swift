@@ -233,10 +233,10 @@ public final class AdminServer: Service, Sendable {
             }
         }
         if let metrics {
-            // Same access as /state (the admin token on TCP; anyone who can open the socket):
+            // The admin token or the metrics token on TCP (anyone who can open the socket):
             // counts of clients, members and rcodes are not for everyone.
             router.get("/metrics") { [self] request, context in
-                await respond(request, context, .read, listener) { _, _ in
+                await respond(request, context, .metrics, listener) { _, _ in
                     var headers = HTTPFields()
                     headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
                     return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics())))

@@ -48,6 +48,8 @@ final class MetricsTests: XCTestCase {
         admin:
           listen: 127.0.0.1:0
           token: s3cret
+          report_token: r3port
+          metrics_token: m3trics
         \(extra)
         """
     }
@@ -363,6 +365,15 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(anonymous, 401)
         let (wrong, _, _) = try await get("/metrics", token: "nope")
         XCTAssertEqual(wrong, 401)
+        // The metrics token (what Prometheus gets) reads /metrics and nothing else; the report
+        // token cannot read it.
+        let (scraper, text, _) = try await get("/metrics", token: "m3trics")
+        XCTAssertEqual(scraper, 200, text)
+        XCTAssertFalse(try Self.parse(text).isEmpty)
+        let (state, _, _) = try await get("/state", token: "m3trics")
+        XCTAssertEqual(state, 403)
+        let (reporter, _, _) = try await get("/metrics", token: "r3port")
+        XCTAssertEqual(reporter, 403)
         await live.stop()
         try await http.shutdown()
         http = nil

@@ -26,6 +26,19 @@ final class OperationsConfigTests: XCTestCase {
         XCTAssertEqual(out.queryLog, QueryLogSettings(target: .stdout, sample: 1, buffer: 1024))
     }
 
+    func testMetricsTokenIsItsOwnRole() throws {
+        let c = try XCTUnwrap(ConfigTestSupport.load(ConfigTestSupport.zoneOnly + "\nadmin:\n  metrics_token: m\n",
+                                                     environment: [:]))
+        XCTAssertEqual(c.admin?.metricsToken, "m")
+        let env = try XCTUnwrap(ConfigTestSupport.load(ConfigTestSupport.zoneOnly + "\nadmin:\n  token: a\n",
+                                                       environment: ["PROXIMA_METRICS_TOKEN": "from-env"]))
+        XCTAssertEqual(env.admin?.metricsToken, "from-env")
+        let issues = ConfigTestSupport.issues(ConfigTestSupport.zoneOnly + "\nadmin:\n  token: a\n  metrics_token: a\n")
+        XCTAssertEqual(issues.map(\.code), [.conflict])
+        XCTAssertEqual(issues.first?.keyPath, "admin.metrics_token")
+        XCTAssertEqual(issues.first?.line, 6)
+    }
+
     func testErrorsNameLineAndKeyPath() {
         let zone = ConfigTestSupport.zoneOnly + "\n"   // lines 1-3
         let cases: [(String, ConfigIssue.Code, Int, String)] = [
