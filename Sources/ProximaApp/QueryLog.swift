@@ -238,19 +238,20 @@ public final class QueryLog: Sendable {
     /// Formats and writes every ready line; returns how many.
     func drainOnce() -> Int {
         let all = rings.withLock { $0 }
-        var text = ""
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256 * 64)
         var count = 0
         var names: RouteLabels?
+        var seconds: (Int64, String)?
         for ring in all {
             for line in ring.drain(limit: 4096) {
                 if line.routeNameHash != 0 && names == nil { names = labels() }
-                text += QueryLog.format(line, labels: names)
-                text += "\n"
+                bytes.append(contentsOf: QueryLog.format(line, labels: names, seconds: &seconds).utf8)
+                bytes.append(0x0a)
                 count += 1
             }
         }
         guard count > 0 else { return 0 }
-        let bytes = Array(text.utf8)
         let ok = fd.withLock { f -> Bool in
             var off = 0
             while off < bytes.count {
@@ -266,9 +267,9 @@ public final class QueryLog: Sendable {
     }
 
     /// One JSON line (see README, "Query log").
-    static func format(_ line: QueryLogRing.Line, labels: RouteLabels?) -> String {
+    static func format(_ line: QueryLogRing.Line, labels: RouteLabels?, seconds: inout (Int64, String)?) -> String {
         var o = JSONLine()
-        o.string("time", rfc3339(seconds: line.seconds, nanoseconds: line.nanoseconds))
+        o.string("time", rfc3339(seconds: line.seconds, nanoseconds: line.nanoseconds, cache: &seconds))
         o.string("client", line.client.description)
         o.number("port", Int(line.port))
         o.string("transport", line.tcp ? "tcp" : "udp")
@@ -315,7 +316,19 @@ public final class QueryLog: Sendable {
     }
 
     /// RFC 3339 UTC with milliseconds: 2026-11-30T15:04:05.123Z.
-    static func rfc3339(seconds: Int64, nanoseconds: Int64) -> String {
+    /// `cache` holds the last second formatted: lines come many per second, so the date and time
+    /// up to the seconds are computed once per second and drain.
+    static func rfc3339(seconds: Int64, nanoseconds: Int64, cache: inout (Int64, String)?) -> String {
+        let ms = max(0, min(999, nanoseconds / 1_000_000))
+        let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
+        if let cached = cache, cached.0 == seconds { return cached.1 + "." + msText + "Z" }
+        let prefix = secondsPrefix(seconds)
+        cache = (seconds, prefix)
+        return prefix + "." + msText + "Z"
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` (UTC) of a Unix time.
+    static func secondsPrefix(_ seconds: Int64) -> String {
         var t = time_t(seconds)
         var tmv = tm()
         gmtime_r(&t, &tmv)
@@ -324,8 +337,10 @@ public final class QueryLog: Sendable {
             return String(repeating: "0", count: max(0, w - s.count)) + s
         }
         return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T"
-            + "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(pad(Int32(nanoseconds / 1_000_000), 3))Z"
+            + "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2))"
     }
+
+
 }
 
 /// The query log's file could not be opened.

@@ -82,6 +82,18 @@ final class QueryLogRingTests: XCTestCase {
         }
     }
 
+    func testTimesAreRFC3339UTCWithMilliseconds() {
+        var cache: (Int64, String)?
+        XCTAssertEqual(QueryLog.rfc3339(seconds: 0, nanoseconds: 5_000_000, cache: &cache), "1970-01-01T00:00:00.005Z")
+        XCTAssertEqual(QueryLog.rfc3339(seconds: 1_700_000_000, nanoseconds: 999_999_999, cache: &cache),
+                       "2023-11-14T22:13:20.999Z")
+        // Same second from the cache, another millisecond.
+        XCTAssertEqual(QueryLog.rfc3339(seconds: 1_700_000_000, nanoseconds: 42_000_000, cache: &cache),
+                       "2023-11-14T22:13:20.042Z")
+        XCTAssertEqual(QueryLog.rfc3339(seconds: 1_700_000_001, nanoseconds: 120_000_000, cache: &cache),
+                       "2023-11-14T22:13:21.120Z")
+    }
+
     func testJSONStringsAreEscaped() {
         XCTAssertEqual(JSONLine.quoted("a\"b\\c\n\u{1}"), #""a\"b\\c\n\u0001""#)
     }
