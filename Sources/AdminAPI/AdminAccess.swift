@@ -22,6 +22,8 @@ public enum AdminAccess {
         case report
         /// Any other change (`POST /backends/{ip}/force`).
         case change
+        /// `GET /metrics`.
+        case metrics
     }
 
     /// Who the caller proved to be.
@@ -37,6 +39,8 @@ public enum AdminAccess {
         /// Holder of the status page's session cookie (given for the admin token by
         /// `GET /?token=`): read-only calls only, never a change.
         case viewer
+        /// Holder of the metrics token: `GET /metrics` only (what Prometheus is given).
+        case scraper
     }
 
     /// The status page's session cookie.
@@ -65,7 +69,8 @@ public enum AdminAccess {
         }
         let adminToken = configuration.effectiveToken
         let reportToken = configuration.effectiveReportToken
-        guard adminToken != nil || reportToken != nil else {
+        let metricsToken = configuration.effectiveMetricsToken
+        guard adminToken != nil || reportToken != nil || metricsToken != nil else {
             throw AdminAPIError(.forbidden, "no admin token is configured, so the TCP listener serves only /health; "
                                 + "use the admin socket or set admin.token_env/admin.token_file")
         }
@@ -75,7 +80,14 @@ public enum AdminAccess {
         // Both comparisons always run, so timing does not tell which token was close.
         let isAdmin = adminToken.map { constantTimeEqual(presented, Array($0.utf8)) } ?? false
         let isReporter = reportToken.map { constantTimeEqual(presented, Array($0.utf8)) } ?? false
+        let isScraper = metricsToken.map { constantTimeEqual(presented, Array($0.utf8)) } ?? false
         if isAdmin { return .admin }
+        if isScraper {
+            guard call == .metrics else {
+                throw AdminAPIError(.forbidden, "the metrics token may only GET /metrics")
+            }
+            return .scraper
+        }
         if isReporter {
             guard call == .report else {
                 throw AdminAPIError(.forbidden, "the report token may only POST /load")

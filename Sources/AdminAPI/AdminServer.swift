@@ -48,6 +48,7 @@ public final class AdminServer: Service, Sendable {
     /// the admin token (`GET /?token=`), good for read-only calls only (docs/security.md).
     let viewerSecret: String
     let explainName: (@Sendable (String, String) async -> (status: Int, json: String))?
+    let metrics: (@Sendable () -> String)?
     let logger: Logger
     private let listening = NIOLockedValueBox(Listening())
     private let registry: AdminConnectionRegistry
@@ -67,6 +68,7 @@ public final class AdminServer: Service, Sendable {
     ///   - logger: access problems and state changes made through the API are logged here.
     ///   - explainName: `GET /explain?name=&type=` — what answers a name (`proxima explain --live`,
     ///     which sees the live DDNS records); nil: the route is not served.
+    ///   - metrics: `GET /metrics` — the Prometheus text exposition; nil: no metrics (404).
     public init(
         configuration: AdminServerConfiguration,
         store: BackendStateStore,
@@ -77,9 +79,11 @@ public final class AdminServer: Service, Sendable {
         explainText: (@Sendable (IPAddress, String?) async -> String)? = nil,
         traffic: (@Sendable () -> TrafficView)? = nil,
         logger: Logger = Logger(label: "proxima.admin"),
-        explainName: (@Sendable (String, String) async -> (status: Int, json: String))? = nil
+        explainName: (@Sendable (String, String) async -> (status: Int, json: String))? = nil,
+        metrics: (@Sendable () -> String)? = nil
     ) {
         self.explainName = explainName
+        self.metrics = metrics
         self.configuration = configuration
         self.store = store
         self.pools = pools
@@ -250,6 +254,17 @@ public final class AdminServer: Service, Sendable {
                 let document = StateDocument(pools: pools(), states: store.snapshot(), now: store.now(),
                                              loadMaxAge: loadMaxAge())
                 return Self.json(200, document)
+            }
+        }
+        if let metrics {
+            // The admin token or the metrics token on TCP (anyone who can open the socket):
+            // counts of clients, members and rcodes are not for everyone.
+            router.get("/metrics") { [self] request, context in
+                await respond(request, context, .metrics, listener) { _, _ in
+                    var headers = HTTPFields()
+                    headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+                    return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: metrics())))
+                }
             }
         }
         router.get("/route") { [self] request, context in

@@ -108,6 +108,15 @@ public struct AdminServerConfiguration: Hashable, Sendable {
     }
 
     /// The report token, when one is configured.
+    /// The metrics token: `GET /metrics` only (admin.metrics_token); nil or empty means none.
+    public var metricsToken: String?
+
+    /// The metrics token, when one is configured.
+    var effectiveMetricsToken: String? {
+        guard let metricsToken, !metricsToken.isEmpty else { return nil }
+        return metricsToken
+    }
+
     var effectiveReportToken: String? {
         guard let reportToken, !reportToken.isEmpty else { return nil }
         return reportToken

@@ -185,6 +185,15 @@ public final class DNSServerGroup: Service, Sendable {
         if !servers.0.isEmpty { logger.info("DNS listeners stopped") }
     }
 
+    /// DNS TCP connections open now over every listener.
+    public var tcpConnectionsOpen: Int {
+        let servers = state.withLock { state -> [TCPServer] in
+            if case .running(_, let tcp, _) = state { return tcp }
+            return []
+        }
+        return servers.reduce(0) { $0 + $1.connectionCount }
+    }
+
     /// What the TCP listeners refused and failed since they started, summed.
     public var tcpStatistics: TCPServerStatistics {
         let servers = state.withLock { state -> [TCPServer] in

@@ -44,6 +44,10 @@ public struct IPStackStatistics: Sendable, Hashable {
     public var droppedQuotaExhausted = 0
     /// Requests counted in the current month (including those of earlier runs, from the usage file).
     public var monthRequests = 0
+    /// Hot-path cache probes (`cached`) by result: a location, a fresh "no location", nothing.
+    public var cacheHits = 0
+    public var cacheNegative = 0
+    public var cacheMisses = 0
 }
 
 /// The ipstack HTTP API fallback (`GET {base_url}/{ip}?access_key=KEY`), with a per-network
@@ -132,8 +136,16 @@ public final class IPStackClient: Sendable {
         if address.isSpecialPurpose { return .negative }
         let key = cacheNetwork(for: address)
         return state.withLock { state in
-            guard let entry = state.cache[key], entry.expires > now else { return .miss }
-            return entry.location.map { .hit($0) } ?? .negative
+            guard let entry = state.cache[key], entry.expires > now else {
+                state.statistics.cacheMisses += 1
+                return .miss
+            }
+            guard let location = entry.location else {
+                state.statistics.cacheNegative += 1
+                return .negative
+            }
+            state.statistics.cacheHits += 1
+            return .hit(location)
         }
     }
 

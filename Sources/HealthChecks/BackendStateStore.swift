@@ -13,6 +13,7 @@ import NIOCore
 public final class BackendStateStore: Sendable {
     private struct State {
         var byAddress: [IPAddress: BackendStatus] = [:]
+        var loadReports: UInt64 = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -54,7 +55,13 @@ public final class BackendStateStore: Sendable {
     /// Records a load report received now (or at `now`, in the store clock's seconds).
     public func recordLoad(address: IPAddress, load: Double, now: Double? = nil) {
         let receivedAt = now ?? clock()
+        state.withLockedValue { $0.loadReports &+= 1 }
         mutate(address) { $0.lastLoad = LoadReport(load: load, receivedAt: receivedAt) }
+    }
+
+    /// Load reports recorded since the store was made.
+    public var loadReportsReceived: UInt64 {
+        state.withLockedValue { $0.loadReports }
     }
 
     /// Sets (or with nil clears) the administrator's forced health of `address`.

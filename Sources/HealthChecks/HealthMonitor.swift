@@ -44,6 +44,8 @@ public final class HealthMonitor: Service, Sendable {
     private let logger: Logger
     private let initialDelay: @Sendable (Double) -> Double
     private let state = NIOLockedValueBox(State())
+    /// Probe latencies and transitions per backend (for `/metrics`).
+    public let statistics = HealthStatistics()
 
     /// Creates a monitor.
     /// - Parameters:
@@ -152,6 +154,7 @@ public final class HealthMonitor: Service, Sendable {
                 let started = BackendStateStore.monotonicSeconds()
                 let result = await prober.probe(address, spec)
                 if Task.isCancelled { break }
+                statistics.observe(address, seconds: BackendStateStore.monotonicSeconds() - started, success: result.success)
                 logger.trace("probe", metadata: [
                     "address": "\(address)", "success": "\(result.success)", "reason": "\(result.reason)",
                 ])
@@ -172,6 +175,7 @@ public final class HealthMonitor: Service, Sendable {
         let current = state.withLockedValue { state -> Bool in
             guard state.loops[target.address]?.id == loopID else { return false }
             store.setProbeHealth(address: target.address, healthy: action == .markUp)
+            statistics.transition(target.address, up: action == .markUp)
             return true
         }
         guard current else { return }

@@ -62,20 +62,39 @@ public struct EngineQueryHandler: QueryHandler {
     let forwarder: Forwarder?
     /// Where routed answers went (the status page's map); each worker counts in its own table.
     let answerFlow: AnswerFlowRecorder?
+    /// The cross-cutting steps after each answer (metrics, query log).
+    let steps: QuerySteps
 
     public init(store: SnapshotStore, remote: (any RemoteLocating)?,
                 locationTableBytes: Int = AnswerCache.maxLocationTableBytes, forwarder: Forwarder? = nil,
-                answerFlow: AnswerFlowRecorder? = nil) {
+                answerFlow: AnswerFlowRecorder? = nil, steps: QuerySteps = QuerySteps()) {
         self.store = store
         self.remote = remote
         self.locationTableBytes = locationTableBytes
         self.forwarder = forwarder
         self.answerFlow = answerFlow
+        self.steps = steps
     }
 
     public func makeWorker() -> QueryWorker {
         EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes, forwarder: forwarder,
-                     flow: answerFlow?.makeTable())
+                     flow: answerFlow?.makeTable(),
+                     steps: steps)
+    }
+}
+
+/// The query path's cross-cutting steps (DESIGN §4), each with per-thread state made per worker:
+/// counters summed on scrape, log lines in a bounded per-thread ring. nil: the step is off and
+/// costs one branch per query.
+public struct QuerySteps: Sendable {
+    /// Per-thread query counters (`metrics.enabled`).
+    public var counters: QueryCounterRegistry?
+    /// The query log (`query_log:`).
+    public var log: QueryLog?
+
+    public init(counters: QueryCounterRegistry? = nil, log: QueryLog? = nil) {
+        self.counters = counters
+        self.log = log
     }
 }
 
@@ -112,13 +131,19 @@ final class EngineWorker: QueryWorker {
     /// With a forwarder: this thread's front for the shared forward cache (no lock on a hit);
     /// nil without a forwarder.
     let forwardLocal: UnsafeMutablePointer<ForwardLocalCache>?
+    /// This thread's metrics counters (nil: metrics off).
+    let counters: QueryCounterBlock?
+    /// This thread's query-log ring (nil: no query log).
+    let logRing: QueryLogRing?
 
     init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes,
-         forwarder: Forwarder? = nil, flow: AnswerFlowTable? = nil) {
+         forwarder: Forwarder? = nil, flow: AnswerFlowTable? = nil, steps: QuerySteps = QuerySteps()) {
         self.store = store
         self.remote = remote
         self.forwarder = forwarder
         self.flow = flow
+        counters = steps.counters?.makeBlock()
+        logRing = steps.log?.makeRing()
         if forwarder != nil {
             let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.inZoneMemoSlots)
             memo.initialize(repeating: 0, count: Self.inZoneMemoSlots)
@@ -140,6 +165,7 @@ final class EngineWorker: QueryWorker {
         cache.initialize(to: AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max),
                                          tableMemory: .hugePages, locationTableBytes: locationTableBytes))
         cache.pointee.install(ddns: store.ddns)
+        cache.pointee.collectsFacts = counters != nil || logRing != nil
     }
 
     deinit {
@@ -195,10 +221,27 @@ final class EngineWorker: QueryWorker {
         cache.pointee.install(ddns: store.ddns)
     }
 
+    /// Answers, then runs the cross-cutting steps: the one seam where metrics and the query log see
+    /// every query (DESIGN §4). Each step is off (nil) or writes only this thread's state.
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
+                sink: ReplySink) -> QueryDisposition {
+        let disposition = answer(query: query, client: client, output: output, sink: sink)
+        if let counters {
+            QueryMetricsStep.count(disposition, query: query, client: client, output: output,
+                                   facts: cache.pointee.facts, into: counters)
+        }
+        if let logRing, case .reply(let n) = disposition, n >= 12, n <= output.count {
+            logRing.record(query: query, response: UnsafeRawBufferPointer(rebasing: output[0..<n]), client: client,
+                           facts: cache.pointee.facts)
+        }
+        return disposition
+    }
+
+    func answer(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
                 sink: ReplySink) -> QueryDisposition {
         if store.generation != state.pointee.generation { refresh() }
         if store.ddnsGeneration != state.pointee.ddnsGeneration { refreshDDNS() }
+        cache.pointee.facts = AnswerFacts()
         let transport: QueryTransport = client.transport == .tcp ? .tcp : .udp
         let now = state.pointee.batchClock ?? monotonicSeconds()
         // The fallback resolver's step: only with `forward:` configured and for allowed clients;

@@ -11,17 +11,17 @@ struct LocatorAdapter: ClientLocator {
 
     /// Overrides, then the database's precomputed record table: what `locate` answers for every
     /// address the overrides or the database place (ipstack results take the full path).
-    func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int)? {
+    func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int, source: LocationSource)? {
         if !locator.overrides.isEmpty, let hit = locator.overrides.lookup(address) {
-            return (hit.coordinate, hit.network.prefixLength)
+            return (hit.coordinate, hit.network.prefixLength, .override)
         }
         guard let q = locator.database?.quickLocate(address) else { return nil }
-        guard !locator.overrides.isEmpty else { return (q.coordinate, q.prefixLength) }
+        guard !locator.overrides.isEmpty else { return (q.coordinate, q.prefixLength, .database) }
         // An override inside the database network answers there: not one block (the fast path
         // remembers this location for the whole block).
         let ip = address.mappedIPv4 ?? address
         let network = IPNetwork(address: ip.masked(to: q.prefixLength), prefixLength: q.prefixLength)
-        return (q.coordinate, locator.overrides.excluding(from: network, around: ip).prefixLength)
+        return (q.coordinate, locator.overrides.excluding(from: network, around: ip).prefixLength, .database)
     }
 
     func locate(_ address: IPAddress) -> Placement {

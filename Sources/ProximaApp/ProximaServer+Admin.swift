@@ -21,6 +21,7 @@ extension ProximaServer {
         }
         let token = a.token ?? fromFile(a.tokenFile, key: "token_file")
         let reportToken = a.reportToken ?? fromFile(a.reportTokenFile, key: "report_token_file")
+        let metricsToken = a.metricsToken ?? fromFile(a.metricsTokenFile, key: "metrics_token_file")
         guard problems.isEmpty else { throw StartupError(problems: problems) }
         if token == nil {
             let via = a.socket.map { "; administer locally through the socket \($0)" } ?? ""
@@ -36,13 +37,15 @@ extension ProximaServer {
         case .any: sources = .any
         case .networks(let networks): sources = .networks(networks)
         }
-        return AdminServerConfiguration(
+        var configuration = AdminServerConfiguration(
             host: a.listen.address.description, port: a.listen.port, token: token,
             socketPath: a.socket, reportToken: reportToken, reportSources: sources,
             allowedOrigins: Set(a.allowedOrigins),
             tls: a.tls.map { .init(certificatePath: $0.certificate, privateKeyPath: $0.privateKey) },
             idleTimeout: a.idleTimeout, headerTimeout: a.headerTimeout, bodyTimeout: a.bodyTimeout,
             maxConnections: a.maxConnections, maxConnectionsPerIP: a.maxConnectionsPerIP)
+        configuration.metricsToken = metricsToken
+        return configuration
     }
 
     /// A token file's first line, without surrounding whitespace; empty or unreadable is an error.

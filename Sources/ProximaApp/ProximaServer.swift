@@ -67,6 +67,8 @@ public final class ProximaServer: Sendable {
     let dns: DNSServerGroup
     let admin: AdminServer?
     let group = LockedBox<ServiceGroup?>(nil)
+    /// Lets the admin server's `/metrics` closure reach this server once it is made.
+    let metricsSource: MetricsSourceBox?
     /// Reload requests: serialized and coalesced (`ReloadCoalescer`).
     let reloads = LockedBox(ReloadCoalescer())
     /// Held for the whole of one reload, so direct `reload(reason:)` calls never overlap either.
@@ -85,6 +87,10 @@ public final class ProximaServer: Sendable {
     let privilegeDrop: PrivilegeDrop?
     /// The dynamic DNS service (`ddns:`: store, change feed, API); nil when not configured.
     let ddnsService: (any Service)?
+    /// The query path's cross-cutting steps (metrics counters, query log); fixed at start.
+    public let querySteps: QuerySteps
+    /// Reload counters and timestamps for `/metrics`.
+    let operations = OperationsCounters()
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -116,6 +122,15 @@ public final class ProximaServer: Sendable {
 
         health = HealthMonitor(store: backends, targets: ProximaServer.healthTargets(loaded.geoData),
                                logger: logger.with(label: "proxima.health"))
+        let storeForLabels = store
+        querySteps = QuerySteps(
+            counters: config.metrics.enabled ? QueryCounterRegistry() : nil,
+            log: config.queryLog.map { settings in
+                QueryLog(target: settings.target.queryLogTarget, ringCapacity: settings.buffer, sample: settings.sample,
+                         labels: { RouteLabels(snapshot: storeForLabels.current().snapshot) })
+            })
+        operations.lastSuccessMillis.store(OperationsCounters.nowMillis(), ordering: .relaxed)
+        operations.startMillis.store(OperationsCounters.nowMillis(), ordering: .relaxed)
         let limits = ProximaServer.resourceLimits(config, logger: logger)
         descriptorBudget = limits.descriptors
         forwarder = try ProximaServer.makeForwarder(config.forward, listen: config.listen)
@@ -139,11 +154,11 @@ public final class ProximaServer: Sendable {
                                                               maxPipelined: config.tcp.maxPipelined)),
             handler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
                                         locationTableBytes: limits.udpTableBytes, forwarder: forwarder,
-                                        answerFlow: answerFlow),
+                                        answerFlow: answerFlow, steps: querySteps),
             logger: logger.with(label: "proxima.dns"),
             tcpHandler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
                                            locationTableBytes: limits.tcpTableBytes, forwarder: forwarder,
-                                           answerFlow: answerFlow))
+                                           answerFlow: answerFlow, steps: querySteps))
         if var adminConfiguration {
             adminConfiguration.maxConnections = min(adminConfiguration.maxConnections, limits.descriptors.admin)
             let runtimeRef = runtime
@@ -155,6 +170,11 @@ public final class ProximaServer: Sendable {
                                               now: monotonicSeconds())
                 }
             }
+            let metricsSource = MetricsSourceBox()
+            var metricsText: (@Sendable () -> String)?
+            if config.metrics.enabled {
+                metricsText = { metricsSource.server?.metricsText() ?? "" }
+            }
             admin = AdminServer(
                 configuration: adminConfiguration,
                 store: backends,
@@ -165,9 +185,12 @@ public final class ProximaServer: Sendable {
                 explainText: { address, name in ProximaServer.explainText(store: storeRef, address: address, name: name) },
                 traffic: traffic,
                 logger: logger.with(label: "proxima.admin"),
-                explainName: { name, type in ProximaServer.explainNameJSON(store: storeRef, name: name, type: type) })
+                explainName: { name, type in ProximaServer.explainNameJSON(store: storeRef, name: name, type: type) },
+                metrics: metricsText)
+            self.metricsSource = metricsSource
         } else {
             admin = nil
+            metricsSource = nil
         }
         // The first snapshot again, now with the ipstack client: the same path reloads take.
         installIPStack(for: config)
@@ -175,6 +198,12 @@ public final class ProximaServer: Sendable {
         if let sink = options.logSink {
             reopeners.add("log file") { sink.reopen() }
         }
+        if let queryLog = querySteps.log {
+            // Asynchronous: the writer thread reopens before its next line (failures are counted
+            // in proxima_query_log_errors_total and logged by the writer).
+            reopeners.add("query log") { queryLog.reopen(); return nil }
+        }
+        metricsSource?.server = self
     }
 
     /// Runs until cancelled or, with signal handling, until SIGINT/SIGTERM. The DNS listeners are
@@ -188,11 +217,14 @@ public final class ProximaServer: Sendable {
             signal(SIGUSR1, SIG_IGN)
         }
         do {
+            try querySteps.log?.start()
             try await dns.start()
         } catch {
+            querySteps.log?.stop()
             try? await httpClient.shutdown()
             throw error
         }
+        defer { querySteps.log?.stop() }
         // A ServiceGroup shuts services down in reverse order, each after the previous one has
         // finished: DNS goes last in the list so that on SIGTERM its sockets close first (clients
         // are refused at once instead of timing out), then the admin API, reloads and probes.
@@ -308,6 +340,7 @@ public final class ProximaServer: Sendable {
             let problems = failure.problems
             logger.error("reload (\(reason)) refused; still serving the previous data", metadata: ["problems": "\(problems.count)"])
             for p in problems { logger.error("\(p.description)") }
+            operations.reloaded(ok: false)
             return false
         case .success(let loaded):
             for w in loaded.warnings { logger.warning("\(w.description)") }
@@ -325,6 +358,7 @@ public final class ProximaServer: Sendable {
             let targets = ProximaServer.healthTargets(loaded.geoData)
             health.update(targets: targets)
             backends.retain(addresses: ProximaServer.memberAddresses(loaded.geoData))
+            operations.reloaded(ok: true)
             logger.notice("reloaded (\(reason))", metadata: [
                 "zones": "\(loaded.zones.zones.count)", "routed_names": "\(loaded.routes.count)",
                 "database": "\(loaded.database.map { "\($0.metadata.databaseType)" } ?? "none")",
@@ -445,6 +479,21 @@ public final class ProximaServer: Sendable {
             return #"{"error": "\#(target) is not a routed name"}"#
         }
         return report.json()
+    }
+}
+
+/// Lets the admin server's `/metrics` closure reach the server it is part of.
+final class MetricsSourceBox: @unchecked Sendable {
+    // Written once at the end of ProximaServer.init, before the admin server runs; read afterwards.
+    weak var server: ProximaServer?
+}
+
+extension QueryLogSettings.Target {
+    var queryLogTarget: QueryLog.Target {
+        switch self {
+        case .stdout: return .stdout
+        case .file(let p): return .file(p)
+        }
     }
 }
 

@@ -5,7 +5,7 @@ extension DecodeContext {
     static let adminKeys = ["listen", "token", "token_env", "socket", "token_file", "report_token",
                             "report_token_env", "report_token_file", "report_sources", "allowed_origins", "tls",
                             "idle_timeout", "header_timeout", "body_timeout", "max_connections",
-                            "max_connections_per_ip"]
+                            "max_connections_per_ip", "metrics_token", "metrics_token_env", "metrics_token_file"]
 
     func decodeAdminSection(_ v: YAMLValue) -> AdminSettings {
         let d = AdminSettings(socket: ConfigText.resolve(AdminSettings.defaultSocketName, against: baseDirectory))
@@ -19,6 +19,9 @@ extension DecodeContext {
         s.reportTokenEnv = map.optional("report_token_env").flatMap { environmentName($0) } ?? d.reportTokenEnv
         s.reportToken = secret(inline: map.string("report_token"), environmentName: s.reportTokenEnv)
         s.reportTokenFile = map.optional("report_token_file").flatMap { path($0) }
+        s.metricsTokenEnv = map.optional("metrics_token_env").flatMap { environmentName($0) } ?? d.metricsTokenEnv
+        s.metricsToken = secret(inline: map.string("metrics_token"), environmentName: s.metricsTokenEnv)
+        s.metricsTokenFile = map.optional("metrics_token_file").flatMap { path($0) }
         if let socket = map.optional("socket") {
             // An empty string turns the socket off; anything else is a path.
             if ValueDecoder.string(socket, sink: sink) == "" {
@@ -43,6 +46,10 @@ extension DecodeContext {
         if let token = s.token, token == s.reportToken {
             sink.add(.conflict, at: map.optional("report_token") ?? v,
                      "report_token equals the admin token; the roles only separate with different tokens")
+        }
+        if let metrics = s.metricsToken, metrics == s.token || metrics == s.reportToken {
+            sink.add(.conflict, at: map.optional("metrics_token") ?? v,
+                     "metrics_token equals the admin or report token; the roles only separate with different tokens")
         }
         return s
     }

@@ -131,7 +131,8 @@ struct DecodeContext {
     static let positive = Duration.nanoseconds(1)
 
     static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
-                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward", "ddns"]
+                           "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward", "ddns",
+                           "metrics", "query_log"]
         + operationsKeys
 
     /// Decodes the whole document; nil only when the root is not a mapping.
@@ -178,6 +179,8 @@ struct DecodeContext {
         if let ddns, let ddnsSection {
             checkDDNS(ddns, section: ddnsSection, zones: zones, listen: listen, admin: admin, routing: routing)
         }
+        let metrics = map.optional("metrics").map { decodeMetrics($0) } ?? MetricsSettings()
+        let queryLog = map.optional("query_log").flatMap { decodeQueryLog($0) }
         map.finish()
         var configuration = ProximaConfiguration(listen: listen, udpThreads: udpThreads, maxUDPPayload: maxUDPPayload,
                                                  logLevel: logLevel, tcp: tcp, zones: zones, geoip: geoip,
@@ -192,6 +195,8 @@ struct DecodeContext {
         configuration.process = operations.process
         configuration.identity = operations.identity
         configuration.ddns = ddns
+        configuration.metrics = metrics
+        configuration.queryLog = queryLog
         return configuration
     }
 

@@ -52,6 +52,10 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var process: ProcessSettings = ProcessSettings()
     /// NSID and CHAOS identity (`identity:`); nil: no NSID, CHAOS REFUSED.
     public var identity: ServerIdentity?
+    /// `metrics:` (on by default).
+    public var metrics: MetricsSettings = MetricsSettings()
+    /// `query_log:`; nil (the default) when absent.
+    public var queryLog: QueryLogSettings?
 
     /// Creates a configuration; `ConfigLoader` is the normal way to get one (it validates).
     public init(listen: [ListenEndpoint] = [ListenEndpoint.defaultDNS],
@@ -371,6 +375,12 @@ public struct AdminSettings: Sendable, Hashable {
     public var reportTokenFile: String?
     /// Which backends the report token may report for. Default `.source`.
     public var reportSources: AdminReportSources
+    /// The metrics token (`GET /metrics` only), from `metrics_token` or `metrics_token_env`.
+    public var metricsToken: String?
+    /// Environment variable consulted for the metrics token. Default `PROXIMA_METRICS_TOKEN`.
+    public var metricsTokenEnv: String = "PROXIMA_METRICS_TOKEN"
+    /// Absolute path of a file holding the metrics token.
+    public var metricsTokenFile: String?
     /// Origins (`https://host[:port]`) whose requests are accepted; every other request carrying
     /// an `Origin` header is refused. Default none.
     public var allowedOrigins: [String]

@@ -27,7 +27,7 @@ public struct TableMemory: Sendable {
 /// last given to it for one routed question (remembered only when no draw chose it).
 struct CachedLocation {
     /// `AnswerCache.locationKey` of the network, with the located network's prefix length in bits
-    /// 52...59; 0 = empty.
+    /// 52...59 and its `PlacementKind` in bits 48...50; 0 = empty.
     var tag: UInt64
     var latitude: Double
     var longitude: Double
@@ -42,10 +42,12 @@ struct CachedLocation {
     var memoRoute: UInt32
 
     static let prefixShift: UInt64 = 52
-    static let keyMask: UInt64 = ~(0xff << prefixShift)
+    static let sourceShift: UInt64 = 48
+    static let keyMask: UInt64 = ~((0xff << prefixShift) | (0x7 << sourceShift))
 
     var key: UInt64 { tag & CachedLocation.keyMask }
     var networkPrefix: Int { Int(truncatingIfNeeded: (tag >> CachedLocation.prefixShift) & 0xff) }
+    var placement: PlacementKind { PlacementKind(rawValue: UInt8(truncatingIfNeeded: (tag >> CachedLocation.sourceShift) & 0x7)) ?? .none }
 }
 
 /// The per-thread location table: `AnswerCache.locationSlots` entries, cache-line aligned, in
@@ -102,9 +104,10 @@ final class LocationTable {
     /// already is (stale); else a free or stale slot of the emptier of its two sets; else a slot of
     /// its first set whose resident can move to its own other set; else one of its four slots chosen
     /// by the key's bits (a pseudo-random eviction: no pattern of clients keeps evicting itself).
-    func insert(_ key: UInt64, coordinate: Coordinate, networkPrefix: Int, expires: Double, now: Double) -> Int {
+    func insert(_ key: UInt64, coordinate: Coordinate, networkPrefix: Int, expires: Double, now: Double,
+                placement: PlacementKind = .none) -> Int {
         let (a, b) = sets(of: key)
-        let entry = CachedLocation.entry(key, coordinate, networkPrefix, expires)
+        let entry = CachedLocation.entry(key, coordinate, networkPrefix, expires, placement)
         func place(_ s: Int) -> Int {
             base[s] = entry
             return s
@@ -142,8 +145,10 @@ final class LocationTable {
 }
 
 extension CachedLocation {
-    static func entry(_ key: UInt64, _ c: Coordinate, _ prefix: Int, _ expires: Double) -> CachedLocation {
-        CachedLocation(tag: key | (UInt64(UInt8(clamping: prefix)) << prefixShift), latitude: c.latitude,
+    static func entry(_ key: UInt64, _ c: Coordinate, _ prefix: Int, _ expires: Double,
+                      _ placement: PlacementKind = .none) -> CachedLocation {
+        CachedLocation(tag: key | (UInt64(UInt8(clamping: prefix)) << prefixShift)
+                           | (UInt64(placement.rawValue & 0x7) << sourceShift), latitude: c.latitude,
                        longitude: c.longitude, expires: expires, memoExpires: -.infinity, memoHi: 0, memoLo: 0,
                        memoGeneration: 0, memoRoute: 0)
     }
@@ -209,7 +214,7 @@ extension AnswerCache {
     /// when the location is unknown or needs a remote lookup (the engine handles those cases);
     /// `slot` is where the location is remembered (nil for an IPv6 network narrower than /48).
     mutating func cachedLocation(_ address: IPAddress, now: Double)
-        -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?)? {
+        -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?, placement: PlacementKind)? {
         let (key, width) = AnswerCache.locationKey(address)
         if locations == nil, locationSlots > 0, !locationTableUnavailable {
             locations = LocationTable(slots: locationSlots, memory: tableMemory)
@@ -217,31 +222,35 @@ extension AnswerCache {
         }
         if let table = locations, let s = AnswerCache.findLocation(table, address, now: now) {
             let c = table.base[s]
-            return (Coordinate(latitude: c.latitude, longitude: c.longitude), c.networkPrefix, s)
+            return (Coordinate(latitude: c.latitude, longitude: c.longitude), c.networkPrefix, s, c.placement)
         }
         let found: (Coordinate, Int)
         let expires: Double
+        let placement: PlacementKind
         if address.mappedIPv4 == nil, let q = snapshot.locator.quickLocate(address) {
             // Overrides and the database belong to the snapshot: true until it is replaced.
             found = (q.coordinate, q.networkPrefix)
             expires = .infinity
+            placement = PlacementKind(q.source)
         } else {
             guard case .located(let l) = snapshot.locator.locate(address),
                   l.network.address.family == address.family else { return nil }
             found = (l.coordinate, l.network.prefixLength)
             expires = now + AnswerCache.locationLifetime
+            placement = PlacementKind(l.source)
         }
-        guard let table = locations else { return (found.0, found.1, nil) }
+        guard let table = locations else { return (found.0, found.1, nil, placement) }
         let storeKey: UInt64
         if found.1 <= width {
             storeKey = key
         } else if let exact = AnswerCache.exactKey(address) {
             storeKey = exact
         } else {
-            return (found.0, found.1, nil)
+            return (found.0, found.1, nil, placement)
         }
-        let s = table.insert(storeKey, coordinate: found.0, networkPrefix: found.1, expires: expires, now: now)
-        return (found.0, found.1, s)
+        let s = table.insert(storeKey, coordinate: found.0, networkPrefix: found.1, expires: expires, now: now,
+                             placement: placement)
+        return (found.0, found.1, s, placement)
     }
 
     /// Answers a directly routed A/AAAA question, writing the records straight into `output`.
@@ -268,8 +277,10 @@ extension AnswerCache {
                 if c.memoRoute == id && c.memoGeneration == generation && now <= c.memoExpires {
                     _ = nextEntropy()
                     let address: IPAddress = isAAAA ? .v6(c.memoHi, c.memoLo) : .v4(UInt32(truncatingIfNeeded: c.memoLo))
-                    return write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
-                                 networkPrefix: c.networkPrefix, output: output) { _ in address }
+                    let n = write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
+                                  networkPrefix: c.networkPrefix, output: output) { _ in address }
+                    if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: c.placement) }
+                    return n
                 }
             }
         }
@@ -277,7 +288,7 @@ extension AnswerCache {
         guard let geo = snapshot.geoData, let resolvedStates = resolvedStates(states, generation: statesGeneration) else {
             return nil
         }
-        guard let (coordinate, networkPrefix, slot) = cachedLocation(client, now: now) else { return nil }
+        guard let (coordinate, networkPrefix, slot, placement) = cachedLocation(client, now: now) else { return nil }
         let family: AddressFamily = isAAAA ? .v6 : .v4
         let entropy = nextEntropy()
         let loadMaxAge = snapshot.settings.loadMaxAge
@@ -296,15 +307,27 @@ extension AnswerCache {
                 table.base[slot].memoRoute = id
             }
             let address = pick.address
-            return write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
-                         networkPrefix: networkPrefix, output: output) { _ in address }
+            let n = write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
+                          networkPrefix: networkPrefix, output: output) { _ in address }
+            if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
+            return n
         }
         let decision = Router.decide(route: route, pools: geo, client: coordinate, family: family,
                                      states: resolvedStates, now: now, loadMaxAge: loadMaxAge,
                                      entropy: entropy, explain: false)
         guard case .answer(let addrs) = decision.outcome, !addrs.isEmpty else { return nil }
-        return write(q, route: route, query: p, transport: transport, count: addrs.count, usedECS: usedECS,
-                     networkPrefix: networkPrefix, output: output) { addrs[$0] }
+        let n = write(q, route: route, query: p, transport: transport, count: addrs.count, usedECS: usedECS,
+                      networkPrefix: networkPrefix, output: output) { addrs[$0] }
+        if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
+        return n
+    }
+
+    /// Records that the pool answered the question's (routed) name, for the worker's metrics step.
+    @inline(__always)
+    mutating func noteRouted(query p: UnsafeRawBufferPointer, nameLength: Int, placement: PlacementKind) {
+        guard collectsFacts else { return }
+        facts.routeNameHash = AnswerFacts.nameHash(p, from: 12, count: nameLength)
+        facts.placement = placement
     }
 
     /// Writes the routed answer: header, question, `count` A/AAAA records (`address(i)`), and the

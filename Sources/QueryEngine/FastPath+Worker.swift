@@ -115,6 +115,12 @@ public struct AnswerCache {
             lastSynthesizedRule = -1
         }
     }
+    /// What the last `answer` did beyond its bytes (routed name, placement, rate limiting), for
+    /// the worker's metrics and query-log step; reset by every `answer`.
+    public var facts = AnswerFacts()
+    /// Whether anyone reads `facts`' routed name and placement (metrics or the query log): when
+    /// not, the routed path skips hashing the name.
+    public var collectsFacts = true
     /// `ecs.trusted_resolvers` is unset (the default): no per-query trust check.
     var trustsEveryClientSubnet: Bool
     /// Entries of the location table (a power of two), 0 for none.
@@ -202,6 +208,7 @@ public struct AnswerCache {
                                 now: Double, states: BackendStates, statesGeneration: UInt64? = nil,
                                 output: UnsafeMutableRawBufferPointer) -> FastPathResult {
         lastWildcardZone = nil
+        facts = AnswerFacts()
         let result = answerUnlimited(query: query, source: source, transport: transport, now: now, states: states,
                                      statesGeneration: statesGeneration, output: output)
         guard transport == .udp, case .reply(let length) = result else { return result }
@@ -216,8 +223,12 @@ public struct AnswerCache {
         switch rateLimiter!.decide(response: UnsafeRawBufferPointer(rebasing: output[0..<length]), source: source, now: now,
                                    wildcardHash: wildcardHash) {
         case .send: return result
-        case .drop: return .drop
-        case .truncate: return .reply(length: ResponseRateLimiter.truncate(output, length: length))
+        case .drop:
+            facts.rateLimit = .drop
+            return .drop
+        case .truncate:
+            facts.rateLimit = .slip
+            return .reply(length: ResponseRateLimiter.truncate(output, length: length))
         }
     }
 
@@ -305,9 +316,14 @@ public struct AnswerCache {
         let ctx = QueryContext(source: source, transport: transport, now: now, entropy: nextEntropy())
         var clientDependent = false
         var dependency = DDNSDependency.none
+        var report: RouteReport?
         let result = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states, ddns: ddns,
                                          routed: &clientDependent, wildcardZone: &lastWildcardZone,
-                                         ddnsDependency: &dependency)
+                                         ddnsDependency: &dependency, report: &report)
+        if collectsFacts, let report {
+            facts.placement = PlacementKind(report.location)
+            if report.outcome == .pool, !report.answers.isEmpty { facts.routeNameHash = AnswerFacts.nameHash(report.name) }
+        }
         if let (q, slot) = learn {
             if !clientDependent, q.clientSubnet == nil, case .response = result {
                 // Learn the unlimited-size form so a later client with a bigger limit is not cut.

@@ -73,14 +73,16 @@ public enum QueryEngine {
     static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
                         states: BackendStates, routed: inout Bool, wildcardZone: inout DomainName?) -> EngineResult {
         var dependency = DDNSDependency.none
+        var report: RouteReport?
         return respond(to: bytes, context: context, snapshot: snapshot, states: states, ddns: nil, routed: &routed,
-                       wildcardZone: &wildcardZone, ddnsDependency: &dependency)
+                       wildcardZone: &wildcardZone, ddnsDependency: &dependency, report: &report)
     }
 
-    /// `ddnsDependency` says how the answer depends on `ddns` (how long the fast path may cache it).
+    /// `ddnsDependency` says how the answer depends on `ddns` (how long the fast path may cache it);
+    /// `report` is set to the routing report of the (last) routed name answered.
     static func respond(to bytes: [UInt8], context: QueryContext, snapshot: EngineSnapshot,
                         states: BackendStates, ddns: DDNSTable?, routed: inout Bool, wildcardZone: inout DomainName?,
-                        ddnsDependency: inout DDNSDependency) -> EngineResult {
+                        ddnsDependency: inout DDNSDependency, report: inout RouteReport?) -> EngineResult {
         // RFC 1035 §4.1.1: fewer than 12 bytes or QR=1 cannot be a query we answer: drop.
         guard bytes.count >= 12 else { return .drop }
         guard let header = bytes.withUnsafeBytes({ Header(bytes: $0) }), !header.isResponse else { return .drop }
@@ -155,6 +157,7 @@ public enum QueryEngine {
         }
         routed = resolution.routeReport != nil
         ddnsDependency = resolution.ddnsDependency
+        report = resolution.routeReport
         wildcardZone = resolution.wildcardZone
 
         var h = Header(id: header.id, isResponse: true, opcode: .query, authoritative: resolution.authoritative,

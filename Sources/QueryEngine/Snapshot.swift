@@ -21,11 +21,14 @@ public protocol ClientLocator: Sendable {
     /// would report as `.located` for `address`, or nil to fall back to `locate`. Only answers
     /// that stay true for this locator's whole life (overrides, a database): the fast path keeps
     /// them until the snapshot is replaced.
-    func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int)?
+    /// `source` says which of the two placed it (metrics and the query log report it).
+    func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int, source: LocationSource)?
 }
 
 extension ClientLocator {
-    public func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int)? { nil }
+    public func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int, source: LocationSource)? {
+        nil
+    }
 }
 
 /// A locator that knows nothing (no database configured).

@@ -74,6 +74,10 @@ final class IPStackClientTests: XCTestCase {
         guard case .hit = client.cached(ip("81.2.69.1"), now: clock.now()) else { return XCTFail() }
         clock.advance(.seconds(50))
         XCTAssertEqual(client.cached(ip("81.2.69.1"), now: clock.now()), .miss)
+        // Every probe is counted by result (the `proxima_ipstack_cache_lookups_total` metric).
+        XCTAssertEqual(client.statistics.cacheHits, 1)
+        XCTAssertEqual(client.statistics.cacheNegative, 1)
+        XCTAssertEqual(client.statistics.cacheMisses, 2)
     }
 
     func testNullCoordinatesAreANegativeAnswerNotAFailure() async throws {

@@ -52,4 +52,20 @@ static inline void cproxima_prefetch(const void *p) {
     __builtin_prefetch(p, 0, 3);
 }
 
+/// Per-thread counters (metrics, query-log rings): written by one thread, read by a scrape on
+/// another. Relaxed atomic loads and stores, no read-modify-write: on x86-64 and arm64 these are
+/// plain moves (no lock prefix, no barrier), yet a concurrent reader never sees a torn value.
+static inline void cproxima_counter_add(uint64_t *p, uint64_t n) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+static inline uint64_t cproxima_counter_load(const uint64_t *p) {
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void cproxima_store_release(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline uint64_t cproxima_load_acquire(const uint64_t *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
 #endif
