@@ -62,8 +62,9 @@ public enum QueryEngine {
         var routed = false
         var wildcardZone: DomainName?
         var dependency = DDNSDependency.none
+        var report: RouteReport?
         let r = respond(to: bytes, context: context, snapshot: snapshot, states: states, ddns: ddns, routed: &routed,
-                        wildcardZone: &wildcardZone, ddnsDependency: &dependency)
+                        wildcardZone: &wildcardZone, ddnsDependency: &dependency, report: &report)
         return (r, routed)
     }
 

@@ -33,6 +33,12 @@ struct Proxima: AsyncParsableCommand {
 @main
 enum ProximaMain {
     static func main() {
+        // A parent may start us with signals blocked (a signal mask is inherited across exec:
+        // e.g. a process spawned from a Dispatch worker thread has SIGTERM blocked). Unblock all
+        // before any thread exists, so SIGTERM/SIGINT stop the clients and reach serve's handlers.
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        pthread_sigmask(SIG_SETMASK, &unblocked, nil)
         let done = DispatchSemaphore(value: 0)
         Task.detached {
             await Proxima.main()

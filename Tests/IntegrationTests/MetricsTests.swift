@@ -444,7 +444,7 @@ final class MetricsTests: XCTestCase {
         // logrotate: rename, signal, and new lines land in a new file at the old path.
         let rotated = path + ".1"
         XCTAssertEqual(rename(path, rotated), 0)
-        live.server.reopenLogs()
+        XCTAssertTrue(live.server.reopeners.reopenAll().isEmpty)   // what SIGUSR1 runs
         XCTAssertTrue(try LiveServer.eventually(timeout: 10) {
             _ = try self.live.udp("ns1.geo.test.", .a)
             return FileManager.default.fileExists(atPath: path)
