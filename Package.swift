@@ -80,7 +80,7 @@ let package = Package(
         ]),
         // DDNS reuses AdminAPI's connection guards (caps, timeouts) and strict JSON reader.
         .target(name: "DDNS", dependencies: [
-            "DNSWire", "ProximaConfig", "AdminAPI",
+            "DNSWire", "QueryEngine", "ProximaConfig", "AdminAPI",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -148,7 +148,7 @@ let package = Package(
         .executableTarget(name: "fuzz-geodata", dependencies: ["FuzzSupport", "GeoRouting", "DNSWire"],
                           path: "Fuzz/Targets/fuzz-geodata"),
         .executableTarget(name: "fuzz-admin", dependencies: ["FuzzSupport", "GeoRouting", "DNSWire"], path: "Fuzz/Targets/fuzz-admin"),
-        .executableTarget(name: "fuzz-ddns", dependencies: ["FuzzSupport", "DNSWire"], path: "Fuzz/Targets/fuzz-ddns"),
+        .executableTarget(name: "fuzz-ddns", dependencies: ["FuzzSupport", "DNSWire", "QueryEngine"], path: "Fuzz/Targets/fuzz-ddns"),
 
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),

@@ -20,23 +20,10 @@ public final class DDNSOverlayPublisher: DDNSPublisher {
     }
 
     public func apply(_ changes: [DDNSChange], version: UInt64) {
-        let converted = changes.map(Self.tableChange)
         store.updateDDNS { current in
             // Without `ddns:` there is no table to change (the service does not run then).
-            current?.applying(converted, version: version)
+            current?.applying(changes, version: version)
         }
-    }
-
-    static func tableChange(_ change: DDNSChange) -> DDNSTable.Change {
-        switch change {
-        case .replaceAll(let silos): return .replaceAll(silos.map(tableSilo))
-        case .upsert(let silo): return .upsert(tableSilo(silo))
-        case .delete(let id): return .delete(id: id)
-        }
-    }
-
-    static func tableSilo(_ s: Silo) -> DDNSTable.Silo {
-        DDNSTable.Silo(id: s.id, records: s.records.map { DDNSTable.Record(hostname: $0.hostname, address: $0.address, ttl: $0.ttl) })
     }
 }
 

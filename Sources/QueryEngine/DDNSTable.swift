@@ -24,42 +24,7 @@ public struct DDNSTableSettings: Sendable, Hashable {
 /// Lookups are hash probes. The maps are split into `shardCount` shards so that applying one
 /// silo's change copies one shard (about silos/64 entries), not the whole table: an update costs
 /// O(silos / 64 + records of the silo), independent of query load.
-///
-/// This type mirrors the DDNS module's `Silo`/`DDNSChange` in the engine's own terms because the
-/// pure engine cannot depend on the store module (which depends on the config, which depends on
-/// the engine); `ProximaApp` translates one to the other.
 public final class DDNSTable: Sendable {
-    /// One record as the store holds it (hostname as written: one label, or absolute with a dot).
-    public struct Record: Sendable, Hashable {
-        public var hostname: String
-        public var address: IPAddress
-        public var ttl: UInt32?
-
-        public init(hostname: String, address: IPAddress, ttl: UInt32? = nil) {
-            self.hostname = hostname
-            self.address = address
-            self.ttl = ttl
-        }
-    }
-
-    /// A silo's records.
-    public struct Silo: Sendable, Hashable {
-        public var id: String
-        public var records: [Record]
-
-        public init(id: String, records: [Record]) {
-            self.id = id
-            self.records = records
-        }
-    }
-
-    /// A committed change (the store's `DDNSChange`).
-    public enum Change: Sendable, Hashable {
-        case replaceAll([Silo])
-        case upsert(Silo)
-        case delete(id: String)
-    }
-
     /// Addresses at one name with their TTL (nil: the default).
     struct Addresses: Sendable {
         var v4: [(IPAddress, UInt32?)] = []
@@ -135,7 +100,7 @@ public final class DDNSTable: Sendable {
     /// A new table with `changes` applied in order; `version` is the store's version after them.
     /// The table keeps the larger of its version and `version`: a shared store's feed can deliver
     /// a node's own change after the API applied it, and the SOA serial must never go back.
-    public func applying(_ changes: [Change], version: UInt64) -> DDNSTable {
+    public func applying(_ changes: [DDNSChange], version: UInt64) -> DDNSTable {
         var b = Builder(self)
         for change in changes {
             switch change {
@@ -268,7 +233,7 @@ public final class DDNSTable: Sendable {
 }
 
 extension DDNSTable.Addresses {
-    mutating func add(_ r: DDNSTable.Record) {
+    mutating func add(_ r: DDNSRecord) {
         if r.address.family == 1 {
             if !v4.contains(where: { $0.0 == r.address }) { v4.append((r.address, r.ttl)) }
         } else {

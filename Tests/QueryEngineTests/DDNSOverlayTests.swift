@@ -38,8 +38,8 @@ final class DDNSOverlayTests: XCTestCase {
     static let settings = DDNSTableSettings(zone: try! DomainName(parsing: "dyn.example.test."),
                                             allowNamesIn: [try! DomainName(parsing: "example.test.")], defaultTTL: 60)
 
-    static func silo1() -> DDNSTable.Silo {
-        DDNSTable.Silo(id: "silo1", records: [
+    static func silo1() -> Silo {
+        Silo(id: "silo1", records: [
             .init(hostname: "dbserver", address: IPAddress("203.0.113.7")!),
             .init(hostname: "webserver", address: IPAddress("2001:db8::7")!, ttl: 30),
             .init(hostname: "www.example.test.", address: IPAddress("198.51.100.1")!),
