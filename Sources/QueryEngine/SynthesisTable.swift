@@ -31,8 +31,6 @@ public final class SynthesisTable: Sendable {
     let reverse: [(rule: Int, forward: Int)]
     /// Per forward rule: the fast-path view (nil for reverse rules).
     let fast: [FastForward?]
-    /// Indexes of forward rules, in config order (the order the engine tries them).
-    let fastOrder: [Int]
     /// Reverse rules as the fast path checks them, in the engine's order; empty when the fast
     /// path must leave every PTR to the engine.
     let fastReverse: [FastReverse]
@@ -115,7 +113,6 @@ public final class SynthesisTable: Sendable {
         self.reverse = reverse
         self.fast = fast
         let fastOrder = fast.indices.filter { fast[$0] != nil }
-        self.fastOrder = fastOrder
         var fastRules: [FastRule] = [], fastBytes: [UInt8] = [], fastWithin: [IPNetwork] = []
         func append(_ bytes: [UInt8]) -> Range<Int> {
             fastBytes += bytes
