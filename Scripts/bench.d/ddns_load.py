@@ -14,6 +14,7 @@ import socket
 import statistics
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -26,7 +27,7 @@ def config_section(api_port, store):
     """The `ddns:` section of a bench server's config."""
     return f"""ddns:
   zone: {ZONE}
-  nameservers: [ns1.{ZONE}]
+  nameservers: [ns1.example.test.]
   listen: 127.0.0.1:{api_port}
   store: "{store}"
   admin_token: {TOKEN}
@@ -272,13 +273,14 @@ def _postgres_bin():
 
 @contextlib.contextmanager
 def postgres_cluster(workdir, port):
-    """A throwaway PostgreSQL cluster in `workdir` on 127.0.0.1:`port` (as `postgres` when we
+    """A throwaway PostgreSQL cluster in a temp dir of its own on 127.0.0.1:`port` (as `postgres` when we
     are root: initdb refuses root). Yields the store URL of a fresh `ddns` database."""
     bindir = _postgres_bin()
     if not bindir:
         raise RuntimeError("PostgreSQL is not installed (Scripts/setup --for-tests installs it)")
-    base = os.path.join(workdir, "pg")
-    os.makedirs(base, exist_ok=True)
+    # Its own temp dir, not under `workdir`: that one is private to us (0700) and the server runs
+    # as `postgres` when we are root.
+    base = tempfile.mkdtemp(prefix="proxima-bench-pg-")
     prefix = []
     if os.geteuid() == 0:
         pw = pwd.getpwnam("postgres")
