@@ -8,31 +8,11 @@ import XCTest
 /// `admin.tls`: the TCP listener speaks TLS with the configured certificate; a client that trusts
 /// it gets answers, one that does not (or speaks plain HTTP) gets nothing.
 final class AdminTLSTests: XCTestCase {
-    /// A self-signed certificate for 127.0.0.1, made with the openssl CLI (Scripts/setup
-    /// --for-tests installs it).
-    private func makeCertificate(in directory: String) throws -> (cert: String, key: String) {
-        let cert = directory + "/admin.crt"
-        let key = directory + "/admin.key"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                             "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                             "-keyout", key, "-out", cert]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw RawSocketError("openssl req failed (\(process.terminationStatus)); install openssl")
-        }
-        return (cert, key)
-    }
-
     func testTLSListenerServesTrustingClientsOnly() async throws {
         let directory = NSTemporaryDirectory() + "pxa-tls-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (cert, key) = try makeCertificate(in: directory)
+        let (cert, key) = try SelfSignedCertificate.make(in: directory, name: "admin")
         let h = try await AdminHarness.start(AdminServerConfiguration(
             host: "127.0.0.1", port: 0, token: "adm1n",
             tls: .init(certificatePath: cert, privateKeyPath: key)))

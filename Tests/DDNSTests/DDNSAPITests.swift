@@ -316,7 +316,7 @@ final class DDNSAPITests: XCTestCase {
     func testTLSListener() async throws {
         let directory = DDNSHarness.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (cert, key) = try makeCertificate(in: directory)
+        let (cert, key) = try SelfSignedCertificate.make(in: directory, name: "ddns")
         let h = try await DDNSHarness.start(directory: directory) { $0.tls = AdminTLSSettings(certificate: cert, privateKey: key) }
         var trusting = TLSConfiguration.makeClientConfiguration()
         trusting.trustRoots = .file(cert)
@@ -332,25 +332,5 @@ final class DDNSAPITests: XCTestCase {
             XCTFail("plain HTTP answered on the TLS port: \(plain.status)")
         } catch {}
         await h.stop(removing: false)
-    }
-
-    /// A self-signed certificate for 127.0.0.1, made with the openssl CLI (Scripts/setup
-    /// --for-tests installs it).
-    private func makeCertificate(in directory: String) throws -> (cert: String, key: String) {
-        let cert = directory + "/ddns.crt"
-        let key = directory + "/ddns.key"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                             "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                             "-keyout", key, "-out", cert]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw HarnessError("openssl req failed (\(process.terminationStatus)); install openssl")
-        }
-        return (cert, key)
     }
 }

@@ -30,6 +30,19 @@ enum ConfigTestSupport {
         }
     }
 
+    /// Table-driven error check: each `yaml` must fail with exactly one issue of `code`, at
+    /// `line`, naming `keyPath` (file:line: key, as operators read them).
+    static func assertSingleIssues(_ cases: [(String, ConfigIssue.Code, Int, String)],
+                                   prefix: String = "", file: StaticString = #filePath, line: UInt = #line) {
+        for (yaml, code, issueLine, keyPath) in cases {
+            let issues = Self.issues(prefix + yaml, file: file, line: line)
+            XCTAssertEqual(issues.count, 1, "\(yaml): \(issues)", file: file, line: line)
+            XCTAssertEqual(issues.first?.code, code, "\(yaml): \(issues)", file: file, line: line)
+            XCTAssertEqual(issues.first?.line, issueLine, yaml, file: file, line: line)
+            XCTAssertEqual(issues.first?.keyPath, keyPath, yaml, file: file, line: line)
+        }
+    }
+
     /// Loads `yaml` expecting failure; returns the issues (fails the test on success).
     static func issues(_ yaml: String, environment: [String: String] = [:], configFile: String = "t.yaml",
                        file: StaticString = #filePath, line: UInt = #line) -> [ConfigIssue] {

@@ -150,13 +150,7 @@ final class DDNSConfigTests: XCTestCase {
             (head + "  request_timeout: 0s\n", .outOfRange, 8, "ddns.request_timeout"),
             (head + "  idle_timeout: 100000s\n", .outOfRange, 8, "ddns.idle_timeout"),
         ]
-        for (yaml, code, line, path) in cases {
-            let issues = ConfigTestSupport.issues(yaml)
-            XCTAssertEqual(issues.count, 1, "\(yaml): \(issues)")
-            XCTAssertEqual(issues.first?.code, code, "\(yaml): \(issues)")
-            XCTAssertEqual(issues.first?.line, line, yaml)
-            XCTAssertEqual(issues.first?.keyPath, path, yaml)
-        }
+        ConfigTestSupport.assertSingleIssues(cases)
     }
 
     func testListenMustDifferFromAdmin() {

@@ -56,12 +56,6 @@ final class ForwardConfigTests: XCTestCase {
             ("forward:\n" + ok + "  cache:\n    max_entries: 0\n", .outOfRange, 8, "forward.cache.max_entries"),
             ("forward:\n" + ok + "  cache:\n    ttl: 5m\n", .unknownKey, 8, "forward.cache.ttl"),
         ]
-        for (yaml, code, line, path) in cases {
-            let issues = ConfigTestSupport.issues(zone + yaml)
-            XCTAssertEqual(issues.count, 1, "\(yaml): \(issues)")
-            XCTAssertEqual(issues.first?.code, code, yaml)
-            XCTAssertEqual(issues.first?.line, line, yaml)
-            XCTAssertEqual(issues.first?.keyPath, path, yaml)
-        }
+        ConfigTestSupport.assertSingleIssues(cases, prefix: zone)
     }
 }

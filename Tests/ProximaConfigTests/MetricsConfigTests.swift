@@ -50,12 +50,6 @@ final class MetricsConfigTests: XCTestCase {
             ("query_log:\n  path: \"~/q.jsonl\"\n", .invalidValue, 5, "query_log.path"),
             ("query_log:\n  path: q.jsonl\n  rotate: daily\n", .unknownKey, 6, "query_log.rotate"),
         ]
-        for (yaml, code, line, path) in cases {
-            let issues = ConfigTestSupport.issues(zone + yaml)
-            XCTAssertEqual(issues.count, 1, "\(yaml): \(issues)")
-            XCTAssertEqual(issues.first?.code, code, yaml)
-            XCTAssertEqual(issues.first?.line, line, yaml)
-            XCTAssertEqual(issues.first?.keyPath, path, yaml)
-        }
+        ConfigTestSupport.assertSingleIssues(cases, prefix: zone)
     }
 }

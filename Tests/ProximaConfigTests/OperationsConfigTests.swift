@@ -53,12 +53,6 @@ final class OperationsConfigTests: XCTestCase {
             ("identity:\n  id: a\n  name: b\n", .unknownKey, 6, "identity.name"),
             ("lock_file: \"\"\n", .invalidValue, 4, "lock_file"),
         ]
-        for (yaml, code, line, path) in cases {
-            let issues = ConfigTestSupport.issues(zone + yaml)
-            XCTAssertEqual(issues.count, 1, "\(yaml): \(issues)")
-            XCTAssertEqual(issues.first?.code, code, yaml)
-            XCTAssertEqual(issues.first?.line, line, yaml)
-            XCTAssertEqual(issues.first?.keyPath, path, yaml)
-        }
+        ConfigTestSupport.assertSingleIssues(cases, prefix: zone)
     }
 }

@@ -43,12 +43,6 @@ final class RRLConfigTests: XCTestCase {
             ("ecs:\n  trusted: []\n", .unknownKey, 5, "ecs.trusted"),
             ("ecs:\n  trusted_resolvers: [10.0.0.0/8, 10.0.0.0/8]\n", .conflict, 5, "ecs.trusted_resolvers[1]"),
         ]
-        for (yaml, code, line, path) in cases {
-            let issues = ConfigTestSupport.issues(zone + yaml)
-            XCTAssertEqual(issues.count, 1, "\(yaml): \(issues)")
-            XCTAssertEqual(issues.first?.code, code, yaml)
-            XCTAssertEqual(issues.first?.line, line, yaml)
-            XCTAssertEqual(issues.first?.keyPath, path, yaml)
-        }
+        ConfigTestSupport.assertSingleIssues(cases, prefix: zone)
     }
 }

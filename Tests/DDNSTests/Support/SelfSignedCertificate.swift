@@ -1,0 +1,1 @@
+../../AdminAPITests/Support/SelfSignedCertificate.swift
