@@ -7,6 +7,7 @@ import HummingbirdTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import NIOSSL
 import ProximaConfig
 
@@ -103,6 +104,16 @@ final class DDNSHTTPServer: Sendable {
             return base
         }
         let host = settings.listen.address.description
+        // One event loop of its own, and every connection's task runs on it (see
+        // `EventLoopTaskExecutor`): a request costs no thread hand-off, and the API stays off the
+        // loops that serve DNS over TCP and the admin API.
+        // The thread is named `proxima-ddns` (top -H, ps -L), so an operator can give it a CPU of
+        // its own away from the DNS workers (`taskset -p -c CPU TID`; Scripts/bench --ddns-api-core).
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let executor = EventLoopTaskExecutor(group.next())
+        // (Linux: a thread names itself by writing /proc/thread-self/comm.)
+        group.next().execute { try? "proxima-ddns".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8) }
+        defer { group.shutdownGracefully { _ in } }
         let app = Application(router: router, server: server,
                               configuration: .init(address: .hostname(host, port: settings.listen.port),
                                                    serverName: "proxima-ddns"),
@@ -117,9 +128,10 @@ final class DDNSHTTPServer: Sendable {
                                   }
                                   for waiter in waiters { waiter.resume(returning: port) }
                               },
+                              eventLoopGroupProvider: .shared(group),
                               logger: logger)
         do {
-            try await app.run()
+            try await withTaskExecutorPreference(executor) { try await app.run() }
             finish("stopped")
         } catch {
             finish("\(error)")
