@@ -64,6 +64,8 @@ public struct EngineQueryHandler: QueryHandler {
     let answerFlow: AnswerFlowRecorder?
     /// The cross-cutting steps after each answer (metrics, query log).
     let steps: QuerySteps
+    /// The response rate limiter of UDP answers sent after an ipstack lookup (shared by workers).
+    let deferredLimiter = SharedResponseRateLimiter()
 
     public init(store: SnapshotStore, remote: (any RemoteLocating)?,
                 locationTableBytes: Int = AnswerCache.maxLocationTableBytes, forwarder: Forwarder? = nil,
@@ -79,7 +81,7 @@ public struct EngineQueryHandler: QueryHandler {
     public func makeWorker() -> QueryWorker {
         EngineWorker(store: store, remote: remote, locationTableBytes: locationTableBytes, forwarder: forwarder,
                      flow: answerFlow?.makeTable(),
-                     steps: steps)
+                     steps: steps, deferredLimiter: deferredLimiter)
     }
 }
 
@@ -135,9 +137,13 @@ final class EngineWorker: QueryWorker {
     let counters: QueryCounterBlock?
     /// This thread's query-log ring (nil: no query log).
     let logRing: QueryLogRing?
+    /// Rate limits UDP answers sent after an ipstack lookup (shared with the other workers).
+    let deferredLimiter: SharedResponseRateLimiter
 
     init(store: SnapshotStore, remote: (any RemoteLocating)?, locationTableBytes: Int = AnswerCache.maxLocationTableBytes,
-         forwarder: Forwarder? = nil, flow: AnswerFlowTable? = nil, steps: QuerySteps = QuerySteps()) {
+         forwarder: Forwarder? = nil, flow: AnswerFlowTable? = nil, steps: QuerySteps = QuerySteps(),
+         deferredLimiter: SharedResponseRateLimiter = SharedResponseRateLimiter()) {
+        self.deferredLimiter = deferredLimiter
         self.store = store
         self.remote = remote
         self.forwarder = forwarder
@@ -278,17 +284,26 @@ final class EngineWorker: QueryWorker {
                                                                   states: states, ddns: ddns),
                       r.count <= output.count else { return .drop }
                 r.withUnsafeBytes { output.copyMemory(from: $0) }
-                return .reply(length: r.count)
+                guard transport == .udp else { return .reply(length: r.count) }
+                switch cache.pointee.rateLimit(length: r.count, source: client.address, now: now, output: output) {
+                case .reply(let n): return .reply(length: n)
+                default: return .drop
+                }
             }
+            let deferredLimiter = deferredLimiter
             Task {
                 defer { remote.releasePending() }
                 let loc = await remote.locateRemote(address)
                 let ctx = QueryContext(source: client.address, transport: transport, now: monotonicSeconds(),
                                        entropy: entropy, remoteLocation: .some(loc))
-                if case .response(let r) = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states,
-                                                               ddns: ddns) {
-                    sink.send(r, to: client)
-                }
+                guard case .response(let r) = QueryEngine.respond(to: bytes, context: ctx, snapshot: snapshot, states: states,
+                                                                  ddns: ddns) else { return }
+                // UDP answers pass the response rate limiter here too: a flood of clients that
+                // need a lookup must not reach a spoofed source unlimited.
+                let limited = transport == .udp
+                    ? deferredLimiter.admit(r, source: client.address, now: ctx.now, settings: snapshot.settings.rateLimit)
+                    : r
+                if let limited { sink.send(limited, to: client) }
             }
             return .later
         }

@@ -212,6 +212,15 @@ public struct AnswerCache {
         let result = answerUnlimited(query: query, source: source, transport: transport, now: now, states: states,
                                      statesGeneration: statesGeneration, output: output)
         guard transport == .udp, case .reply(let length) = result else { return result }
+        return rateLimit(length: length, source: source, now: now, output: output)
+    }
+
+    /// Passes a UDP reply of `length` bytes in `output` through this thread's response rate
+    /// limiter: the reply as is, cut to a slip (TC=1), or dropped. `answer` calls it for its own
+    /// replies; the shell for a reply it made itself on this thread (an ipstack lookup not queued).
+    public mutating func rateLimit(length: Int, source: IPAddress, now: Double,
+                                   output: UnsafeMutableRawBufferPointer) -> FastPathResult {
+        let result = FastPathResult.reply(length: length)
         if !rateLimiterResolved {
             // The table is made on the first UDP reply: TCP-only caches never allocate one.
             rateLimiterResolved = true

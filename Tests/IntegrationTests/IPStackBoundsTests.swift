@@ -51,6 +51,30 @@ final class IPStackBoundsTests: XCTestCase {
         await live.stop()
     }
 
+    /// Answers sent after an ipstack lookup pass the response rate limiter like every other UDP
+    /// answer: 20 queries from one source for 20 new networks (each one a lookup, a deferred
+    /// answer) with `rrl.rate: 1` get one answer, not 20 — a flood of queries needing lookups
+    /// must not reach a spoofed source unlimited.
+    func testDeferredAnswersAreRateLimited() async throws {
+        let ipstack = TestHTTPBackend(host: "127.0.0.1")
+        ipstack.body = #"{"ip": "x", "latitude": 35.68, "longitude": 139.69, "country_code": "JP"}"#
+        try await ipstack.start()
+        defer { Task { await ipstack.stop() } }
+        let live = try await LiveServer.start(
+            config: Self.config(port: ipstack.port, extra: "    budget: 5s\n    max_per_minute: 1000\n    max_pending: 100\n    max_concurrent: 32")
+                + "\nrrl:\n  rate: 1\n  slip: 0\n",
+            files: ["geo.zone": GeoIPServerTests.zone, "geo_data.json": GeoIPServerTests.geoData],
+            copies: ["geo.mmdb": LiveServer.fixture("Tests/Fixtures/geoip/proxima-test-city-v6.mmdb")])
+        let queries = (0..<20).map { Self.query("8.8.\($0).0/24") }
+        let burst = Task.detached { try DNSTestClient.udpBurst(queries, to: IPAddress("127.0.0.1")!, port: live.port, quiet: 2) }
+        XCTAssertTrue(LiveServer.eventually(timeout: 10) { ipstack.requests == 20 },
+                      "every query took the lookup path: \(ipstack.requests) requests")
+        let replies = try await burst.value
+        XCTAssertGreaterThanOrEqual(replies.count, 1, "the first answer is within the rate")
+        XCTAssertLessThanOrEqual(replies.count, 2, "deferred answers beyond rrl.rate are dropped, got \(replies.count)")
+        await live.stop()
+    }
+
     /// 100 new networks, `max_per_minute: 5`: five requests reach ipstack, every query is answered,
     /// and the month's count is in the usage file.
     func testECSFloodSpendsAtMostMaxPerMinute() async throws {

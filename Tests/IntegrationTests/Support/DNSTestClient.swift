@@ -59,6 +59,32 @@ enum DNSTestClient {
         return Array(buf[0..<n])
     }
 
+    /// Sends every query from one UDP socket at once, then collects replies until none arrives
+    /// for `quiet` seconds (or `deadline` seconds pass in all); returns them in arrival order.
+    static func udpBurst(_ queries: [[UInt8]], to address: IPAddress, port: UInt16, quiet: Double = 1,
+                         deadline: Double = 10) throws -> [[UInt8]] {
+        let fd = socket(address.family == 1 ? AF_INET : AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket: \(errno)") }
+        defer { close(fd) }
+        setTimeout(fd, quiet)
+        var (ss, len) = makeSockaddr(for: address, port: port)
+        for query in queries {
+            let sent = withUnsafePointer(to: &ss) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, query, query.count, 0, $0, len) }
+            }
+            guard sent == query.count else { throw Failure(description: "sendto: \(errno)") }
+        }
+        var replies: [[UInt8]] = []
+        let end = Date().addingTimeInterval(deadline)
+        var buf = [UInt8](repeating: 0, count: 65535)
+        while Date() < end, replies.count < 10_000 {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n < 0 { break }
+            replies.append(Array(buf[0..<n]))
+        }
+        return replies
+    }
+
     /// Sends queries over one TCP connection (RFC 7766 framing) and reads one reply per query.
     static func tcpRaw(_ queries: [[UInt8]], to address: IPAddress, port: UInt16, timeout: Double = 3) throws -> [[UInt8]] {
         let fd = socket(address.family == 1 ? AF_INET : AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
