@@ -71,8 +71,9 @@ public final class IPStackClient: Sendable {
     private let clock: @Sendable () -> ContinuousClock.Instant
     private let wallClock: @Sendable () -> Date
     private let state: LockedBox<State>
-    /// Serializes usage-file writes (each writes the newest count, so order cannot go backwards).
-    private let usageWriter = LockedBox<(written: Int, month: Int, failed: Bool)>((-1, 0, false))
+    /// Serializes usage-file syncs. `synced`: this process's in-memory count of `month` right
+    /// after its last sync (requests counted since are the ones it adds to the file's count).
+    private let usageWriter: LockedBox<(synced: Int, month: Int, failed: Bool)>
 
     private struct CacheEntry {
         var location: Location?
@@ -116,6 +117,7 @@ public final class IPStackClient: Sendable {
         if let path = configuration.usageFile, let stored = IPStackUsageFile.read(path), stored.month == month {
             counted = stored.requests
         }
+        usageWriter = LockedBox((counted, month, false))
         state = LockedBox(State(usage: IPStackUsage(maxPerMinute: configuration.maxPerMinute,
                                                     monthlyQuota: configuration.monthlyQuota,
                                                     month: month, monthCount: counted)))
@@ -293,19 +295,28 @@ public final class IPStackClient: Sendable {
 
     /// Stores the month's count in the usage file before the request goes out (a crash then
     /// over-counts by at most the requests in flight, never under-counts).
+    ///
+    /// Several processes may share the file (`proxima serve` and `proxima locate`): under an
+    /// exclusive `flock` on `PATH.lock`, each adds the requests it counted since its last sync to
+    /// the count it finds in the file, writes the sum, and takes the others' requests into its
+    /// own count (so the monthly quota holds across them). Without the lock, each would write its
+    /// own count over the other's.
     private func persistUsage() {
         guard let path = configuration.usageFile else { return }
-        usageWriter.withLock { written in
+        usageWriter.withLock { sync in
             let (month, count) = state.withLock { ($0.usage.month, $0.usage.monthCount) }
-            guard month != written.month || count > written.written else { return }
+            if month != sync.month { sync = (0, month, sync.failed) }
+            guard count > sync.synced else { return }
             do {
-                try IPStackUsageFile.write(path, month: month, requests: count)
-                written = (count, month, false)
+                let total = try IPStackUsageFile.merge(path, month: month, added: count - sync.synced, atLeast: count)
+                let others = total - count
+                if others > 0 { state.withLock { $0.usage.absorb(others, month: month) } }
+                sync = (count + others, month, false)
             } catch {
-                if !written.failed {
+                if !sync.failed {
                     logger.error("ipstack usage file: \(error); the monthly count is kept in memory only until it can be written")
                 }
-                written.failed = true
+                sync.failed = true
             }
         }
     }

@@ -58,6 +58,12 @@ struct IPStackUsage: Sendable, Equatable {
         return .allowed
     }
 
+    /// Counts `requests` made by other processes sharing the usage file in `month`.
+    mutating func absorb(_ requests: Int, month other: Int) {
+        guard other == month, requests > 0 else { return }
+        monthCount += requests
+    }
+
     /// The month (years × 12 + month − 1, UTC) that `date` falls in.
     static func month(of date: Date) -> Int {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
@@ -94,6 +100,27 @@ enum IPStackUsageFile {
               let c = try? JSONDecoder().decode(Contents.self, from: data),
               let month = IPStackUsage.parseLabel(c.month), c.requests >= 0 else { return nil }
         return (month, c.requests)
+    }
+
+    /// Adds `added` requests to the count stored for `month` (zero when the file is missing,
+    /// unreadable or of another month) and writes the sum, at least `atLeast`; returns it. Holds an
+    /// exclusive `flock` on `PATH.lock` from the read to the rename, so processes sharing the file
+    /// add up their requests instead of overwriting each other's.
+    static func merge(_ path: String, month: Int, added: Int, atLeast: Int) throws -> Int {
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw GeoIPError(.ipstackConfiguration, "cannot open \(lockPath): errno \(errno)") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw GeoIPError(.ipstackConfiguration, "cannot lock \(lockPath): errno \(errno)") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        var stored = 0
+        if let current = read(path), current.month == month { stored = current.requests }
+        let (sum, overflow) = stored.addingReportingOverflow(max(0, added))
+        let total = max(overflow ? Int.max : sum, atLeast)
+        try write(path, month: month, requests: total)
+        return total
     }
 
     /// Writes atomically; throws on failure (the caller logs it and keeps counting in memory).

@@ -101,6 +101,35 @@ final class IPStackUsageTests: XCTestCase {
         XCTAssertEqual(IPStackUsageFile.read(usage)?.month, IPStackUsage.month(of: december))
     }
 
+    /// Two clients sharing one usage file (`proxima serve` and `proxima locate` do) add up their
+    /// requests under the file's lock instead of overwriting each other's count, and the monthly
+    /// quota holds across both.
+    func testClientsSharingTheUsageFileAddUpTheirRequests() async throws {
+        let server = try await TestHTTPServer.start { _ in .json(Self.json) }
+        defer { Task { try? await server.stop() } }
+        let clock = ManualClock()
+        let usage = dir.appendingPathComponent("shared-usage.json").path
+        let november = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18 UTC
+        func make() throws -> IPStackClient {
+            try client(server.baseURL, clock: clock, wall: { november }) {
+                $0.monthlyQuota = 5
+                $0.usageFile = usage
+            }
+        }
+        let serve = try make()
+        let locate = try make()
+        for a in Self.addresses(2) { _ = await serve.lookup(a, budget: .seconds(5)) }
+        for a in Self.addresses(4).suffix(2) { _ = await locate.lookup(a, budget: .seconds(5)) }
+        XCTAssertEqual(server.uris.count, 4)
+        XCTAssertEqual(IPStackUsageFile.read(usage)?.requests, 4, "both clients' requests are in the file")
+        // The first client learns of the other's two at its next sync: one request left, not three.
+        for a in Self.addresses(8).suffix(4) { _ = await serve.lookup(a, budget: .seconds(5)) }
+        XCTAssertEqual(server.uris.count, 5)
+        XCTAssertEqual(IPStackUsageFile.read(usage)?.requests, 5)
+        XCTAssertEqual(serve.statistics.monthRequests, 5)
+        XCTAssertEqual(serve.statistics.droppedQuotaExhausted, 3)
+    }
+
     func testSlidingWindowStateMachine() {
         let t0 = ContinuousClock.now
         var u = IPStackUsage(maxPerMinute: 2, monthlyQuota: 100, month: 1)
