@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "QueryEngine", dependencies: ["DNSWire", "DNSZone", "GeoRouting"]),
         // ProximaConfig decodes `synthesize:` into QueryEngine's rule type (one type per idea).
         .target(name: "ProximaConfig", dependencies: [
-            "DNSWire", "GeoRouting", "QueryEngine",
+            "DNSWire", "DNSZone", "GeoRouting", "QueryEngine",
             .product(name: "Yams", package: "Yams"),
         ]),
 

@@ -426,15 +426,9 @@ public final class ProximaServer: Sendable {
 
     /// The engine's settings from the config (ECS trust and RRL included).
     static func engineSettings(_ c: ProximaConfiguration) -> EngineSettings {
-        let rrl = c.rrl
-        return EngineSettings(maxUDPPayload: c.maxUDPPayload, loadMaxAge: c.health.loadMaxAge.configSeconds,
-                              ecsTrustedResolvers: c.ecs.trustedResolvers,
-                              rateLimit: rrl.enabled ? RateLimitSettings(rate: rrl.rate, slip: rrl.slip,
-                                                                         ipv4Prefix: rrl.ipv4Prefix,
-                                                                         ipv6Prefix: rrl.ipv6Prefix,
-                                                                         tableSize: rrl.tableSize, exempt: rrl.exempt)
-                                                     : nil,
-                              identity: c.identity)
+        EngineSettings(maxUDPPayload: c.maxUDPPayload, loadMaxAge: c.health.loadMaxAge.configSeconds,
+                       ecsTrustedResolvers: c.ecs.trustedResolvers, rateLimit: c.rrl.engineSettings,
+                       identity: c.identity)
     }
 
     static func healthTargets(_ geo: GeoData?) -> [HealthTarget] {

@@ -6,10 +6,10 @@ extension DecodeContext {
     static let rrlKeys = ["enabled", "rate", "slip", "ipv4_prefix", "ipv6_prefix", "table_size", "exempt"]
 
     func decodeRRL(_ v: YAMLValue) -> RRLSettings {
-        let d = RRLSettings()
-        guard let map = MappingReader(v, allowed: Self.rrlKeys, sink: sink) else { return d }
+        let d = RRLSettings().limits
+        guard let map = MappingReader(v, allowed: Self.rrlKeys, sink: sink) else { return RRLSettings() }
         defer { map.finish() }
-        return RRLSettings(enabled: map.bool("enabled") ?? d.enabled,
+        return RRLSettings(enabled: map.bool("enabled") ?? true,
                            rate: map.int("rate", in: 1...1_000_000) ?? d.rate,
                            slip: map.int("slip", in: 0...100) ?? d.slip,
                            ipv4Prefix: map.int("ipv4_prefix", in: 8...32) ?? d.ipv4Prefix,

@@ -1,3 +1,4 @@
+import DNSZone
 import DNSWire
 import GeoRouting
 import Yams
@@ -39,7 +40,7 @@ public enum ConfigLoader {
         if !file.hasPrefix("/"), let workingDirectory {
             absoluteFile = ConfigText.resolve(file, against: workingDirectory)
         } else {
-            absoluteFile = ConfigText.normalize(file)
+            absoluteFile = ZonePath.normalize(file)
         }
         let context = DecodeContext(sink: sink, baseDirectory: ConfigText.directory(of: absoluteFile),
                                     environment: environment)

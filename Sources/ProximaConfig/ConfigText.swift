@@ -1,3 +1,5 @@
+import DNSZone
+
 /// Text rules for config values that are not YAML types: domain names and file paths.
 enum ConfigText {
     /// Validates an absolute domain name in presentation form and returns it lowercased, or a
@@ -64,27 +66,6 @@ enum ConfigText {
         } else {
             joined = base.hasSuffix("/") ? base + path : base + "/" + path
         }
-        return normalize(joined)
-    }
-
-    /// Removes empty and `.` segments and folds `..` into its parent (never above the root).
-    static func normalize(_ path: String) -> String {
-        let absolute = path.hasPrefix("/")
-        var parts: [Substring] = []
-        for segment in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if segment == "." { continue }
-            if segment == ".." {
-                if let last = parts.last, last != ".." {
-                    parts.removeLast()
-                } else if !absolute {
-                    parts.append(segment)
-                }
-                continue
-            }
-            parts.append(segment)
-        }
-        let body = parts.joined(separator: "/")
-        if absolute { return "/" + body }
-        return body.isEmpty ? "." : body
+        return ZonePath.normalize(joined)
     }
 }

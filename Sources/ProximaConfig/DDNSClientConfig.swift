@@ -1,3 +1,4 @@
+import DNSZone
 import Yams
 
 /// Where `proxima ddns update` learns the address it reports (`--ip-from`, `ip_from:`).
@@ -181,7 +182,7 @@ public enum DDNSClientConfigLoader {
         if !file.hasPrefix("/"), let workingDirectory {
             absoluteFile = ConfigText.resolve(file, against: workingDirectory)
         } else {
-            absoluteFile = ConfigText.normalize(file)
+            absoluteFile = ZonePath.normalize(file)
         }
         let context = DecodeContext(sink: sink, baseDirectory: ConfigText.directory(of: absoluteFile), environment: [:])
         guard let composed = ConfigLoader.compose(yaml, sink: sink) else {

@@ -1,4 +1,5 @@
 import DNSWire
+import QueryEngine
 
 /// Response rate limiting of UDP answers (`rrl`), as Knot's `mod-rrl` and NSD's `rrl-*`: a token
 /// bucket per source network, response class and name; over the rate, replies are dropped, and
@@ -7,32 +8,22 @@ import DNSWire
 public struct RRLSettings: Sendable, Hashable {
     /// Whether UDP answers are rate limited. Default true.
     public var enabled: Bool
-    /// Responses per second per bucket (burst: one second's worth). Default 200, NSD's default:
-    /// a resolver caches what we answer for the TTL, so even a large one sends a few questions
-    /// per second per name; 200 per second for one name and class from one /24 is an attack.
-    public var rate: Int
-    /// Every slip-th limited reply is sent truncated; 0 drops all, 1 truncates all. Default 2.
-    public var slip: Int
-    /// IPv4 sources are grouped by this prefix, 8...32. Default 24.
-    public var ipv4Prefix: Int
-    /// IPv6 sources are grouped by this prefix, 16...128. Default 56 (a site, RFC 6177).
-    public var ipv6Prefix: Int
-    /// Buckets per UDP thread, 1024...16777216 (rounded up to a power of two; 32 bytes each).
-    /// Default 65536 (2 MiB per thread).
-    public var tableSize: Int
-    /// Networks never rate limited. Default none.
-    public var exempt: [IPNetwork]
+    /// The limiter's settings (QueryEngine's type, so the fields exist once). Defaults: rate 200
+    /// (NSD's: a resolver caches what we answer for the TTL, so even a large one sends a few
+    /// questions per second per name; 200 per second for one name and class from one /24 is an
+    /// attack), slip 2, IPv4 /24, IPv6 /56 (a site, RFC 6177), 65536 buckets per UDP thread
+    /// (1024...16777216, rounded up to a power of two, 32 bytes each), no exempt networks.
+    public var limits: RateLimitSettings
+
+    /// What the engine is given: the limits, or nil when rate limiting is off.
+    public var engineSettings: RateLimitSettings? { enabled ? limits : nil }
 
     /// Creates RRL settings; the defaults are the schema's.
     public init(enabled: Bool = true, rate: Int = 200, slip: Int = 2, ipv4Prefix: Int = 24, ipv6Prefix: Int = 56,
                 tableSize: Int = 65536, exempt: [IPNetwork] = []) {
         self.enabled = enabled
-        self.rate = rate
-        self.slip = slip
-        self.ipv4Prefix = ipv4Prefix
-        self.ipv6Prefix = ipv6Prefix
-        self.tableSize = tableSize
-        self.exempt = exempt
+        limits = RateLimitSettings(rate: rate, slip: slip, ipv4Prefix: ipv4Prefix, ipv6Prefix: ipv6Prefix,
+                                   tableSize: tableSize, exempt: exempt)
     }
 }
 
