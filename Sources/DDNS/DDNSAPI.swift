@@ -208,11 +208,17 @@ final class DDNSAPI: Sendable {
     }
 
     /// The token of `Bearer <token>` (scheme case-insensitive, RFC 7235 §2.1).
+    /// Spaces and tabs around the token are ignored. (Plain Substring slicing: the Foundation
+    /// split/trim it replaces showed in the per-update profile.)
     static func bearer(_ header: String) -> Substring? {
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : Substring(token)
+        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        let text = Substring(header).drop(while: blank)
+        guard let gap = text.firstIndex(where: blank) else { return nil }
+        let scheme = text[..<gap].utf8
+        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+        var token = text[gap...].drop(while: blank)
+        while let last = token.last, blank(last) { token = token.dropLast() }
+        return token.isEmpty ? nil : token
     }
 
     /// The caller's address: the peer, or, when the peer is a trusted proxy, the right-most
