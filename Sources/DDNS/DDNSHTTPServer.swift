@@ -39,6 +39,37 @@ struct DDNSErrorMiddleware: RouterMiddleware {
     }
 }
 
+/// Refuses requests a web browser makes on behalf of a page (403): the API is for machines
+/// (update clients, routers, ddclient), and nothing a web page does may change a record.
+///
+/// The case that matters is dyndns2: it changes a record with a plain GET and HTTP Basic
+/// credentials, and a browser that has stored those credentials for the API's origin (an operator
+/// who once tried the update URL in it) attaches them to any page's `<img src=…/nic/update?…>`.
+/// A browser marks such requests: `Sec-Fetch-Site` (every current browser) is `cross-site`,
+/// `same-site` or `same-origin` for a page's request and `none` only for one the user typed or
+/// bookmarked; `Origin` accompanies cross-origin scripted requests and every non-GET one. Update
+/// clients send neither. So: any `Origin`, or a `Sec-Fetch-Site` other than `none`, is refused
+/// before authentication — `badagent` on `/nic/update` (dyndns2's code for a refused client),
+/// a JSON error elsewhere.
+struct DDNSBrowserGuard: RouterMiddleware {
+    typealias Context = DDNSRequestContext
+    static let secFetchSite = HTTPFields.Element.Name("Sec-Fetch-Site")!
+    static let origin = HTTPFields.Element.Name("Origin")!
+
+    func handle(_ request: Request, context: Context,
+                next: (Request, Context) async throws -> Response) async throws -> Response {
+        let site = request.headers[Self.secFetchSite]
+        guard request.headers[Self.origin] != nil || (site != nil && site?.lowercased() != "none") else {
+            return try await next(request, context)
+        }
+        if request.uri.path == "/nic/update" {
+            return DDNSHTTPServer.response(.text(403, "badagent"))
+        }
+        return DDNSHTTPServer.response(DDNSReply.json(403, [
+            "error": "requests from web pages are refused (Origin or Sec-Fetch-Site header): the DDNS API is for update clients"]))
+    }
+}
+
 /// The DDNS API's HTTP listener (`ddns.listen`, TLS when `ddns.tls` is set). Connections get the
 /// admin API's rules (`AdminHTTP1Channel`): a total and a per-address cap, the longest idle one
 /// evicted when full, a request (head, then body) deadline and an idle deadline.
@@ -93,6 +124,7 @@ final class DDNSHTTPServer: Sendable {
         }
         let router = Router(context: DDNSRequestContext.self)
         router.add(middleware: DDNSErrorMiddleware())
+        router.add(middleware: DDNSBrowserGuard())
         addRoutes(to: router)
         let registry = registry
         let timeouts = (idle: settings.idleTimeout, header: settings.requestTimeout, body: settings.requestTimeout)

@@ -49,6 +49,36 @@ final class DDNSDynDNS2Tests: XCTestCase {
         await h.stop()
     }
 
+    /// A web page cannot change a record through a browser that holds the silo's credentials:
+    /// requests a browser marks as made by a page (`Sec-Fetch-Site` other than `none`, or any
+    /// `Origin`) are refused before authentication, and nothing is written.
+    func testRequestsFromWebPagesAreRefused() async throws {
+        let h = try await DDNSHarness.start()
+        let token = try await h.createSilo("s1", #"[{"hostname": "gw", "ip": "192.0.2.1"}]"#)
+        let basic = "Basic " + Data("s1:\(token)".utf8).base64EncodedString()
+        let published = h.publisher.changes.count
+        for marker in [("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Site", "same-site"), ("Sec-Fetch-Site", "same-origin"),
+                       ("Origin", "https://evil.example"), ("Origin", "null")] {
+            let r = try await h.call(.GET, "/nic/update?hostname=gw.s1.dyn.example.test&myip=203.0.113.66",
+                                     headers: [("Authorization", basic), marker])
+            XCTAssertEqual(r.status, 403, "\(marker)")
+            XCTAssertEqual(r.body, "badagent", "\(marker)")
+            let put = try await h.call(.PUT, "/silos/s1", body: #"{"dnsrecords": [{"hostname": "gw", "ip": "203.0.113.66"}]}"#,
+                                       token: token, headers: [marker])
+            XCTAssertEqual(put.status, 403, "\(marker)")
+            XCTAssertTrue(put.body.contains("web pages"), put.body)
+        }
+        XCTAssertEqual(h.publisher.changes.count, published, "nothing was written")
+        let silo = try await h.call(.GET, "/silos/s1", token: token)
+        XCTAssertTrue(silo.body.contains("192.0.2.1") && !silo.body.contains("203.0.113.66"), silo.body)
+        // A URL the operator typed into the address bar (`Sec-Fetch-Site: none`) still works.
+        let typed = try await h.call(.GET, "/nic/update?hostname=gw.s1.dyn.example.test&myip=203.0.113.66",
+                                     headers: [("Authorization", basic), ("Sec-Fetch-Site", "none")])
+        XCTAssertEqual(typed.status, 200)
+        XCTAssertEqual(typed.body, "good 203.0.113.66")
+        await h.stop()
+    }
+
     func testReplies() async throws {
         let h = try await DDNSHarness.start { $0.trustedProxies = [IPNetwork("127.0.0.0/8")!] }
         let token = try await h.createSilo("s1", #"[{"hostname": "gw", "ip": "192.0.2.1", "ttl": 30}, {"hostname": "www.example.test.", "ip": "192.0.2.7"}]"#)
