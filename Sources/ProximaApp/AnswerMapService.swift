@@ -65,7 +65,7 @@ final class AnswerMapBuilder: Sendable {
                     return first
                 }
                 let metadata: Logger.Metadata = [
-                    "build_ms": "\(Int(ms.rounded()))", "maps": "\(maps.allMaps.count)",
+                    "build_ms": "\(Int(ms.rounded()))", "maps": "\(maps.allMaps.count)", "built": "\(maps.builtCount)",
                     "nodes": "\(maps.nodeCount)", "classes": "\(maps.allMaps.reduce(0) { $0 + $1.classCount })",
                     "bytes": "\(maps.byteCount)",
                 ]

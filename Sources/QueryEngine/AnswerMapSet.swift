@@ -32,6 +32,12 @@ public struct PlacementSpace: Sendable {
         self.source = source
         self.overrides = overrides
     }
+
+    /// The source object's identity when it is a class (a database kept across reloads is the
+    /// same object): maps of an earlier snapshot over the same space can be reused.
+    var sourceIdentity: ObjectIdentifier? {
+        type(of: source) is AnyClass ? ObjectIdentifier(source as AnyObject) : nil
+    }
 }
 
 /// Every answer map of one snapshot at one set of backend states (issue #12.1): per routed
@@ -48,12 +54,29 @@ public final class AnswerMapSet: Sendable {
     let inputs: [[[Double]]]
     /// Until when (on the `now` clock) the maps stay right as load reports go stale.
     public let validUntil: Double
+    /// What else the maps were built from, to reuse them for a later snapshot with the same
+    /// database, overrides, pools and settings (a reload of zone files redoes no database work).
+    let basis: Basis
+    /// How many maps this set built (the rest were reused).
+    public let builtCount: Int
 
-    init(snapshotGeneration: UInt64, maps: [[AnswerMap?]], inputs: [[[Double]]], validUntil: Double) {
+    struct Basis {
+        var sourceIdentity: ObjectIdentifier?
+        var overrides: [LocationOverride]
+        var loadMaxAge: Double
+        /// Per slot: its route and its pool's members.
+        var routes: [AnswerMapRoute]
+        var members: [[PoolMember]]
+    }
+
+    init(snapshotGeneration: UInt64, maps: [[AnswerMap?]], inputs: [[[Double]]], validUntil: Double, basis: Basis,
+         builtCount: Int) {
         self.snapshotGeneration = snapshotGeneration
         self.maps = maps
         self.inputs = inputs
         self.validUntil = validUntil
+        self.basis = basis
+        self.builtCount = builtCount
     }
 
     @inline(__always)
@@ -75,9 +98,10 @@ public final class AnswerMapSet: Sendable {
     /// Approximate bytes held by every map.
     public var byteCount: Int { allMaps.reduce(0) { $0 + $1.byteCount } }
 
-    /// Builds the maps of `snapshot` at `states` and time `now`; maps of `previous` (same
-    /// snapshot) whose inputs did not change are reused, so load reports that change no answer
-    /// cost no rebuild. Nil when the snapshot has no geo data, no routed location-dependent
+    /// Builds the maps of `snapshot` at `states` and time `now`; maps of `previous` whose inputs
+    /// did not change are reused — from the same snapshot (load reports that change no answer) or
+    /// from an earlier one over the same database object, overrides, pool members and settings (a
+    /// reload of zone files). Nil when the snapshot has no geo data, no routed location-dependent
     /// policy, or its locator offers no placement space.
     public static func build(snapshot: EngineSnapshot, states: BackendStates, now: Double,
                              previous: AnswerMapSet? = nil) -> AnswerMapSet? {
@@ -85,12 +109,27 @@ public final class AnswerMapSet: Sendable {
               !snapshot.answerMapRoutes.isEmpty else { return nil }
         let resolved = ResolvedBackendStates(states, for: geo)
         let loadMaxAge = snapshot.settings.loadMaxAge
-        let reuse = previous.flatMap { $0.snapshotGeneration == snapshot.generation ? $0 : nil }
+        let identity = space.sourceIdentity
+        let reuse = previous.flatMap { p -> AnswerMapSet? in
+            if p.snapshotGeneration == snapshot.generation { return p }
+            guard let identity, p.basis.sourceIdentity == identity, p.basis.overrides == space.overrides,
+                  p.basis.loadMaxAge == loadMaxAge else { return nil }
+            return p
+        }
         var maps: [[AnswerMap?]] = []
         var inputs: [[[Double]]] = []
+        var members: [[PoolMember]] = []
         var validUntil = Double.infinity
-        for (slot, mapRoute) in snapshot.answerMapRoutes.enumerated() {
+        var built = 0
+        for mapRoute in snapshot.answerMapRoutes {
             let route = mapRoute.spec
+            let poolMembers = geo.pools.first { $0.name == mapRoute.pool }?.members ?? []
+            members.append(poolMembers)
+            // The earlier set's slot with the same route and pool members, if any.
+            let old = reuse.flatMap { r -> Int? in
+                guard let i = r.basis.routes.firstIndex(of: mapRoute), r.basis.members[i] == poolMembers else { return nil }
+                return i
+            }
             var slotMaps: [AnswerMap?] = [nil, nil, nil, nil]
             var slotInputs: [[Double]] = [[], []]
             for answer in [AddressFamily.v4, .v6] {
@@ -103,11 +142,12 @@ public final class AnswerMapSet: Sendable {
                                                                          loadMaxAge: loadMaxAge))
                 for client in [AddressFamily.v4, .v6] {
                     let i = index(answer: answer, client: client)
-                    if let reuse, slot < reuse.inputs.count, reuse.inputs[slot][answer == .v6 ? 1 : 0] == these,
-                       let old = reuse.maps[slot][i] {
-                        slotMaps[i] = old
+                    if let reuse, let old, reuse.inputs[old][answer == .v6 ? 1 : 0] == these,
+                       let map = reuse.maps[old][i] {
+                        slotMaps[i] = map
                         continue
                     }
+                    built += 1
                     slotMaps[i] = AnswerMap.build(source: space.source, family: client, overrides: space.overrides) { c in
                         Router.answerKey(route: route, pools: geo, client: c, family: answer, states: resolved, now: now,
                                          loadMaxAge: loadMaxAge)
@@ -117,7 +157,10 @@ public final class AnswerMapSet: Sendable {
             maps.append(slotMaps)
             inputs.append(slotInputs)
         }
-        return AnswerMapSet(snapshotGeneration: snapshot.generation, maps: maps, inputs: inputs, validUntil: validUntil)
+        return AnswerMapSet(snapshotGeneration: snapshot.generation, maps: maps, inputs: inputs, validUntil: validUntil,
+                            basis: Basis(sourceIdentity: identity, overrides: space.overrides, loadMaxAge: loadMaxAge,
+                                         routes: snapshot.answerMapRoutes, members: members),
+                            builtCount: built)
     }
 }
 

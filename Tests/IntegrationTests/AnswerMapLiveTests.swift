@@ -211,6 +211,21 @@ final class AnswerMapLiveTests: XCTestCase {
         })
     }
 
+    // Issue #12.3: a reload of only the zone files reuses the maps (same database object,
+    // overrides, pools and settings): the new snapshot's set builds none.
+    func testZoneReloadReusesTheMaps() throws {
+        let before = try XCTUnwrap(live.server.snapshotStore.answerMaps)
+        XCTAssertGreaterThan(before.builtCount, 0)
+        try live.write("geo.zone", Self.zone.replacingOccurrences(of: "1 7200", with: "2 7200"))
+        XCTAssertTrue(live.server.reload(reason: "test: zone only"))
+        XCTAssertTrue(LiveServer.eventually(timeout: 10) {
+            guard let maps = self.live.server.snapshotStore.answerMaps else { return false }
+            return maps.snapshotGeneration != before.snapshotGeneration
+        })
+        XCTAssertEqual(live.server.snapshotStore.answerMaps?.builtCount, 0)
+        XCTAssertEqual(try ask("www.geo.test.", IPAddress("66.10.7.0")!, prefix: 24).scope, 16)
+    }
+
     // `route` (admin API and engine) reports the scope the server answers with.
     func testExplanationReportsTheMapScope() throws {
         for ecs in ["66.10.7.0/24", "81.2.69.0/24", "5.3.0.0/24", "8.8.8.0/24"] {
