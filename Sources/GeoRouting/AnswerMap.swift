@@ -32,7 +32,7 @@ public protocol PlacementSource: Sendable {
 /// Built off the query path from the database's networks, the overrides and the route's policy at
 /// the current health and load; immutable after. A leaf is a class: clients that the database and
 /// overrides do not place (`AnswerMap.unplaced`), or one `AnswerKey`.
-public struct AnswerMap: Sendable {
+public final class AnswerMap: Sendable {
     /// Class index of clients the map does not place (today's path answers them).
     public static let unplaced: Int32 = 0
     static let leafBit: UInt32 = 0x8000_0000
@@ -109,11 +109,35 @@ public struct AnswerMap: Sendable {
 
     /// The fixed answer of class `cls`, or nil when the class needs the query's draw or is
     /// `unplaced`.
-    @inline(__always)
     public func fixedAnswer(_ cls: Int32) -> ArraySlice<IPAddress>? {
+        fixedRange(cls).map { answers[$0] }
+    }
+
+    /// Where the fixed answer of class `cls` is (`answer(at:)`), or nil when the class needs the
+    /// query's draw or is `unplaced` (the query path's form: no array is retained).
+    @inline(__always)
+    public func fixedRange(_ cls: Int32) -> Range<Int>? {
         let c = Int(cls)
         guard c > 0, c < needsDraw.count, !needsDraw[c] else { return nil }
-        return answers[Int(answerStart[c])..<Int(answerStart[c + 1])]
+        return Int(answerStart[c])..<Int(answerStart[c + 1])
+    }
+
+    /// One address of a fixed answer (`fixedRange`).
+    @inline(__always)
+    public func answer(at i: Int) -> IPAddress { answers[i] }
+
+    init(width: Int, nodes: [UInt32], root: UInt32, keys: [AnswerKey?], answers: [IPAddress], answerStart: [Int32],
+         needsDraw: [Bool], byOverride: [Bool], top: [UInt32], topDepth: [UInt8]) {
+        self.width = width
+        self.nodes = nodes
+        self.root = root
+        self.keys = keys
+        self.answers = answers
+        self.answerStart = answerStart
+        self.needsDraw = needsDraw
+        self.byOverride = byOverride
+        self.top = top
+        self.topDepth = topDepth
     }
 
     /// True when class `cls` is a placed client's (has a key).

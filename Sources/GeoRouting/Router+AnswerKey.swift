@@ -112,13 +112,19 @@ extension Router {
         let ctx = Context(policy: route.policy, tieBand: route.effectiveTieBand, answerLimit: route.answerLimit,
                           client: nil, states: states.states, now: now, loadMaxAge: loadMaxAge,
                           entropy: 0, explain: false)
+        let candidates = (0..<members.count).map { evaluate(members, slot: $0, dense, ctx, failOpen: false) }
+        // `least-load` orders by load: only the loads' order (ties included) and which are known
+        // move an answer, not their values, so frequent reports that keep the order keep the map.
+        let known = candidates.filter { !$0.load.isNaN }.map(\.load)
         var out: [Double] = []
         out.reserveCapacity(members.count * 2)
-        for slot in 0..<members.count {
-            let c = evaluate(members, slot: slot, dense, ctx, failOpen: false)
+        for c in candidates {
             out.append(Double(c.tier))
-            // NaN never equals itself: unknown load is written as -inf (only equality is compared).
-            out.append(route.policy == .leastLoad ? (c.load.isNaN ? -.infinity : c.load) : 0)
+            if route.policy == .leastLoad {
+                out.append(c.load.isNaN ? -1 : Double(known.filter { $0 < c.load }.count))
+            } else {
+                out.append(0)
+            }
         }
         return out
     }

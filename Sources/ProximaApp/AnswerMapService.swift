@@ -41,6 +41,12 @@ final class AnswerMapBuilder: Sendable {
     private func loop() {
         var previous: AnswerMapSet?
         var builtVersion: UInt64 = 0
+        // Rebuilds for one snapshot (health or load moving answers) are spaced by twice the last
+        // build's time, so a flapping backend or a stream of reports that keep reordering a
+        // least-load pool costs at most a third of a core; queries meanwhile take the per-query
+        // path. A new snapshot is built at once.
+        var lastSnapshot: UInt64 = 0
+        var notBefore = 0.0
         while !stopping.load(ordering: .acquiring) {
             let c = store.content()
             let now = monotonicSeconds()
@@ -52,9 +58,16 @@ final class AnswerMapBuilder: Sendable {
                 _ = wake.wait(timeout: .now() + wait)
                 continue
             }
+            if c.snapshot.generation == lastSnapshot && now < notBefore {
+                _ = wake.wait(timeout: .now() + (notBefore - now))
+                continue
+            }
             let start = monotonicSeconds()
             let maps = AnswerMapSet.build(snapshot: c.snapshot, states: c.states, now: start, previous: previous)
-            let ms = (monotonicSeconds() - start) * 1000
+            let end = monotonicSeconds()
+            let ms = (end - start) * 1000
+            lastSnapshot = c.snapshot.generation
+            notBefore = end + 2 * (end - start)
             builtVersion = c.version
             previous = maps
             guard let maps else { continue }

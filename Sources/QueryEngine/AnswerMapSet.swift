@@ -33,10 +33,10 @@ public struct PlacementSpace: Sendable {
         self.overrides = overrides
     }
 
-    /// The source object's identity when it is a class (a database kept across reloads is the
-    /// same object): maps of an earlier snapshot over the same space can be reused.
-    var sourceIdentity: ObjectIdentifier? {
-        type(of: source) is AnyClass ? ObjectIdentifier(source as AnyObject) : nil
+    /// The source object when it is a class (a database kept across reloads is the same object):
+    /// maps of an earlier snapshot over the same object can be reused.
+    var sourceObject: AnyObject? {
+        type(of: source) is AnyClass ? source as AnyObject : nil
     }
 }
 
@@ -60,8 +60,9 @@ public final class AnswerMapSet: Sendable {
     /// How many maps this set built (the rest were reused).
     public let builtCount: Int
 
-    struct Basis {
-        var sourceIdentity: ObjectIdentifier?
+    struct Basis: @unchecked Sendable {
+        /// Held (not just its identity) so that no other object can take its address meanwhile.
+        var source: AnyObject?
         var overrides: [LocationOverride]
         var loadMaxAge: Double
         /// Per slot: its route and its pool's members.
@@ -109,10 +110,10 @@ public final class AnswerMapSet: Sendable {
               !snapshot.answerMapRoutes.isEmpty else { return nil }
         let resolved = ResolvedBackendStates(states, for: geo)
         let loadMaxAge = snapshot.settings.loadMaxAge
-        let identity = space.sourceIdentity
+        let object = space.sourceObject
         let reuse = previous.flatMap { p -> AnswerMapSet? in
             if p.snapshotGeneration == snapshot.generation { return p }
-            guard let identity, p.basis.sourceIdentity == identity, p.basis.overrides == space.overrides,
+            guard let object, let old = p.basis.source, old === object, p.basis.overrides == space.overrides,
                   p.basis.loadMaxAge == loadMaxAge else { return nil }
             return p
         }
@@ -158,7 +159,7 @@ public final class AnswerMapSet: Sendable {
             inputs.append(slotInputs)
         }
         return AnswerMapSet(snapshotGeneration: snapshot.generation, maps: maps, inputs: inputs, validUntil: validUntil,
-                            basis: Basis(sourceIdentity: identity, overrides: space.overrides, loadMaxAge: loadMaxAge,
+                            basis: Basis(source: object, overrides: space.overrides, loadMaxAge: loadMaxAge,
                                          routes: snapshot.answerMapRoutes, members: members),
                             builtCount: built)
     }

@@ -277,11 +277,11 @@ extension AnswerCache {
            let map = maps.map(slot: mapSlot, answer: isAAAA ? .v6 : .v4, client: AddressFamily(of: client)) {
             let (cls, prefix) = map.lookup(client)
             if map.isPlaced(cls) {
-                if let fixed = map.fixedAnswer(cls) {
+                if let fixed = map.fixedRange(cls) {
                     _ = nextEntropy()
-                    let base = fixed.startIndex
+                    let base = fixed.lowerBound
                     let n = write(q, route: route, query: p, transport: transport, count: fixed.count, usedECS: usedECS,
-                                  networkPrefix: prefix, exactScope: true, output: output) { fixed[base + $0] }
+                                  networkPrefix: prefix, exactScope: true, output: output) { map.answer(at: base + $0) }
                     if n != nil {
                         noteRouted(query: p, nameLength: q.nameLength,
                                    placement: map.placedByOverride(cls) ? .override : .database)
