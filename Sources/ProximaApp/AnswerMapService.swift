@@ -1,3 +1,4 @@
+import CProximaNet
 import Dispatch
 import Foundation
 import Logging
@@ -70,6 +71,9 @@ final class AnswerMapBuilder: Sendable {
             notBefore = end + 2 * (end - start)
             builtVersion = c.version
             previous = maps
+            // The build's scratch (a per-node table of the database's tree, dictionaries) is freed
+            // by now; hand it back to the kernel here, on this thread, not on a query thread.
+            defer { _ = cproxima_malloc_trim() }
             guard let maps else { continue }
             if store.install(answerMaps: maps, forVersion: c.version) {
                 let fresh = lastBuild.withLock { last in
