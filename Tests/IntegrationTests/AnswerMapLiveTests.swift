@@ -211,6 +211,24 @@ final class AnswerMapLiveTests: XCTestCase {
         })
     }
 
+    // A load report that moves no answer (no capacity, no least-load route here) keeps the maps:
+    // the states change, the maps stay the same object, and no rebuild happens.
+    func testLoadReportThatMovesNoAnswerKeepsTheMaps() async throws {
+        let before = try XCTUnwrap(live.server.snapshotStore.answerMaps)
+        var req = HTTPClientRequest(url: "http://127.0.0.1:\(live.adminPort!)/load")
+        req.method = .POST
+        req.headers.add(name: "content-type", value: "application/json")
+        req.headers.add(name: "authorization", value: "Bearer s3cret")
+        req.body = .bytes(ByteBuffer(string: #"{"ip": "127.0.0.12", "load": 0.97}"#))
+        let r = try await http.execute(req, timeout: .seconds(5))
+        XCTAssertEqual(r.status.code, 200)
+        XCTAssertTrue(LiveServer.eventually(timeout: 5) {
+            self.live.server.snapshotStore.current().states.status(of: IPAddress("127.0.0.12")!).lastLoad != nil
+        })
+        XCTAssertTrue(live.server.snapshotStore.answerMaps === before)
+        XCTAssertEqual(try ask("www.geo.test.", IPAddress("81.2.69.0")!, prefix: 24).answers, ["127.0.0.12"])
+    }
+
     // Issue #12.3: a reload of only the zone files reuses the maps (same database object,
     // overrides, pools and settings): the new snapshot's set builds none.
     func testZoneReloadReusesTheMaps() throws {
