@@ -338,3 +338,45 @@ private final class LookupPaths: @unchecked Sendable {
         for s in strings { s.deallocate() }
     }
 }
+
+/// The database's search tree as the answer map walks it (issue #12.1): nodes read with
+/// `MMDB_read_node`, records by data-section offset with the coordinates `quickLocate` uses.
+extension MaxMindDatabase: PlacementSource {
+    public var nodeCount: Int { metadata.nodeCount }
+
+    public func root(_ family: AddressFamily) -> PlacementRef {
+        switch (family, metadata.ipVersion) {
+        case (.v4, 4), (.v6, 6): return nodeCount > 0 ? .node(0) : .empty
+        case (.v6, _): return .empty
+        case (.v4, _):
+            // IPv4 lives at ::/96 of an IPv6 tree: 96 zero bits down from the root.
+            var ref = PlacementRef.node(0)
+            for _ in 0..<96 {
+                guard case .node(let n) = ref else { return ref }
+                guard let (left, _) = children(n) else { return .empty }
+                ref = left
+            }
+            return ref
+        }
+    }
+
+    public func children(_ node: UInt32) -> (PlacementRef, PlacementRef)? {
+        var n = MMDB_search_node_s()
+        guard Int(node) < nodeCount, MMDB_read_node(mmdb, node, &n) == MMDB_SUCCESS else { return nil }
+        func ref(_ type: UInt8, _ record: UInt64, _ offset: UInt32) -> PlacementRef {
+            switch Int32(type) {
+            case Int32(MMDB_RECORD_TYPE_SEARCH_NODE):
+                guard record < UInt64(nodeCount) else { return .empty }
+                return .node(UInt32(record))
+            case Int32(MMDB_RECORD_TYPE_DATA): return .record(offset)
+            default: return .empty
+            }
+        }
+        return (ref(n.left_record_type, n.left_record, n.left_record_entry.offset),
+                ref(n.right_record_type, n.right_record, n.right_record_entry.offset))
+    }
+
+    public func coordinate(ofRecord record: UInt32) -> Coordinate? {
+        coordinatesByRecord[record]
+    }
+}

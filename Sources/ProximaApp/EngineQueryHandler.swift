@@ -171,6 +171,7 @@ final class EngineWorker: QueryWorker {
         cache.initialize(to: AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max),
                                          tableMemory: .hugePages, locationTableBytes: locationTableBytes))
         cache.pointee.install(ddns: store.ddns)
+        cache.pointee.install(answerMaps: cur.answerMaps)
         cache.pointee.collectsFacts = counters != nil || logRing != nil
     }
 
@@ -212,6 +213,8 @@ final class EngineWorker: QueryWorker {
             inZoneMemo?.update(repeating: 0, count: Self.inZoneMemoSlots)
             forwardLocal?.pointee.removeAll()
         }
+        // The maps agree with `cur.states` (the store publishes them together).
+        cache.pointee.install(answerMaps: cur.answerMaps)
     }
 
     /// An idle UDP thread lets go of a replaced snapshot within one receive timeout (≤ 200 ms)

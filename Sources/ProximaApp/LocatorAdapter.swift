@@ -24,6 +24,12 @@ struct LocatorAdapter: ClientLocator {
         return (q.coordinate, locator.overrides.excluding(from: network, around: ip).prefixLength, .database)
     }
 
+    /// The database's precomputed tree and the overrides: what `quickLocate` reads.
+    var placementSpace: PlacementSpace? {
+        guard let database = locator.database, database.locatedRecordCount > 0 else { return nil }
+        return PlacementSpace(source: database, overrides: locator.overrides.entries)
+    }
+
     func locate(_ address: IPAddress) -> Placement {
         switch locator.locate(address, now: .now) {
         case .located(let l): return .located(l)

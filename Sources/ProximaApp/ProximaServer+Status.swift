@@ -43,7 +43,8 @@ extension ProximaServer {
         guard let target else { return "no routed names are configured" }
         let type: RecordType = address.family == 2 ? .aaaa : .a
         guard let report = QueryEngine.explainRoute(name: target, type: type, source: address, ecs: nil,
-                                                    now: monotonicSeconds(), snapshot: cur.snapshot, states: cur.states)
+                                                    now: monotonicSeconds(), snapshot: cur.snapshot, states: cur.states,
+                                                    answerMaps: cur.answerMaps)
         else {
             return "\(target) is not a routed name; routed names: \(routed.map(\.description).joined(separator: ", "))"
         }

@@ -91,6 +91,8 @@ public final class ProximaServer: Sendable {
     public let querySteps: QuerySteps
     /// Reload counters and timestamps for `/metrics`.
     let operations = OperationsCounters()
+    /// Builds the answer maps off the query path (issue #12.1).
+    let answerMapBuilder: AnswerMapBuilder
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -117,6 +119,7 @@ public final class ProximaServer: Sendable {
         let initialSnapshot = ProximaServer.makeSnapshot(loaded, generation: 1, ipstack: nil)
         store = SnapshotStore(snapshot: initialSnapshot, states: backends.snapshot())
         storeBox.store = store
+        answerMapBuilder = AnswerMapBuilder(store: store, logger: logger.with(label: "proxima.answer-map"))
         ProximaServer.installDDNSTable(config.ddns, store: store)
         ddnsService = try ProximaServer.makeDDNSService(config, configPath: options.configPath, store: store, logger: logger)
 
@@ -228,7 +231,7 @@ public final class ProximaServer: Sendable {
         // A ServiceGroup shuts services down in reverse order, each after the previous one has
         // finished: DNS goes last in the list so that on SIGTERM its sockets close first (clients
         // are refused at once instead of timing out), then the admin API, reloads and probes.
-        var services: [any Service] = [health, ReloadService(server: self)]
+        var services: [any Service] = [AnswerMapService(builder: answerMapBuilder), health, ReloadService(server: self)]
         if let admin { services.append(admin) }
         if let answerFlow { services.append(AnswerFlowSampler(recorder: answerFlow)) }
         if let ddnsService { services.append(ddnsService) }
@@ -465,7 +468,8 @@ public final class ProximaServer: Sendable {
         guard let target else { return #"{"error": "no routed names are configured"}"# }
         let type: RecordType = address.family == 2 ? .aaaa : .a
         guard let report = QueryEngine.explainRoute(name: target, type: type, source: address, ecs: ecs,
-                                                    now: monotonicSeconds(), snapshot: cur.snapshot, states: cur.states)
+                                                    now: monotonicSeconds(), snapshot: cur.snapshot, states: cur.states,
+                                                    answerMaps: cur.answerMaps)
         else {
             if let ddns = ddnsDescription(store.ddns, snapshot: cur.snapshot, name: target) {
                 return jsonObject(["error": "\(target) is not a routed name: \(ddns)"])

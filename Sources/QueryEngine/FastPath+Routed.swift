@@ -261,14 +261,37 @@ extension AnswerCache {
     /// location entry, keyed by the routed entry `id` and the states generation, until a load report
     /// that matters goes stale (`Router.nearestPick`); the next query from that network then
     /// skips the ranking. It still takes the query's entropy, so the draw sequence is unchanged.
-    mutating func routed(_ q: SimpleQuery, route: RouteSpec, id: UInt32, query p: UnsafeRawBufferPointer,
-                         source: IPAddress, transport: QueryTransport, now: Double, states: BackendStates,
-                         statesGeneration: UInt64?, output: UnsafeMutableRawBufferPointer) -> Int? {
+    mutating func routed(_ q: SimpleQuery, route: RouteSpec, id: UInt32, mapSlot: Int = -1,
+                         query p: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport, now: Double,
+                         states: BackendStates, statesGeneration: UInt64?,
+                         output: UnsafeMutableRawBufferPointer) -> Int? {
         let ecs = q.clientSubnet
         let usedECS = (ecs?.sourcePrefixLength ?? 0) > 0
         let client = usedECS ? ecs!.address : source
         let isAAAA = q.qtype == RecordType.aaaa.rawValue
         let generation = statesGeneration.map { UInt32(truncatingIfNeeded: $0) }
+
+        // The answer map: one trie walk gives the block's answer and its exact scope.
+        var mapScope: Int?
+        if mapSlot >= 0, let maps = answerMaps, now <= maps.validUntil, client.mappedIPv4 == nil,
+           let map = maps.map(slot: mapSlot, answer: isAAAA ? .v6 : .v4, client: AddressFamily(of: client)) {
+            let (cls, prefix) = map.lookup(client)
+            if map.isPlaced(cls) {
+                if let fixed = map.fixedRange(cls) {
+                    _ = nextEntropy()
+                    let base = fixed.lowerBound
+                    let n = write(q, route: route, query: p, transport: transport, count: fixed.count, usedECS: usedECS,
+                                  networkPrefix: prefix, exactScope: true, output: output) { map.answer(at: base + $0) }
+                    if n != nil {
+                        noteRouted(query: p, nameLength: q.nameLength,
+                                   placement: map.placedByOverride(cls) ? .override : .database)
+                    }
+                    return n
+                }
+                // A draw decides the answer: ranked below, scoped by the map.
+                mapScope = prefix
+            }
+        }
 
         // Remembered answer for this network?
         if let generation, let table = locations {
@@ -278,7 +301,8 @@ extension AnswerCache {
                     _ = nextEntropy()
                     let address: IPAddress = isAAAA ? .v6(c.memoHi, c.memoLo) : .v4(UInt32(truncatingIfNeeded: c.memoLo))
                     let n = write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
-                                  networkPrefix: c.networkPrefix, output: output) { _ in address }
+                                  networkPrefix: mapScope ?? c.networkPrefix, exactScope: mapScope != nil,
+                                  output: output) { _ in address }
                     if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: c.placement) }
                     return n
                 }
@@ -308,7 +332,8 @@ extension AnswerCache {
             }
             let address = pick.address
             let n = write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
-                          networkPrefix: networkPrefix, output: output) { _ in address }
+                          networkPrefix: mapScope ?? networkPrefix, exactScope: mapScope != nil,
+                          output: output) { _ in address }
             if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
             return n
         }
@@ -317,7 +342,8 @@ extension AnswerCache {
                                      entropy: entropy, explain: false)
         guard case .answer(let addrs) = decision.outcome, !addrs.isEmpty else { return nil }
         let n = write(q, route: route, query: p, transport: transport, count: addrs.count, usedECS: usedECS,
-                      networkPrefix: networkPrefix, output: output) { addrs[$0] }
+                      networkPrefix: mapScope ?? networkPrefix, exactScope: mapScope != nil,
+                      output: output) { addrs[$0] }
         if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
         return n
     }
@@ -332,10 +358,12 @@ extension AnswerCache {
 
     /// Writes the routed answer: header, question, `count` A/AAAA records (`address(i)`), and the
     /// OPT record with the ECS echo when the query had EDNS. Nil when it would not fit.
+    /// The scope is `networkPrefix` itself with `exactScope` (an answer-map block), else no longer
+    /// than the source prefix.
     @inline(__always)
     func write(_ q: SimpleQuery, route: RouteSpec, query p: UnsafeRawBufferPointer, transport: QueryTransport,
-               count: Int, usedECS: Bool, networkPrefix: Int, output: UnsafeMutableRawBufferPointer,
-               address: (Int) -> IPAddress) -> Int? {
+               count: Int, usedECS: Bool, networkPrefix: Int, exactScope: Bool = false,
+               output: UnsafeMutableRawBufferPointer, address: (Int) -> IPAddress) -> Int? {
         let ecs = q.clientSubnet
         let isAAAA = q.qtype == RecordType.aaaa.rawValue
         let rdlen = isAAAA ? 16 : 4
@@ -358,7 +386,7 @@ extension AnswerCache {
             if let ecs {
                 // RFC 7871 §7.2.1: echo family, source prefix and address; scope from the location.
                 let scope: UInt8 = usedECS && (route.policy == .nearest || route.policy == .leastLoad)
-                    ? UInt8(clamping: min(Int(ecs.sourcePrefixLength), networkPrefix)) : 0
+                    ? UInt8(clamping: exactScope ? networkPrefix : min(Int(ecs.sourcePrefixLength), networkPrefix)) : 0
                 let octets = (Int(ecs.sourcePrefixLength) + 7) / 8
                 o[i] = 0; o[i + 1] = 8
                 o[i + 2] = 0; o[i + 3] = UInt8(truncatingIfNeeded: 4 + octets)

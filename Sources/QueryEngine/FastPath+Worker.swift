@@ -38,8 +38,8 @@ public struct AnswerCache {
         /// classes it under when it was synthesized (wildcard or `synthesize:`), as on the miss.
         case response(key: [UInt8], bytes: [UInt8], wildcardZone: DomainName?)
         /// A directly routed name asked for A/AAAA; `id` (never 0) names this entry in the
-        /// location table's remembered answers.
-        case routed(key: [UInt8], route: RouteSpec, id: UInt32)
+        /// location table's remembered answers; `mapSlot` is its answer-map slot (-1: none).
+        case routed(key: [UInt8], route: RouteSpec, id: UInt32, mapSlot: Int)
         /// The engine must answer every time (e.g. a CNAME chain ending at a routed name).
         case engine(key: [UInt8])
         /// A response that depends on the DDNS table: replayed while the table's stamp for
@@ -49,7 +49,7 @@ public struct AnswerCache {
 
         var key: [UInt8] {
             switch self {
-            case .response(let k, _, _), .routed(let k, _, _), .engine(let k), .ddnsResponse(let k, _, _, _, _): return k
+            case .response(let k, _, _), .routed(let k, _, _, _), .engine(let k), .ddnsResponse(let k, _, _, _, _): return k
             }
         }
     }
@@ -87,6 +87,9 @@ public struct AnswerCache {
     /// rebuilt when the caller's states generation changes.
     var resolved: ResolvedBackendStates?
     var resolvedGeneration: UInt64?
+    /// The answer maps of the snapshot at the states the caller passes (`install(answerMaps:)`):
+    /// located clients are answered and scoped by one trie walk (issue #12.1).
+    public private(set) var answerMaps: AnswerMapSet?
 
     /// Where the location table's memory comes from.
     let tableMemory: TableMemory
@@ -153,11 +156,19 @@ public struct AnswerCache {
         nextRouteID = 1
         resolved = nil
         resolvedGeneration = nil
+        answerMaps = nil
         trustsEveryClientSubnet = snapshot.settings.ecsTrustedResolvers == nil
         if rateLimiter?.settings != snapshot.settings.rateLimit {
             rateLimiter = nil
             rateLimiterResolved = false
         }
+    }
+
+    /// Installs the answer maps built for this cache's snapshot and for the states the caller will
+    /// pass with the next queries (the caller keeps the two in step: the store publishes them
+    /// together). Maps of another snapshot are not installed.
+    public mutating func install(answerMaps maps: AnswerMapSet?) {
+        answerMaps = maps.flatMap { $0.snapshotGeneration == snapshot.generation ? $0 : nil }
     }
 
     /// Installs a new DDNS table. Cached answers stay: those that depend on the table carry its
@@ -263,8 +274,9 @@ public struct AnswerCache {
                         lastWildcardZone = wildcardZone
                         return .reply(length: replay(bytes, query: query, nameLength: q.nameLength, output: output))
                     }
-                case .routed(_, let route, let id):
-                    if let n = routed(q, route: route, id: id, query: query, source: source, transport: transport,
+                case .routed(_, let route, let id, let mapSlot):
+                    if let n = routed(q, route: route, id: id, mapSlot: mapSlot, query: query, source: source,
+                                      transport: transport,
                                       now: now, states: states, statesGeneration: statesGeneration, output: output) {
                         return .reply(length: n)
                     }
@@ -322,7 +334,8 @@ public struct AnswerCache {
                          states: BackendStates, output: UnsafeMutableRawBufferPointer,
                          learn: (SimpleQuery, Int)?) -> FastPathResult {
         let bytes = Array(query)
-        let ctx = QueryContext(source: source, transport: transport, now: now, entropy: nextEntropy())
+        let ctx = QueryContext(source: source, transport: transport, now: now, entropy: nextEntropy(),
+                               answerMaps: answerMaps)
         var clientDependent = false
         var dependency = DDNSDependency.none
         var report: RouteReport?
@@ -353,7 +366,8 @@ public struct AnswerCache {
                 let name = try? DomainName(wire: Array(query[12..<(12 + q.nameLength)]))
                 if let name, q.qtype == RecordType.a.rawValue || q.qtype == RecordType.aaaa.rawValue,
                    let route = snapshot.routes[name.lowercased()] {
-                    entries[slot] = .routed(key: q.key(query), route: route, id: nextRouteID)
+                    entries[slot] = .routed(key: q.key(query), route: route, id: nextRouteID,
+                                            mapSlot: snapshot.answerMapSlot(for: route))
                     if nextRouteID == .max {
                         // Ids are about to repeat: forget every remembered answer first.
                         locations = nil

@@ -71,7 +71,11 @@ extension QueryEngine {
             decision = RouteDecision(outcome: .unknownPool, answeringPool: nil, usedFallback: false, failedOpen: false,
                                      client: coordinate, explanation: nil)
         }
-        let scope = ecs.map { ecsScope(for: $0, used: usedECS != nil, location: location, policy: route.policy) }
+        var scope = ecs.map { ecsScope(for: $0, used: usedECS != nil, location: location, policy: route.policy) }
+        if usedECS != nil, let mapped = mapScope(route: route, family: family, client: clientAddress, location: location,
+                                                 context: context, snapshot: snapshot) {
+            scope = mapped
+        }
         var report = RouteReport(name: owner, type: type, clientAddress: clientAddress, clientSubnet: ecs,
                                  location: location, route: route, decision: decision, outcome: .pool,
                                  answers: [], ttl: route.ttl, ecsScope: scope)
@@ -124,20 +128,38 @@ extension QueryEngine {
         return UInt8(clamping: min(source, network.prefixLength))
     }
 
+    /// The ECS scope from the answer map for a client the database or an override placed: the
+    /// prefix of the widest block around the client whose every address gets the same answer
+    /// (RFC 7871 §7.2.1; longer than the source prefix when the answer changes inside it). Nil when
+    /// no current map covers the client (ipstack, unplaced, maps stale or for other data).
+    static func mapScope(route: RouteSpec, family: AddressFamily, client: IPAddress, location: Placement,
+                         context: QueryContext, snapshot: EngineSnapshot) -> UInt8? {
+        guard let maps = context.answerMaps, maps.snapshotGeneration == snapshot.generation,
+              context.now <= maps.validUntil, client.mappedIPv4 == nil,
+              case .located(let l) = location, l.source != .ipstack,
+              let map = maps.map(slot: snapshot.answerMapSlot(for: route), answer: family,
+                                 client: AddressFamily(of: client)) else { return nil }
+        let (cls, prefix) = map.lookup(client)
+        guard map.isPlaced(cls) else { return nil }
+        return UInt8(clamping: prefix)
+    }
+
     /// Explains how `name` would be answered for a client: the same routing code the server runs.
     /// Returns nil when `name` is not a routed name in this snapshot. `.needsRemote` is reported as
     /// the location when a remote lookup would be needed and `remoteLocation` was not supplied.
     public static func explainRoute(name: DomainName, type: RecordType = .a, source: IPAddress,
                                     ecs: ClientSubnet?, now: Double, entropy: UInt64 = 0,
                                     remoteLocation: Location?? = nil, snapshot: EngineSnapshot,
-                                    states: BackendStates) -> RouteReport? {
+                                    states: BackendStates, answerMaps: AnswerMapSet? = nil) -> RouteReport? {
         guard let route = snapshot.routes[name.lowercased()], let zone = snapshot.zones.zone(for: name) else { return nil }
-        let ctx = QueryContext(source: source, transport: .udp, now: now, entropy: entropy, remoteLocation: remoteLocation)
+        let ctx = QueryContext(source: source, transport: .udp, now: now, entropy: entropy, remoteLocation: remoteLocation,
+                               answerMaps: answerMaps)
         switch routedAnswer(owner: name, route: route, type: type, ecs: ecs, context: ctx, snapshot: snapshot,
                             states: states, zone: zone, explain: true) {
         case .records(_, let r), .useZone(let r), .servfail(let r): return r
         case .needsRemote:
-            let ctx2 = QueryContext(source: source, transport: .udp, now: now, entropy: entropy, remoteLocation: .some(nil))
+            let ctx2 = QueryContext(source: source, transport: .udp, now: now, entropy: entropy, remoteLocation: .some(nil),
+                                    answerMaps: answerMaps)
             switch routedAnswer(owner: name, route: route, type: type, ecs: ecs, context: ctx2, snapshot: snapshot,
                                 states: states, zone: zone, explain: true) {
             case .records(_, var r), .useZone(var r), .servfail(var r):

@@ -21,14 +21,18 @@ public struct QueryContext: Sendable {
     /// Set when the shell already waited for a remote (ipstack) lookup for this query: the located
     /// result, or nil when the budget ran out. The engine will not ask for a remote lookup again.
     public var remoteLocation: Location??
+    /// The answer maps built for the snapshot and states of this query, if any: located clients
+    /// get the ECS scope of their block (issue #12.1).
+    public var answerMaps: AnswerMapSet?
 
     public init(source: IPAddress, transport: QueryTransport, now: Double = 0, entropy: UInt64 = 0,
-                remoteLocation: Location?? = nil) {
+                remoteLocation: Location?? = nil, answerMaps: AnswerMapSet? = nil) {
         self.source = source
         self.transport = transport
         self.now = now
         self.entropy = entropy
         self.remoteLocation = remoteLocation
+        self.answerMaps = answerMaps
     }
 }
 

@@ -23,12 +23,17 @@ public protocol ClientLocator: Sendable {
     /// them until the snapshot is replaced.
     /// `source` says which of the two placed it (metrics and the query log report it).
     func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int, source: LocationSource)?
+    /// The database's tree and the overrides, exactly as `quickLocate` places addresses, for the
+    /// answer maps (`AnswerMapSet`); nil when there is nothing to map (no database table).
+    var placementSpace: PlacementSpace? { get }
 }
 
 extension ClientLocator {
     public func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int, source: LocationSource)? {
         nil
     }
+
+    public var placementSpace: PlacementSpace? { nil }
 }
 
 /// A locator that knows nothing (no database configured).
@@ -84,6 +89,10 @@ public final class EngineSnapshot: Sendable {
     public let generation: UInt64
     /// The `synthesize:` rules, indexed against `zones`.
     public let synthesis: SynthesisTable
+    /// The distinct settings of location-dependent routes, in a fixed order: the answer maps'
+    /// slots (`AnswerMapSet`).
+    public let answerMapRoutes: [AnswerMapRoute]
+    let answerMapSlots: [AnswerMapRoute: Int]
 
     public init(zones: ZoneSet, routes: [DomainName: RouteSpec], geoData: GeoData?, locator: any ClientLocator,
                 settings: EngineSettings, generation: UInt64, synthesis: [SynthesisRule] = []) {
@@ -92,9 +101,20 @@ public final class EngineSnapshot: Sendable {
         var lowered: [DomainName: RouteSpec] = [:]
         for (k, v) in routes { lowered[k.lowercased()] = v }
         self.routes = lowered
+        let mapRoutes = Set(lowered.values.map(AnswerMapRoute.init).filter(\.isLocationDependent))
+            .sorted { ($0.pool, $0.policy.rawValue, $0.answers, $0.tieBand) < ($1.pool, $1.policy.rawValue, $1.answers, $1.tieBand) }
+        answerMapRoutes = mapRoutes
+        answerMapSlots = Dictionary(uniqueKeysWithValues: mapRoutes.enumerated().map { ($1, $0) })
         self.geoData = geoData
         self.locator = locator
         self.settings = settings
         self.generation = generation
+    }
+}
+
+extension EngineSnapshot {
+    /// The answer-map slot of `route`, -1 when its answer does not depend on the client's place.
+    public func answerMapSlot(for route: RouteSpec) -> Int {
+        answerMapSlots[AnswerMapRoute(route)] ?? -1
     }
 }
