@@ -29,14 +29,18 @@ public enum RouteExplainer {
         let snapshot = ProximaServer.makeSnapshot(rt, generation: 1, ipstack: client)
         let states = BackendStates()
         let now = monotonicSeconds()
+        // With ECS the scope is the server's: the answer map's block (built as the server builds
+        // it; a few seconds for a full City database), not the database record's network.
+        let maps = ecs == nil ? nil : AnswerMapSet.build(snapshot: snapshot, states: states, now: now)
         guard var report = QueryEngine.explainRoute(name: name, type: type, source: source, ecs: ecs, now: now,
-                                                    snapshot: snapshot, states: states) else {
+                                                    snapshot: snapshot, states: states, answerMaps: maps) else {
             throw LoadProblem("\(name) is not a routed name")
         }
         if case .needsRemote = report.location, let client {
             let located = await client.lookup(report.clientAddress, budget: timeout)
             report = QueryEngine.explainRoute(name: name, type: type, source: source, ecs: ecs, now: now,
-                                              remoteLocation: .some(located), snapshot: snapshot, states: states) ?? report
+                                              remoteLocation: .some(located), snapshot: snapshot, states: states,
+                                              answerMaps: maps) ?? report
         }
         return report
     }

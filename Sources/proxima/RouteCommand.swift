@@ -41,7 +41,8 @@ struct Route: AsyncParsableCommand {
     @Option(name: .long, help: "Routed name to explain (default: the first routed name in the config).")
     var name: String?
 
-    @Option(name: .long, help: "EDNS Client Subnet the query carries, e.g. 81.2.69.0/24.")
+    @Option(name: .long, help: ArgumentHelp("EDNS Client Subnet the query carries, e.g. 81.2.69.0/24.",
+                                            discussion: "The ECS scope reported is the server's: the widest block around the client with the same answer, from the answer maps, which are built as the server builds them (a few seconds for a City database)."))
     var ecs: String?
 
     @Option(name: .long, help: "Record type: A or AAAA (default: A for an IPv4 client, AAAA for IPv6).")
@@ -83,7 +84,8 @@ struct Route: AsyncParsableCommand {
             return try await viaAdmin(target, address: address)
         }
         let rt: LoadedRuntime
-        switch RuntimeLoader.load(configPath: config) {
+        // With --ecs the answer maps give the scope, and they need every record's coordinates.
+        switch RuntimeLoader.load(configPath: config, forServing: ecs != nil) {
         case .success(let r): rt = r
         case .failure(let failure):
             let problems = failure.problems

@@ -4,6 +4,7 @@ import Foundation
 import GeoIP
 import GeoRouting
 import NIOCore
+import ProximaApp
 import QueryEngine
 import XCTest
 
@@ -255,6 +256,39 @@ final class AnswerMapLiveTests: XCTestCase {
                 ecs: ClientSubnet(address: n.address, sourcePrefixLength: 24), now: 0,
                 snapshot: cur.snapshot, states: cur.states, answerMaps: cur.answerMaps))
             XCTAssertEqual(report.ecsScope.map(Int.init), served.scope, ecs)
+        }
+    }
+
+    // `proxima route --ecs` without a server (the config loaded afresh) reports the same scope and
+    // answer the server gives: it builds the maps as the server does.
+    func testOfflineRouteReportsTheServedScope() async throws {
+        guard case .success(let rt) = RuntimeLoader.load(configPath: live.directory.appendingPathComponent("proxima.yaml").path,
+                                                         forServing: true) else {
+            return XCTFail("the config loads")
+        }
+        for ecs in ["66.10.7.0/24", "66.10.1.0/24", "81.2.69.0/24", "5.3.0.0/24", "5.200.1.0/24", "8.8.8.0/24"] {
+            let n = IPNetwork(ecs)!
+            let served = try ask("www.geo.test.", n.address, prefix: 24)
+            let report = try await RouteExplainer.explain(runtime: rt, name: try DomainName(parsing: "www.geo.test."),
+                                                          type: .a, source: IPAddress("127.0.0.1")!,
+                                                          ecs: ClientSubnet(address: n.address, sourcePrefixLength: 24))
+            XCTAssertEqual(report.ecsScope.map(Int.init), served.scope, ecs)
+            if ecs == "8.8.8.0/24" {
+                // Not placed: the report says the zone answers (its last-resort record).
+                XCTAssertTrue(report.answers.isEmpty, ecs)
+                XCTAssertEqual(served.answers, ["192.0.2.200"], ecs)
+            } else {
+                XCTAssertEqual(report.answers.map(\.description), served.answers, ecs)
+            }
+        }
+        // The command itself (`proxima route --ecs`), from the same files.
+        for ecs in ["66.10.7.0/24", "5.3.0.0/24"] {
+            let served = try ask("www.geo.test.", IPNetwork(ecs)!.address, prefix: 24)
+            let (status, out, err) = try ServerProcess.run(["route", "127.0.0.1", "--ecs", ecs, "--json", "--name", "www.geo.test",
+                                                            "--config", live.directory.appendingPathComponent("proxima.yaml").path])
+            XCTAssertEqual(status, 0, err)
+            let doc = try JSONDecoder().decode(RouteReportDocument.self, from: Data(out.utf8))
+            XCTAssertEqual(doc.ecsScope.map(Int.init), served.scope, ecs)
         }
     }
 }
