@@ -45,7 +45,7 @@ extension UDPWorkerThread {
     /// datagrams off the completion queue, `prepare` them all, then `handle` each and queue its
     /// reply. Truncated datagrams (longer than `queryBufferSize`) and unknown source addresses are
     /// dropped, their buffers given straight back. Owns and closes the ring.
-    func runUring(_ ring: OpaquePointer, worker: QueryWorker, sink: UDPReplySink) {
+    func runUring(_ ring: OpaquePointer, worker: QueryWorker, sink: any ReplySink) {
         let batch = max(1, configuration.batchSize)
         let responseSize = cproxima_uring_response_size(ring)
         let datagrams = UnsafeMutablePointer<cproxima_uring_datagram>.allocate(capacity: batch)

@@ -91,7 +91,9 @@ final class UDPWorkerThread: @unchecked Sendable {
     private func run() {
         cproxima_set_thread_name("proxima-udp")
         let worker = handler.makeWorker()
-        let sink = UDPReplySink(socket: socket)
+        // Boxed as the protocol once: handing the concrete struct to `handle` would build a new
+        // existential (retaining the socket) for every query.
+        let sink: any ReplySink = UDPReplySink(socket: socket)
         if configuration.io != .mmsg {
             switch UDPUring.open(socket: socket, wakeFD: wakeFD, configuration: configuration) {
             case .success(let ring):
@@ -113,7 +115,7 @@ final class UDPWorkerThread: @unchecked Sendable {
     /// The `recvmmsg`/`sendmmsg` loop. All buffers are allocated once up front; per batch it
     /// resets the receive headers it used, tells the worker a batch began, lets it `prepare` every
     /// datagram (prefetch), then calls `handle` once per datagram and sends the replies in one batch.
-    private func runMmsg(worker: QueryWorker, sink: UDPReplySink) {
+    private func runMmsg(worker: QueryWorker, sink: any ReplySink) {
         let fd = socket.fd
         let batch = max(1, configuration.batchSize)
         let querySize = max(512, configuration.queryBufferSize)
