@@ -53,10 +53,11 @@ public final class UDPServer: Sendable {
         public var uringBuffers: Int
 
         /// Defaults: one thread per CPU, 64 per batch, 4 KiB queries, 64 KiB responses, 8 MiB
-        /// socket buffers, 200 ms stop latency, io_uring when available with 256 buffers.
+        /// socket buffers, 200 ms stop latency, `recvmmsg`/`sendmmsg` (io_uring cost more CPU per
+        /// query on the benchmark, docs/benchmarks.md) with 256 buffers should io_uring be chosen.
         public init(threads: Int = 0, batchSize: Int = 64, queryBufferSize: Int = 4096,
                     responseBufferSize: Int = 65535, socketBufferBytes: Int = 8 << 20,
-                    stopPollInterval: Duration = .milliseconds(200), io: IOMode = .auto, uringBuffers: Int = 256) {
+                    stopPollInterval: Duration = .milliseconds(200), io: IOMode = .mmsg, uringBuffers: Int = 256) {
             self.io = io
             self.uringBuffers = uringBuffers
             self.threads = threads
