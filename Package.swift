@@ -191,6 +191,7 @@ let package = Package(
             "DNSServer", "DNSWire",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "AdminAPITests", dependencies: [
             "AdminAPI", "HealthChecks", "GeoRouting", "DNSWire",

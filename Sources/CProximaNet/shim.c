@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -48,4 +50,12 @@ int cproxima_malloc_trim(void) {
 #else
     return 0;
 #endif
+}
+
+int cproxima_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+void cproxima_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    ssize_t n = write(fd, &one, sizeof(one));
+    (void)n;  // EAGAIN: the counter is already non-zero, the wake is pending anyway
 }

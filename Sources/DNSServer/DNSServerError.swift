@@ -17,6 +17,9 @@ public struct DNSServerError: Error, Sendable, CustomStringConvertible {
         case invalidState
         /// The TCP listener could not be bound (SwiftNIO reported the error in `context`).
         case tcpBind
+        /// io_uring was required (`UDPServer.IOMode.uring`) but could not be set up; `context`
+        /// names the failing step.
+        case ioUring
     }
 
     /// The bounded error code.

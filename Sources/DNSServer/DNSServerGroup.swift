@@ -94,8 +94,13 @@ public final class DNSServerGroup: Service, Sendable {
                 bound.append(udpBound)
                 logger.info("DNS listening", metadata: [
                     "endpoint": "\(udpBound)", "udp_threads": "\(udp.threadCount)",
-                    "tcp": "\(configuration.tcpEnabled)",
+                    "udp_io": "\(udp.activeIO?.rawValue ?? "-")", "tcp": "\(configuration.tcpEnabled)",
                 ])
+                if let reason = udp.ioFallbackReason {
+                    logger.warning("io_uring unavailable, UDP uses recvmmsg/sendmmsg", metadata: [
+                        "endpoint": "\(udpBound)", "reason": "\(reason)",
+                    ])
+                }
             }
         } catch {
             for udp in udpServers { udp.stop() }

@@ -11,14 +11,30 @@ import Synchronization
 /// One UDP worker: a pthread running the receive → handle → send loop on its own socket.
 ///
 /// `@unchecked Sendable`: `tid` is written once by `start()` before any other thread can see it
-/// and read by `join()` after; the stop flag is atomic; everything else is immutable.
+/// and read by `join()` after; `io` and `uringFailure` are written by the thread before it signals
+/// `ready` and read by `start()`'s caller after; the stop flag is atomic; everything else is
+/// immutable.
 final class UDPWorkerThread: @unchecked Sendable {
+    /// A failed io_uring setup: the step (`io_uring_setup`, `register buffers`, ...) and errno.
+    struct UringFailure: Error, Sendable, Hashable {
+        var step: String
+        var errno: Int32
+    }
+
     let socket: UDPSocket
     let handler: any QueryHandler
     let configuration: UDPServer.Configuration
-    private let stopRequested = Atomic<Bool>(false)
-    private let ready = DispatchSemaphore(value: 0)
+    let stopRequested = Atomic<Bool>(false)
+    let ready = DispatchSemaphore(value: 0)
+    /// An eventfd the io_uring loop polls, so `wake()` ends its wait at once; -1 when none could
+    /// be made (the wait's timeout then bounds the stop). Lives as long as this object, so a
+    /// late `wake()` never writes to a reused descriptor.
+    let wakeFD: Int32 = cproxima_eventfd()
     private var tid: pthread_t?
+    /// What this thread runs (`.uring` or `.mmsg`), settled before `start()` returns.
+    private(set) var io: UDPServer.IOMode = .mmsg
+    /// Why io_uring could not be used, when it was tried and failed.
+    private(set) var uringFailure: UringFailure?
 
     init(socket: UDPSocket, handler: any QueryHandler, configuration: UDPServer.Configuration) {
         self.socket = socket
@@ -52,9 +68,15 @@ final class UDPWorkerThread: @unchecked Sendable {
 
     /// Makes a blocked receive return now: shutdown(SHUT_RD) on a UDP socket marks it shut and
     /// wakes its waiters (Linux `inet_shutdown`; it reports ENOTCONN for an unconnected socket,
-    /// which is expected). The receive timeout remains the fallback.
+    /// which is expected); the io_uring loop's wait ends on the wake eventfd. The receive timeout
+    /// remains the fallback.
     func wake() {
         _ = shutdown(socket.fd, Int32(SHUT_RD))
+        if wakeFD >= 0 { cproxima_eventfd_signal(wakeFD) }
+    }
+
+    deinit {
+        if wakeFD >= 0 { close(wakeFD) }
     }
 
     func join() {
@@ -64,13 +86,36 @@ final class UDPWorkerThread: @unchecked Sendable {
         }
     }
 
-    /// The hot loop. All buffers are allocated once up front; per batch it resets the receive
-    /// headers it used, tells the worker a batch began, lets it `prepare` every datagram (prefetch),
-    /// then calls `handle` once per datagram and sends the replies in one batch.
+    /// Picks the IO (io_uring unless `mmsg` is asked for or its setup fails; a forced `uring`
+    /// that fails ends the thread, and `start()` reports it) and runs the matching loop.
     private func run() {
         cproxima_set_thread_name("proxima-udp")
         let worker = handler.makeWorker()
-        let sink = UDPReplySink(socket: socket)
+        // Boxed as the protocol once: handing the concrete struct to `handle` would build a new
+        // existential (retaining the socket) for every query.
+        let sink: any ReplySink = UDPReplySink(socket: socket)
+        if configuration.io != .mmsg {
+            switch UDPUring.open(socket: socket, wakeFD: wakeFD, configuration: configuration) {
+            case .success(let ring):
+                io = .uring
+                runUring(ring, worker: worker, sink: sink)
+                return
+            case .failure(let failure):
+                uringFailure = failure
+                if configuration.io == .uring {
+                    ready.signal()
+                    return
+                }
+            }
+        }
+        io = .mmsg
+        runMmsg(worker: worker, sink: sink)
+    }
+
+    /// The `recvmmsg`/`sendmmsg` loop. All buffers are allocated once up front; per batch it
+    /// resets the receive headers it used, tells the worker a batch began, lets it `prepare` every
+    /// datagram (prefetch), then calls `handle` once per datagram and sends the replies in one batch.
+    private func runMmsg(worker: QueryWorker, sink: any ReplySink) {
         let fd = socket.fd
         let batch = max(1, configuration.batchSize)
         let querySize = max(512, configuration.queryBufferSize)

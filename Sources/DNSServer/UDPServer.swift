@@ -9,13 +9,25 @@ import Synchronization
 
 /// The UDP fast path (DESIGN §5): one OS thread per core, each with its own `SO_REUSEPORT` socket
 /// bound to the same address, answering batches of up to 64 datagrams per `recvmmsg`/`sendmmsg`
-/// pair. SwiftNIO's datagram pipeline costs more per packet than all of gdnsd, so UDP does not go
+/// pair, or (issue #12, `IOMode`) per io_uring submission: a multishot receive over provided
+/// buffers whose replies go out in the same `io_uring_enter` that waits for the next batch.
+/// SwiftNIO's datagram pipeline costs more per packet than all of gdnsd, so UDP does not go
 /// through NIO; TCP does (`TCPServer`).
 ///
 /// Each thread owns one `QueryWorker` (from `QueryHandler.makeWorker()`, called on that thread)
 /// and preallocated receive/response buffers, so the loop takes no locks and allocates nothing
 /// per packet. `stop()` wakes the threads with shutdown(2), joins them and closes the sockets.
 public final class UDPServer: Sendable {
+    /// How the worker threads move datagrams.
+    public enum IOMode: String, Sendable, Hashable, CaseIterable {
+        /// io_uring where the kernel offers it, else `recvmmsg`/`sendmmsg` (the reason is logged).
+        case auto
+        /// io_uring only: `start()` fails when it cannot be set up.
+        case uring
+        /// `recvmmsg`/`sendmmsg` only.
+        case mmsg
+    }
+
     /// Tuning for the UDP fast path.
     public struct Configuration: Sendable, Hashable {
         /// Worker threads (and sockets) for the endpoint; 0 means one per usable CPU
@@ -32,12 +44,22 @@ public final class UDPServer: Sendable {
         public var socketBufferBytes: Int
         /// How long a blocked receive waits before re-checking the stop flag (SO_RCVTIMEO).
         public var stopPollInterval: Duration
+        /// io_uring, `recvmmsg`/`sendmmsg`, or the first that works.
+        public var io: IOMode
+        /// io_uring receive buffers per thread (each `queryBufferSize` bytes plus a reply area of
+        /// `responseBufferSize` bytes, touched only as far as replies reach): the bound on datagrams
+        /// a thread holds. The kernel wants a power of two up to 32768; anything else makes the
+        /// ring's setup fail (and `auto` fall back).
+        public var uringBuffers: Int
 
         /// Defaults: one thread per CPU, 64 per batch, 4 KiB queries, 64 KiB responses, 8 MiB
-        /// socket buffers, 200 ms stop latency.
+        /// socket buffers, 200 ms stop latency, `recvmmsg`/`sendmmsg` (io_uring cost more CPU per
+        /// query on the benchmark, docs/benchmarks.md) with 256 buffers should io_uring be chosen.
         public init(threads: Int = 0, batchSize: Int = 64, queryBufferSize: Int = 4096,
                     responseBufferSize: Int = 65535, socketBufferBytes: Int = 8 << 20,
-                    stopPollInterval: Duration = .milliseconds(200)) {
+                    stopPollInterval: Duration = .milliseconds(200), io: IOMode = .mmsg, uringBuffers: Int = 256) {
+            self.io = io
+            self.uringBuffers = uringBuffers
             self.threads = threads
             self.batchSize = batchSize
             self.queryBufferSize = queryBufferSize
@@ -49,7 +71,7 @@ public final class UDPServer: Sendable {
 
     private enum Lifecycle {
         case idle
-        case running(bound: ServerEndpoint, threads: [UDPWorkerThread])
+        case running(bound: ServerEndpoint, threads: [UDPWorkerThread], io: IOMode, fallback: String?)
         case stopped
     }
 
@@ -71,7 +93,23 @@ public final class UDPServer: Sendable {
     /// The address and real port once started (port 0 resolved), else nil.
     public var boundEndpoint: ServerEndpoint? {
         state.withLock { state in
-            if case .running(let bound, _) = state { return bound }
+            if case .running(let bound, _, _, _) = state { return bound }
+            return nil
+        }
+    }
+
+    /// What the running threads use: `.uring` or `.mmsg` (never `.auto`); nil when not running.
+    public var activeIO: IOMode? {
+        state.withLock { state in
+            if case .running(_, _, let io, _) = state { return io }
+            return nil
+        }
+    }
+
+    /// Why `auto` fell back to `recvmmsg`/`sendmmsg` (the failing step and errno), when it did.
+    public var ioFallbackReason: String? {
+        state.withLock { state in
+            if case .running(_, _, _, let reason) = state { return reason }
             return nil
         }
     }
@@ -79,7 +117,7 @@ public final class UDPServer: Sendable {
     /// Number of worker threads currently running.
     public var threadCount: Int {
         state.withLock { state in
-            if case .running(_, let threads) = state { return threads.count }
+            if case .running(_, let threads, _, _) = state { return threads.count }
             return 0
         }
     }
@@ -101,18 +139,27 @@ public final class UDPServer: Sendable {
                 sockets.append(socket)
             }
             var threads: [UDPWorkerThread] = []
+            func abandon() {
+                for t in threads { t.requestStop() }
+                for t in threads { t.wake() }
+                for t in threads { t.join() }
+            }
             for socket in sockets {
                 let thread = UDPWorkerThread(socket: socket, handler: handler, configuration: configuration)
                 do {
                     try thread.start()
                 } catch {
-                    for t in threads { t.requestStop() }
-                    for t in threads { t.join() }
+                    abandon()
                     throw error
                 }
                 threads.append(thread)
+                if let failure = thread.uringFailure, configuration.io == .uring {
+                    abandon()
+                    throw DNSServerError(code: .ioUring, endpoint: bound, errno: failure.errno, context: failure.step)
+                }
             }
-            state = .running(bound: bound, threads: threads)
+            let fallback = threads.lazy.compactMap(\.uringFailure).first.map { "\($0.step): errno \($0.errno)" }
+            state = .running(bound: bound, threads: threads, io: threads.first?.io ?? .mmsg, fallback: fallback)
             return bound
         }
     }
@@ -122,7 +169,7 @@ public final class UDPServer: Sendable {
     public func stop() {
         let threads: [UDPWorkerThread] = state.withLock { state in
             defer { state = .stopped }
-            if case .running(_, let threads) = state { return threads }
+            if case .running(_, let threads, _, _) = state { return threads }
             return []
         }
         // Wake threads blocked in recvmmsg at once (shutdown(2) on the socket) instead of after

@@ -70,3 +70,14 @@ public enum FastPathMemory {
         return (unit * udpWeight, unit * tcpWeight)
     }
 }
+
+extension UDPIO {
+    /// The DNS server's spelling of the same choice.
+    var serverMode: UDPServer.IOMode {
+        switch self {
+        case .auto: .auto
+        case .uring: .uring
+        case .mmsg: .mmsg
+        }
+    }
+}

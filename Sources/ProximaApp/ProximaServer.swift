@@ -149,7 +149,7 @@ public final class ProximaServer: Sendable {
         self.answerFlow = answerFlow
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
-                                 udp: UDPServer.Configuration(threads: limits.udpThreads),
+                                 udp: UDPServer.Configuration(threads: limits.udpThreads, io: config.udp.io.serverMode),
                                  tcp: TCPServer.Configuration(idleTimeout: config.tcp.idleTimeout,
                                                               maxConnections: limits.descriptors.tcpPerListener,
                                                               queryTimeout: config.tcp.queryTimeout,
@@ -350,8 +350,8 @@ public final class ProximaServer: Sendable {
             ProximaServer.logDatabaseOpened(loaded, logger: logger)
             let old = previous.config
             if old.listen != loaded.config.listen || old.udpThreads != loaded.config.udpThreads || old.admin != loaded.config.admin
-                || old.tcp != loaded.config.tcp || old.fastPath != loaded.config.fastPath {
-                logger.warning("reload (\(reason)): listen, udp_threads, tcp, fast_path and admin changes take effect after a restart")
+                || old.tcp != loaded.config.tcp || old.fastPath != loaded.config.fastPath || old.udp != loaded.config.udp {
+                logger.warning("reload (\(reason)): listen, udp_threads, udp, tcp, fast_path and admin changes take effect after a restart")
             }
             runtime.withLock { $0 = loaded }
             failedLoadFiles.withLock { $0 = [] }

@@ -1,4 +1,5 @@
-/// Decoding of the resource-limit sections: `tcp` and `fast_path` (issue #8).
+/// Decoding of the resource-limit and transport sections: `tcp`, `fast_path` (issue #8) and `udp`
+/// (issue #12).
 extension DecodeContext {
     static let tcpKeys = ["idle_timeout", "max_connections", "query_timeout", "max_connections_per_ip", "max_pipelined"]
 
@@ -19,5 +20,21 @@ extension DecodeContext {
         guard let map = MappingReader(v, allowed: ["memory"], sink: sink) else { return d }
         defer { map.finish() }
         return FastPathSettings(memory: map.byteSize("memory", in: 0...(64 << 30)) ?? d.memory)
+    }
+
+    /// `udp: {io: auto|uring|mmsg}`.
+    func decodeUDP(_ v: YAMLValue) -> UDPSettings {
+        var settings = UDPSettings()
+        guard let map = MappingReader(v, allowed: ["io"], sink: sink) else { return settings }
+        defer { map.finish() }
+        if let node = map.optional("io"), let text = ValueDecoder.string(node, sink: sink) {
+            if let io = UDPIO(rawValue: text) {
+                settings.io = io
+            } else {
+                sink.add(.invalidValue, at: node,
+                         "unknown UDP IO '\(text)'; expected one of: \(UDPIO.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        return settings
     }
 }

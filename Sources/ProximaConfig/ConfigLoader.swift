@@ -131,7 +131,7 @@ struct DecodeContext {
     /// if exceeded.
     static let positive = Duration.nanoseconds(1)
 
-    static let rootKeys = ["listen", "udp_threads", "max_udp_payload", "log_level", "tcp", "zones",
+    static let rootKeys = ["listen", "udp_threads", "udp", "max_udp_payload", "log_level", "tcp", "zones",
                            "geoip", "geo_data", "routing", "health", "admin", "rrl", "ecs", "fast_path", "synthesize", "forward", "ddns",
                            "metrics", "query_log"]
         + operationsKeys
@@ -172,6 +172,7 @@ struct DecodeContext {
         let rrl = map.optional("rrl").map { decodeRRL($0) } ?? RRLSettings()
         let ecs = map.optional("ecs").map { decodeECS($0) } ?? ECSSettings()
         let fastPath = map.optional("fast_path").map { decodeFastPath($0) } ?? FastPathSettings()
+        let udp = map.optional("udp").map { decodeUDP($0) } ?? UDPSettings()
         let synthesize = map.optional("synthesize").map { decodeSynthesize($0, zones: zones) } ?? []
         let forward = map.optional("forward").flatMap { decodeForward($0) }
         let operations = decodeOperations(map)
@@ -189,6 +190,7 @@ struct DecodeContext {
                                                  source: ConfigSourceMap(file: sink.file, lines: sink.lines),
                                                  fastPath: fastPath)
         configuration.rrl = rrl
+        configuration.udp = udp
         configuration.ecs = ecs
         configuration.synthesize = synthesize
         configuration.forward = forward

@@ -36,6 +36,8 @@ public struct ProximaConfiguration: Sendable, Hashable {
     public var source: ConfigSourceMap
     /// Memory of the per-thread answer caches.
     public var fastPath: FastPathSettings
+    /// How the UDP fast path moves datagrams (`udp:`).
+    public var udp: UDPSettings = UDPSettings()
     /// Response rate limiting of UDP answers.
     public var rrl: RRLSettings = RRLSettings()
     /// EDNS Client Subnet policy.
@@ -148,6 +150,29 @@ public struct FastPathSettings: Sendable, Hashable {
     /// Creates fast-path settings; the defaults are the schema's.
     public init(memory: Int = 64 << 20) {
         self.memory = memory
+    }
+}
+
+/// How the UDP worker threads move datagrams (issue #12).
+public enum UDPIO: String, Sendable, Hashable, CaseIterable {
+    /// io_uring where the kernel allows it, else `recvmmsg`/`sendmmsg` (the fallback is logged).
+    case auto
+    /// io_uring only: the server does not start without it.
+    case uring
+    /// `recvmmsg`/`sendmmsg` only.
+    case mmsg
+}
+
+/// The `udp` section.
+public struct UDPSettings: Sendable, Hashable {
+    /// The default of `io` (docs/benchmarks.md has the measurements that chose it).
+    public static let defaultIO = UDPIO.mmsg
+    /// Which IO the UDP threads use. Default `defaultIO`.
+    public var io: UDPIO
+
+    /// Creates UDP settings; the defaults are the schema's.
+    public init(io: UDPIO = UDPSettings.defaultIO) {
+        self.io = io
     }
 }
 

@@ -30,14 +30,30 @@ final class QueryBatteryTests: XCTestCase {
     }
 
     func testBatteryLiveUDPAndTCPOverIPv4AndIPv6() async throws {
-        let live = try await LiveServer.start(config: TestConfigs.battery(),
+        try await battery(udpIO: nil)
+    }
+
+    /// The same battery with each UDP IO path forced (issue #12): io_uring and recvmmsg/sendmmsg
+    /// give identical answers.
+    func testBatteryLiveOverIOUringAndMmsg() async throws {
+        for io in ["uring", "mmsg"] {
+            try await battery(udpIO: io)
+        }
+    }
+
+    private func battery(udpIO: String?) async throws {
+        let live = try await LiveServer.start(config: TestConfigs.battery(extra: udpIO.map { "udp: {io: \($0)}" } ?? ""),
                                               copies: ["battery.zone": LiveServer.fixture("Tests/Fixtures/engine/battery.zone")])
         defer { Task { await live.stop() } }
         XCTAssertEqual(live.endpoints.count, 2)
+        if udpIO == "uring" {
+            // Two threads on each of two endpoints, each with its own ring: the config reached them.
+            XCTAssertGreaterThanOrEqual(Self.openIOUringCount(), 4)
+        }
         for endpoint in live.endpoints {
             for c in QueryBattery.cases {
                 let udp = try DNSTestClient.udp(c.qname, c.qtype, server: endpoint.address, port: endpoint.port)
-                XCTAssertEqual(QueryBattery.differences(c, udp), [], "UDP \(endpoint) \(c.name)")
+                XCTAssertEqual(QueryBattery.differences(c, udp), [], "UDP(\(udpIO ?? "default")) \(endpoint) \(c.name)")
                 let tcp = try DNSTestClient.tcp(c.qname, c.qtype, server: endpoint.address, port: endpoint.port)
                 XCTAssertEqual(QueryBattery.differences(c, tcp), [], "TCP \(endpoint) \(c.name)")
                 // A second UDP query is answered from the fast path's cache: it must be identical.
@@ -47,5 +63,12 @@ final class QueryBatteryTests: XCTestCase {
             }
         }
         await live.stop()
+    }
+
+    /// io_uring instances this process holds (each is an `anon_inode:[io_uring]` descriptor).
+    static func openIOUringCount() -> Int {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return fds.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == "anon_inode:[io_uring]" }
+            .count
     }
 }

@@ -30,6 +30,71 @@ size_t cproxima_mmsghdr_size(void);
 /// of the UDP fast path (DESIGN §5): one syscall per burst, no waiting for a full batch.
 int cproxima_recvmmsg_waitforone(int fd, struct cproxima_mmsghdr *msgs, unsigned int vlen);
 
+// MARK: io_uring (uring.c)
+
+/// One worker's io_uring: a multishot IORING_OP_RECVMSG over a ring of provided buffers and
+/// IORING_OP_SENDMSG replies, submitted together with the wait for the next datagrams.
+struct cproxima_uring;
+
+/// Which step of `cproxima_uring_open` failed (for the fallback's log line).
+enum {
+    CPROXIMA_URING_STAGE_NONE = 0,
+    /// io_uring_setup(2): ENOSYS (no io_uring), EPERM (io_uring_disabled, seccomp), ENOMEM...
+    CPROXIMA_URING_STAGE_SETUP = 1,
+    /// The kernel lacks IORING_FEAT_EXT_ARG or IORING_FEAT_NODROP (before 5.11).
+    CPROXIMA_URING_STAGE_FEATURES = 2,
+    /// Mapping the rings failed.
+    CPROXIMA_URING_STAGE_MMAP = 3,
+    /// Registering the provided-buffer ring failed (before 5.19, or a buffer count that is not a
+    /// power of two up to 32768).
+    CPROXIMA_URING_STAGE_BUFFERS = 4,
+    /// Out of memory.
+    CPROXIMA_URING_STAGE_MEMORY = 5,
+};
+
+/// A received datagram, valid until its buffer is sent (`cproxima_uring_send`) or released.
+struct cproxima_uring_datagram {
+    /// The buffer it arrived in; the reply goes out of the response area of the same index.
+    unsigned bid;
+    /// Nonzero when the datagram was longer than the buffer (the kernel cut it).
+    int truncated;
+    const void *name;
+    unsigned name_length;
+    const void *payload;
+    size_t length;
+};
+
+/// Sets up a ring for `sock_fd` with `buffers` receive buffers (a power of two, at most 32768) of
+/// `query_size` payload bytes and as many `response_size` reply areas; a write to `wake_fd` (an
+/// eventfd, or -1 for none) ends a wait at once. NULL on failure, with errno set and
+/// `*stage_out` the step that failed.
+struct cproxima_uring *cproxima_uring_open(int sock_fd, int wake_fd, unsigned buffers, unsigned query_size,
+                                           unsigned response_size, int *stage_out);
+/// Closes the ring (cancelling its receive) and frees everything.
+void cproxima_uring_close(struct cproxima_uring *ring);
+/// Gives freed buffers back to the kernel, re-arms the receive if it ended, submits queued
+/// replies and waits up to `timeout_ns` for a completion (not at all when one is ready).
+/// 0, or -errno (-ETIME: timed out, -EINTR).
+int cproxima_uring_wait(struct cproxima_uring *ring, long long timeout_ns);
+/// Takes the next received datagram off the completion queue (send completions and receive
+/// errors are handled on the way): 1 and `*out` filled, or 0 when none is ready.
+int cproxima_uring_next(struct cproxima_uring *ring, struct cproxima_uring_datagram *out);
+/// The reply area of buffer `bid` (`cproxima_uring_response_size` bytes).
+void *cproxima_uring_response(struct cproxima_uring *ring, unsigned bid);
+size_t cproxima_uring_response_size(const struct cproxima_uring *ring);
+/// Queues the first `length` bytes of `bid`'s reply area to the datagram's source; the buffer
+/// returns to the kernel when the send completes. 0, or -errno (the buffer is then released).
+int cproxima_uring_send(struct cproxima_uring *ring, unsigned bid, size_t length);
+/// Returns buffer `bid` to the kernel without a reply.
+void cproxima_uring_release(struct cproxima_uring *ring, unsigned bid);
+/// Buffers held by user space (received, not yet given back): a bound check for tests.
+unsigned cproxima_uring_outstanding(const struct cproxima_uring *ring);
+
+/// eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) (<sys/eventfd.h> is not in the Glibc module); -1 on failure.
+int cproxima_eventfd(void);
+/// Adds 1 to eventfd `fd` (wakes whoever polls it).
+void cproxima_eventfd_signal(int fd);
+
 /// The value of MSG_TRUNC (set in msg_flags when a datagram was longer than the buffer).
 int cproxima_msg_trunc(void);
 

@@ -37,7 +37,7 @@ final class LiveServer: @unchecked Sendable {
             try FileManager.default.copyItem(at: source, to: dir.appendingPathComponent(name))
         }
         let configURL = dir.appendingPathComponent("proxima.yaml")
-        try Data(config.utf8).write(to: configURL)
+        try Data(withUDPIOOverride(config).utf8).write(to: configURL)
         var logger = Logger(label: "proxima.test")
         logger.logLevel = .warning
         let server = try ProximaServer(options: .init(configPath: configURL.path, environment: environment,
@@ -47,6 +47,14 @@ final class LiveServer: @unchecked Sendable {
         let endpoints = try await server.waitForDNS()
         let admin = try await server.waitForAdmin()
         return LiveServer(server: server, task: task, directory: dir, endpoints: endpoints, adminPort: admin)
+    }
+
+    /// `PROXIMA_TEST_UDP_IO=uring|mmsg` runs every live server on that UDP path (issue #12: the
+    /// integration suites are run once per path), unless the test's config sets `udp:` itself.
+    static func withUDPIOOverride(_ config: String) -> String {
+        guard let io = ProcessInfo.processInfo.environment["PROXIMA_TEST_UDP_IO"], !io.isEmpty,
+              !config.split(separator: "\n").contains(where: { $0.hasPrefix("udp:") }) else { return config }
+        return config + "\nudp: {io: \(io)}\n"
     }
 
     init(server: ProximaServer, task: Task<Void, Error>, directory: URL, endpoints: [ServerEndpoint], adminPort: Int?) {
