@@ -3,8 +3,9 @@ import DNSWire
 extension AnswerCache {
     /// Counts where a reply just written sent its client (the status page's map), when it
     /// answered a routed name's A/AAAA question through this cache: the client network's
-    /// location comes from the per-thread location table the answer itself used, each answered
-    /// address from the reply's answer records. Anything else (static answers, the engine's
+    /// location comes from the per-thread location table the answer itself used (or, for an
+    /// answer the answer map gave, from the locator's table), each answered address from the
+    /// reply's answer records. Anything else (static answers, the engine's
     /// first answer for a network, CNAME chains, error replies) is not counted.
     ///
     /// Costs one parse of the question and a table lookup per routed reply, no lock and no
@@ -12,8 +13,7 @@ extension AnswerCache {
     public mutating func noteAnswerFlow(query: UnsafeRawBufferPointer, response r: UnsafeRawBufferPointer,
                                         source: IPAddress, now: Double, into table: AnswerFlowTable) {
         // NOERROR with at least one answer record.
-        guard r.count >= 12, r[3] & 0x0f == 0, r[6] != 0 || r[7] != 0, let locations, !snapshot.routes.isEmpty
-        else { return }
+        guard r.count >= 12, r[3] & 0x0f == 0, r[6] != 0 || r[7] != 0, !snapshot.routes.isEmpty else { return }
         guard let q = SimpleQuery.parse(query) else { return }
         let isAAAA = q.qtype == RecordType.aaaa.rawValue
         guard isAAAA || q.qtype == RecordType.a.rawValue else { return }
@@ -24,9 +24,17 @@ extension AnswerCache {
            trustsEveryClientSubnet || snapshot.settings.trustsClientSubnet(from: source) {
             client = ecs.address
         }
-        guard let s = AnswerCache.findLocation(locations, client, now: now),
-              let cell = AnswerFlow.cell(latitude: locations.base[s].latitude, longitude: locations.base[s].longitude)
-        else { return }
+        let latitude: Double, longitude: Double
+        if let locations, let s = AnswerCache.findLocation(locations, client, now: now) {
+            (latitude, longitude) = (locations.base[s].latitude, locations.base[s].longitude)
+        } else if let placed = snapshot.locator.quickLocate(client) {
+            // Answered from the answer map, which keeps no per-network location: the locator's
+            // table places the client (overrides and the database, as the map was built).
+            (latitude, longitude) = (placed.coordinate.latitude, placed.coordinate.longitude)
+        } else {
+            return
+        }
+        guard let cell = AnswerFlow.cell(latitude: latitude, longitude: longitude) else { return }
         let answers = min(Int(r[6]) << 8 | Int(r[7]), 16)
         let rdlen = isAAAA ? 16 : 4
         var i = 12 + q.nameLength + 4
