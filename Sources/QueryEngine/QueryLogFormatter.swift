@@ -148,14 +148,18 @@ public struct QueryLogFormatter: ~Copyable {
         count += 1
     }
 
+    /// An ASCII literal. A byte loop: these are short, and a memmove call per literal showed in
+    /// profiles. (A one-character literal is stored as a scalar, not a pointer.)
     @inline(__always)
     private mutating func put(_ s: StaticString) {
-        // A one-character literal is stored as a scalar, not a pointer: withUTF8Buffer covers both.
-        let to = base + count
-        let n = s.withUTF8Buffer { b in
-            to.update(from: b.baseAddress!, count: b.count)
-            return b.count
+        guard s.hasPointerRepresentation else {
+            put(UInt8(truncatingIfNeeded: s.unicodeScalar.value))
+            return
         }
+        let p = s.utf8Start
+        let to = base + count
+        let n = s.utf8CodeUnitCount
+        for i in 0..<n { to[i] = p[i] }
         count += n
     }
 
@@ -409,7 +413,7 @@ public struct QueryLogFormatter: ~Copyable {
     }
 
     /// JSON text of one presentation-format name is at most 5 bytes per octet (`\\DDD`).
-    static let maxNameText = Limits.maxNameLength * 5 + 2
+    static let maxNameText = WireScan.maxNameLength * 5 + 2
 
     /// Writes the name at `o` in presentation format (`DomainName.description`), JSON-escaped;
     /// returns the offset just past it where it starts (after its first pointer), or nil when it
@@ -430,7 +434,7 @@ public struct QueryLogFormatter: ~Copyable {
                     return end < 0 ? pos + 1 : end
                 }
                 let l = Int(len)
-                guard pos + 1 + l <= m.count, length + 1 + l + 1 <= Limits.maxNameLength else { return nil }
+                guard pos + 1 + l <= m.count, length + 1 + l + 1 <= WireScan.maxNameLength else { return nil }
                 length += 1 + l
                 for k in (pos + 1)...(pos + l) { putNameByte(m[k]) }
                 put(46)
@@ -440,7 +444,7 @@ public struct QueryLogFormatter: ~Copyable {
                 guard pos + 1 < m.count else { return nil }
                 let target = Int(len & 0x3f) << 8 | Int(m[pos + 1])
                 hops += 1
-                guard target < pos, target >= 12, hops <= Limits.maxCompressionPointers else { return nil }
+                guard target < pos, target >= 12, hops <= WireScan.maxCompressionPointers else { return nil }
                 if end < 0 { end = pos + 2 }
                 pos = target
             default:
@@ -657,6 +661,13 @@ public struct QueryLogFormatter: ~Copyable {
 /// exactly what `Message(parsing:)` accepts (RFC 1035 §4.1 with DNSWire's limits, RFC 6891 OPT,
 /// RFC 7871 ECS), without building anything.
 struct WireScan {
+    // DNSWire's `Limits`, as literals: a cross-module `static let` is read through an accessor
+    // call on every use, which showed in the name walk's profile. `QueryLogFormatterTests` checks
+    // that they equal `Limits`.
+    static var maxNameLength: Int { 255 }
+    static var maxCompressionPointers: Int { 32 }
+    static var maxRecordsPerSection: Int { 512 }
+
     /// Offset of the first question's name; -1 without questions.
     var question = -1
     /// Offset of the first answer-section RR and the number of answer RRs.
@@ -673,8 +684,8 @@ struct WireScan {
         func count(_ i: Int) -> Int { Int(m[i]) << 8 | Int(m[i + 1]) }
         let qd = count(4), an = count(6), ns = count(8), ar = count(10)
         guard qd * 5 + (an + ns + ar) * 11 <= m.count - 12 else { return nil }
-        guard an <= Limits.maxRecordsPerSection, ns <= Limits.maxRecordsPerSection,
-              ar <= Limits.maxRecordsPerSection else { return nil }
+        guard an <= WireScan.maxRecordsPerSection, ns <= WireScan.maxRecordsPerSection,
+              ar <= WireScan.maxRecordsPerSection else { return nil }
         var s = WireScan()
         var o = 12
         if qd > 0 { s.question = 12 }
@@ -794,7 +805,7 @@ struct WireScan {
     }
 
     /// Walks a possibly compressed name exactly as `WireReader.name` does (pointers strictly
-    /// backwards and past the header, ≤ `Limits.maxCompressionPointers` hops, ≤ 255 octets).
+    /// backwards and past the header, ≤ `WireScan.maxCompressionPointers` hops, ≤ 255 octets).
     /// `end`: the offset after the name where it starts; `isRoot`: it is the root name.
     static func skipName(_ m: UnsafeRawBufferPointer, at o: Int) -> (end: Int, isRoot: Bool)? {
         var pos = o
@@ -807,7 +818,7 @@ struct WireScan {
             case 0x00:
                 if len == 0 { return (end < 0 ? pos + 1 : end, length == 0) }
                 let l = Int(len)
-                guard pos + 1 + l <= m.count, length + 1 + l + 1 <= Limits.maxNameLength else { return nil }
+                guard pos + 1 + l <= m.count, length + 1 + l + 1 <= WireScan.maxNameLength else { return nil }
                 length += 1 + l
                 pos += 1 + l
             case 0xc0:
@@ -815,7 +826,7 @@ struct WireScan {
                 let target = Int(len & 0x3f) << 8 | Int(m[pos + 1])
                 guard target < pos, target >= 12 else { return nil }
                 hops += 1
-                guard hops <= Limits.maxCompressionPointers else { return nil }
+                guard hops <= WireScan.maxCompressionPointers else { return nil }
                 if end < 0 { end = pos + 2 }
                 pos = target
             default:

@@ -277,6 +277,12 @@ final class QueryLogFormatterTests: XCTestCase {
         XCTAssertEqual(checked, 3000)
     }
 
+    func testTheScanUsesDNSWiresLimits() {
+        XCTAssertEqual(WireScan.maxNameLength, Limits.maxNameLength)
+        XCTAssertEqual(WireScan.maxCompressionPointers, Limits.maxCompressionPointers)
+        XCTAssertEqual(WireScan.maxRecordsPerSection, Limits.maxRecordsPerSection)
+    }
+
     func testQuotedStringsAreEscapedAsJSON() {
         XCTAssertEqual(String(decoding: QueryLogFormatter.jsonQuoted("a\"b\\c\n\u{1}\u{e9}"), as: UTF8.self),
                        #""a\"b\\c\n\u0001"# + "\u{e9}\"")
