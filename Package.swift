@@ -149,6 +149,8 @@ let package = Package(
                           path: "Fuzz/Targets/fuzz-geodata"),
         .executableTarget(name: "fuzz-admin", dependencies: ["FuzzSupport", "GeoRouting", "DNSWire"], path: "Fuzz/Targets/fuzz-admin"),
         .executableTarget(name: "fuzz-ddns", dependencies: ["FuzzSupport", "DNSWire", "QueryEngine"], path: "Fuzz/Targets/fuzz-ddns"),
+        .executableTarget(name: "fuzz-querylog", dependencies: ["FuzzSupport", "DNSWire", "QueryEngine"],
+                          path: "Fuzz/Targets/fuzz-querylog"),
 
         // Tests.
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),

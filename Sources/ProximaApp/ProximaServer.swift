@@ -130,7 +130,7 @@ public final class ProximaServer: Sendable {
             counters: config.metrics.enabled ? QueryCounterRegistry() : nil,
             log: config.queryLog.map { settings in
                 QueryLog(target: settings.target.queryLogTarget, ringCapacity: settings.buffer, sample: settings.sample,
-                         labels: { RouteLabels(snapshot: storeForLabels.current().snapshot) })
+                         snapshot: { storeForLabels.snapshot })
             })
         operations.lastSuccessMillis.store(OperationsCounters.nowMillis(), ordering: .relaxed)
         operations.startMillis.store(OperationsCounters.nowMillis(), ordering: .relaxed)

@@ -12,8 +12,8 @@ public struct RouteLabels: Sendable {
         public var member: String
     }
 
-    private var names: [UInt64: (name: String, pools: [String])] = [:]
-    private var members: [String: [IPAddress: String]] = [:]
+    fileprivate var names: [UInt64: (name: String, pools: [String])] = [:]
+    fileprivate var members: [String: [IPAddress: String]] = [:]
 
     public init(snapshot: EngineSnapshot) {
         for pool in snapshot.geoData?.pools ?? [] {
@@ -37,5 +37,13 @@ public struct RouteLabels: Sendable {
             if let member = members[pool]?[address] { return Label(name: n.name, pool: pool, member: member) }
         }
         return Label(name: n.name, pool: "", member: address.description)
+    }
+}
+
+extension RouteLabels {
+    /// The same labels in the query log's pre-encoded JSON form.
+    public var queryLog: QueryLogLabels {
+        QueryLogLabels(routes: names.map { (nameHash: $0.key, name: $0.value.name, pools: $0.value.pools) },
+                       members: members)
     }
 }

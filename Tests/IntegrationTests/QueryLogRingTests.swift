@@ -28,7 +28,7 @@ final class QueryLogRingTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("q.jsonl").path
         let log = QueryLog(target: .file(path), ringCapacity: capacity, sample: sample,
-                           labels: { fatalError("no routed lines here") })
+                           snapshot: { fatalError("no routed lines here") })
         log.paused.store(true, ordering: .relaxed)
         try log.start()
         defer { log.stop() }
@@ -82,19 +82,24 @@ final class QueryLogRingTests: XCTestCase {
         }
     }
 
-    func testTimesAreRFC3339UTCWithMilliseconds() {
-        var cache: (Int64, String)?
-        XCTAssertEqual(QueryLog.rfc3339(seconds: 0, nanoseconds: 5_000_000, cache: &cache), "1970-01-01T00:00:00.005Z")
-        XCTAssertEqual(QueryLog.rfc3339(seconds: 1_700_000_000, nanoseconds: 999_999_999, cache: &cache),
-                       "2023-11-14T22:13:20.999Z")
-        // Same second from the cache, another millisecond.
-        XCTAssertEqual(QueryLog.rfc3339(seconds: 1_700_000_000, nanoseconds: 42_000_000, cache: &cache),
-                       "2023-11-14T22:13:20.042Z")
-        XCTAssertEqual(QueryLog.rfc3339(seconds: 1_700_000_001, nanoseconds: 120_000_000, cache: &cache),
-                       "2023-11-14T22:13:21.120Z")
+    func testTimesAreRFC3339UTCWithMilliseconds() throws {
+        var f = QueryLogFormatter()
+        // The second and third lines share a second (its text is cached), the fourth does not.
+        for (s, ns) in [(Int64(0), Int64(5_000_000)), (1_700_000_000, 999_999_999), (1_700_000_000, 42_000_000),
+                        (1_700_000_001, 120_000_000)] {
+            f.append(QueryLogEntry(seconds: s, nanoseconds: ns, client: client.address, port: client.port, tcp: false,
+                                   placement: .none, routeNameHash: 0, query: UnsafeRawBufferPointer(start: nil, count: 0),
+                                   response: UnsafeRawBufferPointer(start: nil, count: 0), responseCut: false),
+                     labels: nil)
+        }
+        let times = try String(decoding: f.bytes, as: UTF8.self).split(separator: "\n").map { line in
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])["time"] as? String
+        }
+        XCTAssertEqual(times, ["1970-01-01T00:00:00.005Z", "2023-11-14T22:13:20.999Z", "2023-11-14T22:13:20.042Z",
+                               "2023-11-14T22:13:21.120Z"])
     }
 
     func testJSONStringsAreEscaped() {
-        XCTAssertEqual(JSONLine.quoted("a\"b\\c\n\u{1}"), #""a\"b\\c\n\u0001""#)
+        XCTAssertEqual(String(decoding: QueryLogFormatter.jsonQuoted("a\"b\\c\n\u{1}"), as: UTF8.self), #""a\"b\\c\n\u0001""#)
     }
 }

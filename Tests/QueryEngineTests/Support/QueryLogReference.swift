@@ -1,0 +1,1 @@
+../../../Fuzz/Targets/fuzz-querylog/QueryLogReference.swift
