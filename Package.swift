@@ -55,6 +55,7 @@ let package = Package(
         // Adapters and IO.
         .target(name: "GeoIP", dependencies: [
             "CMaxMindDB", "DNSWire", "GeoRouting",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -165,6 +166,7 @@ let package = Package(
         .testTarget(name: "QueryEngineTests", dependencies: ["QueryEngine", "DNSZone", "DNSWire", "GeoRouting"]),
         .testTarget(name: "GeoIPTests", dependencies: [
             "GeoIP", "GeoRouting", "DNSWire",
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -6,12 +6,13 @@ import Synchronization
 /// registry per server, which `GET /metrics` emits.
 ///
 /// Two kinds of source feed the registry:
-/// - off-path events (reloads, health probes and transitions, load reports, TCP connections)
-///   record into ordinary swift-metrics `Counter`/`Gauge`/`Meter`/`Timer` objects made by
-///   `factory` when they happen;
+/// - off-path events (reloads, health probes and transitions, load reports, TCP connections,
+///   ipstack lookups) record into ordinary swift-metrics `Counter`/`Gauge`/`Meter`/`Timer`
+///   objects made by `factory` when they happen;
 /// - the query path's per-thread counters (`QueryCounterRegistry`: no shared cache line per query)
-///   and state other modules keep (ipstack, forwarder, query log, health state, zones, /proc) are
-///   read at scrape time and copied into swift-metrics objects by `scrape(_:)`.
+///   and state other modules keep (ipstack's cache size and breaker, forwarder, query log, health
+///   state, zones, /proc) are read at scrape time and copied into swift-metrics objects by
+///   `scrape(_:)`.
 ///
 /// Nothing here is process-global: `MetricsSystem.bootstrap` is once per process, so each server
 /// (tests run several in one process) passes its own `factory` to whatever records.

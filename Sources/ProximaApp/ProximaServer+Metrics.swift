@@ -18,9 +18,9 @@ extension ProximaServer {
     }
 
     /// Copies what is read at scrape time into the registry: the query threads' counters summed
-    /// over the threads, and the state other parts keep (health, zones, ipstack, forwarder, query
-    /// log, /proc). Reloads, load reports, probes and TCP connections record themselves when they
-    /// happen.
+    /// over the threads, and the state other parts keep (health, zones, ipstack's cache and breaker,
+    /// forwarder, query log, /proc). Reloads, load reports, probes, TCP connections and ipstack
+    /// lookups record themselves when they happen.
     func feedScrapeTimeMetrics(_ p: inout ScrapeFeed) {
         let cur = store.current()
         let rt = runtime.value
@@ -62,19 +62,9 @@ extension ProximaServer {
             p.gauge("proxima_zone_serial", ["zone": z.origin.description], Double(z.soaData.serial))
         }
 
-        // ipstack.
+        // ipstack: its events are counted by the client (`IPStackMetrics`); its state is read here.
         if let client = ipstack.withLock({ $0?.1 }) {
             let st = client.statistics
-            p.counter("proxima_ipstack_requests_total", ["result": "success"], st.successes)
-            p.counter("proxima_ipstack_requests_total", ["result": "failure"], st.failures)
-            p.counter("proxima_ipstack_lookups_refused_total", ["reason": "over_capacity"], st.droppedOverCapacity)
-            p.counter("proxima_ipstack_lookups_refused_total", ["reason": "breaker_open"], st.droppedBreakerOpen)
-            p.counter("proxima_ipstack_lookups_refused_total", ["reason": "rate_limited"], st.droppedRateLimited)
-            p.counter("proxima_ipstack_lookups_refused_total", ["reason": "quota"], st.droppedQuotaExhausted)
-            p.counter("proxima_ipstack_lookups_joined_total", st.joined)
-            p.counter("proxima_ipstack_cache_lookups_total", ["result": "hit"], st.cacheHits)
-            p.counter("proxima_ipstack_cache_lookups_total", ["result": "negative"], st.cacheNegative)
-            p.counter("proxima_ipstack_cache_lookups_total", ["result": "miss"], st.cacheMisses)
             p.gauge("proxima_ipstack_cache_entries", Double(st.cacheEntries))
             p.gauge("proxima_ipstack_breaker_open", st.breakerOpen ? 1 : 0)
         }

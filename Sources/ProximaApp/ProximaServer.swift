@@ -395,7 +395,8 @@ public final class ProximaServer: Sendable {
             do {
                 current = (settings, try IPStackClient(httpClient: httpClient,
                                                        configuration: ProximaServer.ipstackConfiguration(settings, key: key),
-                                                       logger: logger.with(label: "proxima.ipstack")))
+                                                       logger: logger.with(label: "proxima.ipstack"),
+                                                       metrics: metrics?.factory))
             } catch {
                 logger.error("geoip.ipstack: \(error); ipstack lookups are off")
                 current = nil
