@@ -287,6 +287,37 @@ final class MetricsTests: XCTestCase {
         await second.stop()
     }
 
+    /// Reloads are counted as they happen, and a member a reload removed leaves `/metrics`
+    /// (its scrape-time series are destroyed) while the others keep theirs.
+    func testReloadsAreCountedAndRemovedMembersLeaveTheOutput() async throws {
+        try await start()
+        try sendMix()
+        let before = try Self.parse(try await get("/metrics").1)
+        let nyc = ["pool": "web", "member": "nyc", "address": "127.0.0.11"]
+        XCTAssertEqual(value(before, "proxima_member_up", nyc), 1)
+        let loadedAt = try XCTUnwrap(value(before, "proxima_last_successful_load_timestamp_seconds"))
+        let geo = live.directory.appendingPathComponent("geo_data.json")
+        try Data(Self.geoData.replacingOccurrences(
+            of: #",\#n  {"address": "127.0.0.11", "name": "nyc", "latitude": 40.71, "longitude": -74.01}"#, with: "").utf8)
+            .write(to: geo)
+        XCTAssertFalse(try String(contentsOf: geo, encoding: .utf8).contains("nyc"))
+        XCTAssertTrue(live.server.reload(reason: "test"))
+        let after = try Self.parse(try await get("/metrics").1)
+        XCTAssertEqual(value(after, "proxima_reloads_total", ["result": "ok"]), 1)
+        XCTAssertEqual(value(after, "proxima_reloads_total", ["result": "failed"]), 0)
+        XCTAssertNil(value(after, "proxima_member_up", nyc), "a removed member has no series")
+        XCTAssertEqual(value(after, "proxima_member_up", ["pool": "web", "member": "lon", "address": "127.0.0.12"]), 1)
+        XCTAssertGreaterThanOrEqual(value(after, "proxima_last_successful_load_timestamp_seconds") ?? 0, loadedAt)
+        XCTAssertEqual(value(after, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NOERROR"]), 7,
+                       "query counters carry on over a reload")
+
+        try Data("{not json".utf8).write(to: geo)
+        XCTAssertFalse(live.server.reload(reason: "test"))
+        let failed = try Self.parse(try await get("/metrics").1)
+        XCTAssertEqual(value(failed, "proxima_reloads_total", ["result": "ok"]), 1)
+        XCTAssertEqual(value(failed, "proxima_reloads_total", ["result": "failed"]), 1)
+    }
+
     /// RRL on (rate 1, slip 2): what the client saw — answers, truncated slips, silence — is what
     /// the counters say, whatever the token bucket's timing did.
     func testRateLimitedAnswersAreCountedAsTheClientSawThem() async throws {
