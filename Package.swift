@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         // SHA-256 of DDNS silo tokens (already in the graph through postgres-nio: no extra build).
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Metrics: the swift-metrics API for off-path metrics, exposed by swift-prometheus's registry.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C shims.
@@ -52,12 +55,14 @@ let package = Package(
         // Adapters and IO.
         .target(name: "GeoIP", dependencies: [
             "CMaxMindDB", "DNSWire", "GeoRouting",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "HealthChecks", dependencies: [
             "GeoRouting", "DNSWire",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -67,6 +72,7 @@ let package = Package(
         ]),
         .target(name: "DNSServer", dependencies: [
             "CProximaNet", "DNSWire", "QueryEngine",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -122,6 +128,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "proxima", dependencies: [
             "ProximaApp", "ProximaConfig", "GeoIP", "GeoRouting", "DNSWire", "HealthChecks", "QueryEngine", "DDNS",
@@ -160,6 +168,7 @@ let package = Package(
         .testTarget(name: "QueryEngineTests", dependencies: ["QueryEngine", "DNSZone", "DNSWire", "GeoRouting"]),
         .testTarget(name: "GeoIPTests", dependencies: [
             "GeoIP", "GeoRouting", "DNSWire",
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -191,6 +200,7 @@ let package = Package(
         .testTarget(name: "DDNSClientTests", dependencies: ["DDNSClient", "DDNS", "DNSWire", "ProximaConfig"]),
         .testTarget(name: "DNSServerTests", dependencies: [
             "DNSServer", "DNSWire",
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

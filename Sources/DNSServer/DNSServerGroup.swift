@@ -1,3 +1,4 @@
+import CoreMetrics
 import DNSWire
 import Logging
 import NIOCore
@@ -49,6 +50,7 @@ public final class DNSServerGroup: Service, Sendable {
     private let tcpHandler: any QueryHandler
     private let group: any EventLoopGroup
     private let logger: Logger
+    private let metrics: (any MetricsFactory)?
     private let state = Mutex<Lifecycle>(.idle)
     private let stopStarted = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -57,9 +59,12 @@ public final class DNSServerGroup: Service, Sendable {
 
     /// Creates the group; nothing is bound until `start()` or `run()`. `tcpHandler`, when given,
     /// makes the TCP event loops' workers (e.g. with smaller caches than the UDP threads').
+    /// `metrics` receives the TCP listeners' connection metrics (`TCPServer`).
     public init(configuration: Configuration, handler: any QueryHandler,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                logger: Logger = Logger(label: "proxima.dns"), tcpHandler: (any QueryHandler)? = nil) {
+                logger: Logger = Logger(label: "proxima.dns"), tcpHandler: (any QueryHandler)? = nil,
+                metrics: (any MetricsFactory)? = nil) {
+        self.metrics = metrics
         self.configuration = configuration
         self.handler = handler
         self.tcpHandler = tcpHandler ?? handler
@@ -135,7 +140,7 @@ public final class DNSServerGroup: Service, Sendable {
             let udpBound = try udp.start()
             guard configuration.tcpEnabled else { return (udp, nil, udpBound) }
             let tcp = TCPServer(endpoint: udpBound, handler: tcpHandler, group: group, configuration: configuration.tcp,
-                                logger: logger)
+                                logger: logger, metrics: metrics)
             do {
                 try await tcp.start()
                 return (udp, tcp, udpBound)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CoreMetrics
 import DNSWire
 import Logging
 import NIOCore
@@ -30,11 +31,13 @@ final class TCPConnectionRegistry: Sendable {
     private let state: Mutex<State>
     private let logger: Logger
     private let heapTrimmer: HeapTrimmer
+    private let metrics: TCPMetrics?
 
-    init(table: TCPConnectionTable, logger: Logger, heapTrimmer: HeapTrimmer = HeapTrimmer()) {
+    init(table: TCPConnectionTable, logger: Logger, heapTrimmer: HeapTrimmer = HeapTrimmer(), metrics: TCPMetrics? = nil) {
         self.state = Mutex(State(table: table))
         self.logger = logger
         self.heapTrimmer = heapTrimmer
+        self.metrics = metrics
     }
 
     /// A connection that was held up by back-pressure (so it had answers and reads buffered)
@@ -53,8 +56,12 @@ final class TCPConnectionRegistry: Sendable {
         let id = ObjectIdentifier(channel)
         let address = ClientEndpoint(tcpPeer: channel.remoteAddress)?.address
         let now = NIODeadline.now().uptimeNanoseconds
+        var draining = false
         let (action, evicted, log) = state.withLock { s -> (TCPConnectionTable.AdmitAction, (any Channel)?, LogLine) in
-            if s.draining { return (.refuse(.tableFull), nil, .none) }
+            if s.draining {
+                draining = true
+                return (.refuse(.tableFull), nil, .none)
+            }
             let action = s.table.admit(id, address: address, now: now)
             switch action {
             case .admit:
@@ -75,6 +82,7 @@ final class TCPConnectionRegistry: Sendable {
             }
         }
         evicted?.close(promise: nil)
+        if !draining { metrics?.record(action) }   // closing at shutdown is not a refusal
         switch log {
         case .none:
             break
@@ -94,6 +102,7 @@ final class TCPConnectionRegistry: Sendable {
                 s.table.remove(id)
                 _ = s.channels.removeValue(forKey: id)
             }
+            self.metrics?.open.decrement(by: 1.0)
         }
         return true
     }
@@ -107,6 +116,7 @@ final class TCPConnectionRegistry: Sendable {
     /// A connection was closed for not completing a query frame in time.
     func recordQueryTimeout() {
         state.withLock { $0.statistics.queryTimeouts += 1 }
+        metrics?.queryTimeouts.increment()
     }
 
     /// Tells every connection to stop reading and close once its pending answers are written,
@@ -418,5 +428,40 @@ final class TCPQueryHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+}
+
+/// The TCP listeners' swift-metrics (README, "Operations"), recorded as connections come and go
+/// (never per query). Listeners given the same factory share these series: the registry hands
+/// out one handler per name and labels.
+struct TCPMetrics: Sendable {
+    let open: Meter
+    let refusedPerAddress: Counter
+    let refusedFull: Counter
+    let evictedIdle: Counter
+    let queryTimeouts: Counter
+
+    init(factory: any MetricsFactory) {
+        open = Meter(label: "proxima_tcp_connections_open", dimensions: [], factory: factory)
+        refusedPerAddress = Counter(label: "proxima_tcp_connections_refused_total", dimensions: [("reason", "per_address")],
+                                    factory: factory)
+        refusedFull = Counter(label: "proxima_tcp_connections_refused_total", dimensions: [("reason", "full")], factory: factory)
+        evictedIdle = Counter(label: "proxima_tcp_connections_evicted_total", factory: factory)
+        queryTimeouts = Counter(label: "proxima_tcp_query_timeouts_total", factory: factory)
+    }
+
+    /// Counts one admission decision: an admitted connection is open until its close.
+    func record(_ action: TCPConnectionTable.AdmitAction) {
+        switch action {
+        case .admit:
+            open.increment(by: 1.0)
+        case .admitEvicting:
+            open.increment(by: 1.0)
+            evictedIdle.increment()
+        case .refuse(.perAddressLimit):
+            refusedPerAddress.increment()
+        case .refuse(.tableFull):
+            refusedFull.increment()
+        }
     }
 }

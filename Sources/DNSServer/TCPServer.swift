@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CoreMetrics
 import DNSWire
 import Logging
 import NIOCore
@@ -86,10 +87,12 @@ public final class TCPServer: Sendable {
 
     /// Creates a TCP listener for `endpoint` on `group`; nothing is bound until `start()`.
     /// Refusals and accept failures are logged to `logger` at most once per 10 s, with counts.
+    /// With `metrics`, open connections, refusals, evictions and query timeouts are also
+    /// recorded there (`TCPMetrics`).
     public init(endpoint: ServerEndpoint, handler: any QueryHandler,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 configuration: Configuration = Configuration(),
-                logger: Logger = Logger(label: "proxima.dns.tcp")) {
+                logger: Logger = Logger(label: "proxima.dns.tcp"), metrics: (any MetricsFactory)? = nil) {
         self.endpoint = endpoint
         self.handler = handler
         self.group = group
@@ -100,7 +103,7 @@ public final class TCPServer: Sendable {
             table: TCPConnectionTable(maxConnections: configuration.maxConnections,
                                       maxPerAddress: configuration.maxConnectionsPerAddress,
                                       stalledAfter: min(configuration.queryTimeout, .seconds(1))),
-            logger: logger)
+            logger: logger, metrics: metrics.map { TCPMetrics(factory: $0) })
         self.workers = TCPLoopWorkers(handler: handler)
         self.acceptFailures = TCPAcceptFailures(logger: logger)
     }

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AsyncHTTPClient
+import CoreMetrics
 import DNSWire
 import GeoRouting
 import Logging
@@ -100,13 +101,19 @@ public final class IPStackClient: Sendable {
         var usage: IPStackUsage
     }
 
+    /// The counters as swift-metrics handlers (`/metrics`), when a factory was given.
+    private let metrics: IPStackMetrics?
+
     /// Creates a client using `httpClient` (owned by the caller, who shuts it down).
-    /// `clock` is injectable so tests can step cache TTLs and the breaker cooldown.
+    /// `clock` is injectable so tests can step cache TTLs and the breaker cooldown. With
+    /// `metrics`, every counted event is also recorded there as it happens (`IPStackMetrics`).
     public init(httpClient: HTTPClient, configuration: IPStackConfiguration,
                 logger: Logger = Logger(label: "proxima.geoip.ipstack"),
                 clock: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
-                wallClock: @escaping @Sendable () -> Date = { Date() }) throws {
+                wallClock: @escaping @Sendable () -> Date = { Date() },
+                metrics: (any MetricsFactory)? = nil) throws {
         try configuration.validate()
+        self.metrics = metrics.map { IPStackMetrics(factory: $0) }
         self.httpClient = httpClient
         self.configuration = configuration
         self.logger = logger
@@ -140,13 +147,16 @@ public final class IPStackClient: Sendable {
         return state.withLock { state in
             guard let entry = state.cache[key], entry.expires > now else {
                 state.statistics.cacheMisses += 1
+                metrics?.cacheMisses.increment()
                 return .miss
             }
             guard let location = entry.location else {
                 state.statistics.cacheNegative += 1
+                metrics?.cacheNegative.increment()
                 return .negative
             }
             state.statistics.cacheHits += 1
+            metrics?.cacheHits.increment()
             return .hit(location)
         }
     }
@@ -195,6 +205,7 @@ public final class IPStackClient: Sendable {
             if let entry = state.cache[key], entry.expires > now { return .answer(entry.location) }
             if state.flights[key] != nil {
                 state.statistics.joined += 1
+                metrics?.joined.increment()
                 return budget > .zero ? .join : .answer(nil)
             }
             switch state.breaker {
@@ -203,15 +214,18 @@ public final class IPStackClient: Sendable {
             case .open(let until):
                 guard now >= until else {
                     state.statistics.droppedBreakerOpen += 1
+                    metrics?.droppedBreakerOpen.increment()
                     return .answer(nil)
                 }
                 state.breaker = .trial
             case .trial:
                 state.statistics.droppedBreakerOpen += 1
+                metrics?.droppedBreakerOpen.increment()
                 return .answer(nil)
             }
             guard state.flights.count < configuration.maxConcurrent else {
                 state.statistics.droppedOverCapacity += 1
+                metrics?.droppedOverCapacity.increment()
                 if case .trial = state.breaker { state.breaker = .open(until: now) }
                 return .answer(nil)
             }
@@ -222,10 +236,12 @@ public final class IPStackClient: Sendable {
                 break
             case .rateLimited:
                 state.statistics.droppedRateLimited += 1
+                metrics?.droppedRateLimited.increment()
                 if case .trial = state.breaker { state.breaker = .open(until: now) }
                 return .answer(nil)
             case .quotaExhausted:
                 state.statistics.droppedQuotaExhausted += 1
+                metrics?.droppedQuotaExhausted.increment()
                 if case .trial = state.breaker { state.breaker = .open(until: now) }
                 return .answer(nil)
             }
@@ -348,11 +364,13 @@ public final class IPStackClient: Sendable {
             case .success(let found):
                 location = found
                 state.statistics.successes += 1
+                metrics?.successes.increment()
                 state.consecutiveFailures = 0
                 state.breaker = .closed
             case .failure:
                 location = nil
                 state.statistics.failures += 1
+                metrics?.failures.increment()
                 state.consecutiveFailures += 1
                 if case .trial = state.breaker {
                     state.breaker = .open(until: now + configuration.breakerCooldown)
@@ -449,5 +467,38 @@ extension Duration {
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
         return scaled &+ attoseconds / 1_000_000_000
+    }
+}
+
+/// The ipstack client's events as swift-metrics counters (README, "Operations"), recorded where
+/// `IPStackStatistics` counts them. Clients made with the same factory (a reload that changes the
+/// ipstack settings makes a new one) share these series: the registry hands out one handler per
+/// name and labels, so the counts carry on.
+struct IPStackMetrics: Sendable {
+    let successes: Counter
+    let failures: Counter
+    let droppedOverCapacity: Counter
+    let droppedBreakerOpen: Counter
+    let droppedRateLimited: Counter
+    let droppedQuotaExhausted: Counter
+    let joined: Counter
+    let cacheHits: Counter
+    let cacheNegative: Counter
+    let cacheMisses: Counter
+
+    init(factory: any MetricsFactory) {
+        func counter(_ label: String, _ key: String, _ value: String) -> Counter {
+            Counter(label: label, dimensions: [(key, value)], factory: factory)
+        }
+        successes = counter("proxima_ipstack_requests_total", "result", "success")
+        failures = counter("proxima_ipstack_requests_total", "result", "failure")
+        droppedOverCapacity = counter("proxima_ipstack_lookups_refused_total", "reason", "over_capacity")
+        droppedBreakerOpen = counter("proxima_ipstack_lookups_refused_total", "reason", "breaker_open")
+        droppedRateLimited = counter("proxima_ipstack_lookups_refused_total", "reason", "rate_limited")
+        droppedQuotaExhausted = counter("proxima_ipstack_lookups_refused_total", "reason", "quota")
+        joined = Counter(label: "proxima_ipstack_lookups_joined_total", factory: factory)
+        cacheHits = counter("proxima_ipstack_cache_lookups_total", "result", "hit")
+        cacheNegative = counter("proxima_ipstack_cache_lookups_total", "result", "negative")
+        cacheMisses = counter("proxima_ipstack_cache_lookups_total", "result", "miss")
     }
 }

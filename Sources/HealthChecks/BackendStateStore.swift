@@ -1,3 +1,4 @@
+import CoreMetrics
 import DNSWire
 import GeoRouting
 import NIOConcurrencyHelpers
@@ -13,24 +14,29 @@ import NIOCore
 public final class BackendStateStore: Sendable {
     private struct State {
         var byAddress: [IPAddress: BackendStatus] = [:]
-        var loadReports: UInt64 = 0
     }
 
     private let state = NIOLockedValueBox(State())
     private let clock: @Sendable () -> Double
     private let onChange: @Sendable (BackendStates) -> Void
+    /// `proxima_load_reports_total`, when a metrics factory was given.
+    private let loadReports: Counter?
 
     /// Creates an empty store.
     /// - Parameters:
     ///   - clock: monotonic seconds; stamps load reports (default `monotonicSeconds`, which the
     ///     query path must also use when it judges a report's age).
     ///   - onChange: receives the new snapshot after every change.
+    ///   - metrics: where accepted load reports are counted (`proxima_load_reports_total`); nil
+    ///     counts none.
     public init(
         clock: @escaping @Sendable () -> Double = BackendStateStore.monotonicSeconds,
-        onChange: @escaping @Sendable (BackendStates) -> Void = { _ in }
+        onChange: @escaping @Sendable (BackendStates) -> Void = { _ in },
+        metrics: (any MetricsFactory)? = nil
     ) {
         self.clock = clock
         self.onChange = onChange
+        loadReports = metrics.map { Counter(label: "proxima_load_reports_total", factory: $0) }
     }
 
     /// Seconds on the process's monotonic clock (`CLOCK_MONOTONIC` through `NIODeadline`); never
@@ -55,13 +61,8 @@ public final class BackendStateStore: Sendable {
     /// Records a load report received now (or at `now`, in the store clock's seconds).
     public func recordLoad(address: IPAddress, load: Double, now: Double? = nil) {
         let receivedAt = now ?? clock()
-        state.withLockedValue { $0.loadReports &+= 1 }
+        loadReports?.increment()
         mutate(address) { $0.lastLoad = LoadReport(load: load, receivedAt: receivedAt) }
-    }
-
-    /// Load reports recorded since the store was made.
-    public var loadReportsReceived: UInt64 {
-        state.withLockedValue { $0.loadReports }
     }
 
     /// Sets (or with nil clears) the administrator's forced health of `address`.

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import DNSWire
 import GeoRouting
 import Logging
@@ -45,7 +46,7 @@ public final class HealthMonitor: Service, Sendable {
     private let initialDelay: @Sendable (Double) -> Double
     private let state = NIOLockedValueBox(State())
     /// Probe latencies and transitions per backend (for `/metrics`).
-    public let statistics = HealthStatistics()
+    public let statistics: HealthStatistics
 
     /// Creates a monitor.
     /// - Parameters:
@@ -55,19 +56,24 @@ public final class HealthMonitor: Service, Sendable {
     ///   - logger: transitions are logged here.
     ///   - initialDelay: delay before a new loop's first probe, given its interval (default: uniform
     ///     random in `0..<interval`); inject for deterministic tests.
+    ///   - metrics: where probe latencies and transitions are recorded (`HealthStatistics`); nil
+    ///     records none.
     public init(
         store: BackendStateStore,
         targets: [HealthTarget] = [],
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "proxima.health"),
-        initialDelay: @escaping @Sendable (Double) -> Double = { Double.random(in: 0..<max($0, 0.001)) }
+        initialDelay: @escaping @Sendable (Double) -> Double = { Double.random(in: 0..<max($0, 0.001)) },
+        metrics: (any MetricsFactory)? = nil
     ) {
         self.store = store
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.initialDelay = initialDelay
+        statistics = HealthStatistics(factory: metrics)
         let deduplicated = Self.deduplicate(targets, logger: logger)
         state.withLockedValue { $0.targets = deduplicated }
+        statistics.track(deduplicated)
     }
 
     /// The addresses currently being probed (empty before `run()` starts and after it ends).
@@ -81,6 +87,7 @@ public final class HealthMonitor: Service, Sendable {
     /// loops running untouched. One address is probed at most once; the first target wins.
     public func update(targets: [HealthTarget]) {
         let wanted = Self.deduplicate(targets, logger: logger)
+        statistics.track(wanted)
         state.withLockedValue { state in
             state.targets = wanted
             guard case .running(let prober) = state.phase else { return }

@@ -1,54 +1,75 @@
+import CoreMetrics
 import DNSWire
 import NIOConcurrencyHelpers
 
-/// Probe and transition counts per backend, for `/metrics`: a probe-latency histogram and how
-/// often the backend went down and came back. Written once per probe (never on the DNS path).
+/// Probe and transition metrics per probed backend (README, "Operations"): a swift-metrics
+/// `Timer` of probe latency (`proxima_probe_duration_seconds`, a histogram on the Prometheus
+/// registry), and counters of failed probes and of transitions. Recorded once per probe, never on
+/// the DNS path, through the factory the server passes in (not the process-global
+/// `MetricsSystem`, so several servers in one process keep their own).
 public final class HealthStatistics: Sendable {
-    /// Upper bounds of the latency buckets, seconds (Prometheus `le`; `+Inf` is implied).
-    public static let bucketBounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    /// One probed backend's series.
+    private struct Series: Sendable {
+        var member: String
+        var duration: Timer
+        var failures: Counter
+        var wentDown: Counter
+        var cameUp: Counter
 
-    /// One backend's figures.
-    public struct Entry: Sendable, Hashable {
-        /// Probes per bucket (not cumulative): index i counts durations ≤ `bucketBounds[i]` and
-        /// above the previous bound; the last index counts those above every bound.
-        public var buckets = [UInt64](repeating: 0, count: HealthStatistics.bucketBounds.count + 1)
-        public var count: UInt64 = 0
-        public var sum: Double = 0
-        public var failures: UInt64 = 0
-        /// Transitions to down and to up.
-        public var wentDown: UInt64 = 0
-        public var cameUp: UInt64 = 0
+        init(address: IPAddress, member: String, factory: any MetricsFactory) {
+            self.member = member
+            let labels = [("member", member), ("address", address.description)]
+            duration = Timer(label: "proxima_probe_duration_seconds", dimensions: labels, factory: factory)
+            failures = Counter(label: "proxima_probe_failures_total", dimensions: labels, factory: factory)
+            wentDown = Counter(label: "proxima_member_state_changes_total", dimensions: labels + [("to", "down")], factory: factory)
+            cameUp = Counter(label: "proxima_member_state_changes_total", dimensions: labels + [("to", "up")], factory: factory)
+        }
+
+        func destroy() {
+            duration.destroy()
+            failures.destroy()
+            wentDown.destroy()
+            cameUp.destroy()
+        }
     }
 
-    private let entries = NIOLockedValueBox<[IPAddress: Entry]>([:])
+    private let factory: (any MetricsFactory)?
+    private let series = NIOLockedValueBox<[IPAddress: Series]>([:])
 
-    public init() {}
+    /// Records into `factory`'s metrics; with nil it records nothing.
+    public init(factory: (any MetricsFactory)?) {
+        self.factory = factory
+    }
+
+    /// Makes the series of new targets, renames those whose member name changed, and destroys
+    /// those of targets no longer probed (so a member a reload removed leaves `/metrics`).
+    func track(_ targets: [IPAddress: HealthTarget]) {
+        guard let factory else { return }
+        series.withLockedValue { all in
+            for (address, s) in all {
+                let member = targets[address].map { $0.name ?? address.description }
+                if member != s.member {
+                    s.destroy()
+                    all[address] = nil
+                }
+            }
+            for (address, target) in targets where all[address] == nil {
+                all[address] = Series(address: address, member: target.name ?? address.description, factory: factory)
+            }
+        }
+    }
 
     /// Records one probe of `address` that took `seconds`.
     public func observe(_ address: IPAddress, seconds: Double, success: Bool) {
+        guard let s = series.withLockedValue({ $0[address] }) else { return }
         let d = seconds.isFinite ? max(0, seconds) : 0
-        let i = Self.bucketBounds.firstIndex { d <= $0 } ?? Self.bucketBounds.count
-        entries.withLockedValue { all in
-            var e = all[address] ?? Entry()
-            e.buckets[i] &+= 1
-            e.count &+= 1
-            e.sum += d
-            if !success { e.failures &+= 1 }
-            all[address] = e
-        }
+        s.duration.recordNanoseconds(d < 9e9 ? Int64(d * 1e9) : Int64.max)
+        if !success { s.failures.increment() }
     }
 
     /// Records a transition of `address`.
     public func transition(_ address: IPAddress, up: Bool) {
-        entries.withLockedValue { all in
-            var e = all[address] ?? Entry()
-            if up { e.cameUp &+= 1 } else { e.wentDown &+= 1 }
-            all[address] = e
-        }
-    }
-
-    /// Every backend's figures now.
-    public func snapshot() -> [IPAddress: Entry] {
-        entries.withLockedValue { $0 }
+        guard let s = series.withLockedValue({ $0[address] }) else { return }
+        (up ? s.cameUp : s.wentDown).increment()
     }
 }

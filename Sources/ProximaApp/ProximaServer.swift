@@ -89,10 +89,10 @@ public final class ProximaServer: Sendable {
     let ddnsService: (any Service)?
     /// The query path's cross-cutting steps (metrics counters, query log); fixed at start.
     public let querySteps: QuerySteps
-    /// Reload counters and timestamps for `/metrics`.
-    let operations = OperationsCounters()
     /// Builds the answer maps off the query path (issue #12.1).
     let answerMapBuilder: AnswerMapBuilder
+    /// The `/metrics` registry and what records into it; nil with `metrics.enabled: false`.
+    let metrics: ProximaMetrics?
 
     /// Loads and validates everything; throws `StartupError` listing every problem.
     public init(options: Options, logger: Logger) throws {
@@ -114,8 +114,12 @@ public final class ProximaServer: Sendable {
         ipstack = LockedBox(nil)
         runtime = LockedBox(loaded)
 
+        // Per server, never `MetricsSystem.bootstrap` (once per process): tests run several servers.
+        let metrics = config.metrics.enabled ? ProximaMetrics(startTime: Date().timeIntervalSince1970) : nil
+        self.metrics = metrics
         let storeBox = SnapshotStoreBox()
-        backends = BackendStateStore(onChange: { states in storeBox.store?.replace(states: states) })
+        backends = BackendStateStore(onChange: { states in storeBox.store?.replace(states: states) },
+                                     metrics: metrics?.factory)
         let initialSnapshot = ProximaServer.makeSnapshot(loaded, generation: 1, ipstack: nil)
         store = SnapshotStore(snapshot: initialSnapshot, states: backends.snapshot())
         storeBox.store = store
@@ -124,7 +128,7 @@ public final class ProximaServer: Sendable {
         ddnsService = try ProximaServer.makeDDNSService(config, configPath: options.configPath, store: store, logger: logger)
 
         health = HealthMonitor(store: backends, targets: ProximaServer.healthTargets(loaded.geoData),
-                               logger: logger.with(label: "proxima.health"))
+                               logger: logger.with(label: "proxima.health"), metrics: metrics?.factory)
         let storeForLabels = store
         querySteps = QuerySteps(
             counters: config.metrics.enabled ? QueryCounterRegistry() : nil,
@@ -132,8 +136,6 @@ public final class ProximaServer: Sendable {
                 QueryLog(target: settings.target.queryLogTarget, ringCapacity: settings.buffer, sample: settings.sample,
                          snapshot: { storeForLabels.snapshot })
             })
-        operations.lastSuccessMillis.store(OperationsCounters.nowMillis(), ordering: .relaxed)
-        operations.startMillis.store(OperationsCounters.nowMillis(), ordering: .relaxed)
         let limits = ProximaServer.resourceLimits(config, logger: logger)
         descriptorBudget = limits.descriptors
         forwarder = try ProximaServer.makeForwarder(config.forward, listen: config.listen)
@@ -161,7 +163,8 @@ public final class ProximaServer: Sendable {
             logger: logger.with(label: "proxima.dns"),
             tcpHandler: EngineQueryHandler(store: store, remote: RemoteLocatorAdapter(ipstack: ipstack),
                                            locationTableBytes: limits.tcpTableBytes, forwarder: forwarder,
-                                           answerFlow: answerFlow, steps: querySteps))
+                                           answerFlow: answerFlow, steps: querySteps),
+            metrics: metrics?.factory)
         if var adminConfiguration {
             adminConfiguration.maxConnections = min(adminConfiguration.maxConnections, limits.descriptors.admin)
             let runtimeRef = runtime
@@ -343,7 +346,7 @@ public final class ProximaServer: Sendable {
             let problems = failure.problems
             logger.error("reload (\(reason)) refused; still serving the previous data", metadata: ["problems": "\(problems.count)"])
             for p in problems { logger.error("\(p.description)") }
-            operations.reloaded(ok: false)
+            metrics?.reloaded(ok: false, now: Date().timeIntervalSince1970)
             return false
         case .success(let loaded):
             for w in loaded.warnings { logger.warning("\(w.description)") }
@@ -361,7 +364,7 @@ public final class ProximaServer: Sendable {
             let targets = ProximaServer.healthTargets(loaded.geoData)
             health.update(targets: targets)
             backends.retain(addresses: ProximaServer.memberAddresses(loaded.geoData))
-            operations.reloaded(ok: true)
+            metrics?.reloaded(ok: true, now: Date().timeIntervalSince1970)
             logger.notice("reloaded (\(reason))", metadata: [
                 "zones": "\(loaded.zones.zones.count)", "routed_names": "\(loaded.routes.count)",
                 "database": "\(loaded.database.map { "\($0.metadata.databaseType)" } ?? "none")",
@@ -395,7 +398,8 @@ public final class ProximaServer: Sendable {
             do {
                 current = (settings, try IPStackClient(httpClient: httpClient,
                                                        configuration: ProximaServer.ipstackConfiguration(settings, key: key),
-                                                       logger: logger.with(label: "proxima.ipstack")))
+                                                       logger: logger.with(label: "proxima.ipstack"),
+                                                       metrics: metrics?.factory))
             } catch {
                 logger.error("geoip.ipstack: \(error); ipstack lookups are off")
                 current = nil

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import DNSWire
 import Foundation
+import MetricsTestKit
 import NIOCore
 import NIOPosix
 import XCTest
@@ -131,6 +132,34 @@ final class TCPServerTests: XCTestCase {
         XCTAssertNotNil(other.readFrame().flatMap { TestDNS.answerAddress($0, query: query) },
                         "another address is still served")
         XCTAssertEqual(server.statistics.refusedPerAddress, 1)
+        await server.stop()
+    }
+
+    /// Issue #11: with a metrics factory, the listener records open connections (up on accept,
+    /// down on close) and refusals there as they happen, as swift-metrics handlers.
+    func testConnectionMetricsAreRecordedThroughTheGivenFactory() async throws {
+        let metrics = TestMetrics()
+        let ip = try XCTUnwrap(IPAddress("127.0.0.1"))
+        let server = TCPServer(endpoint: ServerEndpoint(address: ip, port: 0), handler: TestQueryHandler(),
+                               configuration: .init(maxConnectionsPerAddress: 1), metrics: metrics)
+        let bound = try await server.start()
+        let open = try metrics.expectMeter("proxima_tcp_connections_open")
+        let held = try TCPClient(server: bound)
+        let query = TestDNS.query(id: 1, name: "www.example.test")
+        held.write(TCPClient.frame(query))
+        XCTAssertNotNil(held.readFrame())
+        XCTAssertEqual(open.lastValue, 1)
+        let over = try TCPClient(server: bound, timeoutMilliseconds: 5000)
+        XCTAssertTrue(over.waitForClose(), "a second connection from 127.0.0.1 is refused")
+        XCTAssertEqual(metrics.counterTotal(label: "proxima_tcp_connections_refused_total",
+                                            dimensions: [("reason", "per_address")]), 1)
+        XCTAssertEqual(metrics.counterTotal(label: "proxima_tcp_connections_refused_total", dimensions: [("reason", "full")]), 0)
+        XCTAssertEqual(open.lastValue, 1, "a refused connection was never open")
+        shutdown(held.fd, Int32(SHUT_RDWR))
+        let deadline = Date().addingTimeInterval(10)
+        while open.lastValue != 0 && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        XCTAssertEqual(open.lastValue, 0)
+        XCTAssertEqual(open.values.max(), 1)
         await server.stop()
     }
 

@@ -3,6 +3,7 @@ import DNSWire
 import Foundation
 @testable import GeoIP
 import GeoRouting
+import MetricsTestKit
 import NIOCore
 import NIOPosix
 import XCTest
@@ -54,6 +55,37 @@ final class IPStackClientTests: XCTestCase {
         await assertEqualAsync(await client.lookup(ip("81.2.69.8"), budget: .seconds(1))?.city, "London")
         XCTAssertEqual(server.uris.count, 1)
         XCTAssertEqual(client.cached(ip("81.2.70.1"), now: .now), .miss)
+    }
+
+    /// Issue #11: with a metrics factory, requests and cache probes are recorded there as they
+    /// happen, matching `statistics`; a second client on the same factory carries the counts on.
+    func testEventsAreRecordedThroughTheGivenMetricsFactory() async throws {
+        let server = try await TestHTTPServer.start { _ in .json(Self.londonJSON) }
+        defer { Task { try? await server.stop() } }
+        let metrics = TestMetrics()
+        let config = IPStackConfiguration(baseURL: server.baseURL, accessKey: Self.key, timeout: .seconds(2))
+        let client = try IPStackClient(httpClient: http, configuration: config, metrics: metrics)
+        XCTAssertEqual(client.cached(ip("81.2.69.142"), now: .now), .miss)
+        await assertEqualAsync(await client.lookup(ip("81.2.69.142"), budget: .seconds(2))?.city, "London")
+        guard case .hit = client.cached(ip("81.2.69.7"), now: .now) else { return XCTFail("no cache hit") }
+        func total(_ label: String, _ key: String, _ value: String) -> Int64 {
+            metrics.counterTotal(label: label, dimensions: [(key, value)])
+        }
+        XCTAssertEqual(total("proxima_ipstack_requests_total", "result", "success"), 1)
+        XCTAssertEqual(total("proxima_ipstack_requests_total", "result", "failure"), 0)
+        XCTAssertEqual(total("proxima_ipstack_cache_lookups_total", "result", "miss"), 1)
+        XCTAssertEqual(total("proxima_ipstack_cache_lookups_total", "result", "hit"), 1)
+        XCTAssertEqual(total("proxima_ipstack_cache_lookups_total", "result", "negative"), 0)
+        let st = client.statistics
+        XCTAssertEqual([st.successes, st.cacheMisses, st.cacheHits], [1, 1, 1])
+
+        // AHC retries refused connects until the request deadline, so keep the timeout short.
+        let port = try await closedLoopbackPort()
+        let refused = try IPStackClient(httpClient: http, configuration: IPStackConfiguration(
+            baseURL: "http://127.0.0.1:\(port)", accessKey: Self.key, timeout: .milliseconds(300)), metrics: metrics)
+        await assertNilAsync(await refused.lookup(ip("81.2.70.1"), budget: .seconds(2)))
+        XCTAssertEqual(total("proxima_ipstack_requests_total", "result", "failure"), 1)
+        XCTAssertEqual(total("proxima_ipstack_requests_total", "result", "success"), 1, "the first client's count stays")
     }
 
     func testCacheTTLExpiresPositiveAndNegative() async throws {

@@ -80,6 +80,53 @@ final class InstallTests: XCTestCase {
         XCTAssertEqual(bad, 2, badErr)
     }
 
+    /// The build directory of the suite's own `proxima` (the one holding `workspace-state.json`
+    /// above the binary), or nil when the binary does not sit in a SwiftPM build directory.
+    static func suiteScratchPath() -> URL? {
+        var dir = ServerProcess.binary.resolvingSymlinksInPath().deletingLastPathComponent()
+        while dir.path != "/" {
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("workspace-state.json").path) { return dir }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    /// Without `--binary` the script builds `proxima` itself (`swift build -c CONFIG --product
+    /// proxima`) and installs what that build produced. The suite runs the script's build step
+    /// with `--configuration debug` on its own build directory, which is already up to date, so
+    /// the step costs a check instead of a release build of every dependency (and with
+    /// `--ignore-lock`: `swift test` holds that directory's lock while tests run). The release
+    /// compile itself is not run here.
+    func testInstallWithoutBinaryRunsItsOwnBuild() throws {
+        let scratch = try XCTUnwrap(Self.suiteScratchPath(), "no SwiftPM build directory above \(ServerProcess.binary.path)")
+        let root = try makeRoot()
+        let (status, _, err) = try Self.run(Self.script, ["--destdir", root.path, "--configuration", "debug",
+                                                          "--scratch-path", scratch.path, "--swift-build-arg", "--ignore-lock"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertTrue(err.contains("building proxima (debug): swift build -c debug --product proxima --scratch-path \(scratch.path) "
+                                   + "--ignore-lock"), err)
+        let installed = root.path + "/usr/local/bin/proxima"
+        XCTAssertEqual(Self.mode(installed), 0o755)
+        // What the build produced, which is the binary this suite runs (the same build directory).
+        XCTAssertTrue(FileManager.default.contentsEqual(atPath: installed, andPath: ServerProcess.binary.resolvingSymlinksInPath().path))
+        let (check, checkOut, checkErr) = try Self.run(installed, ["check", "--config", root.path + "/etc/proxima/proxima.yaml"])
+        XCTAssertEqual(check, 0, checkOut + checkErr)
+
+        // A build that fails (here: no `swift` on PATH) stops the install before anything is copied.
+        let other = try makeRoot()
+        let (failed, _, failedErr) = try Self.run(Self.script, ["--destdir", other.path, "--configuration", "debug",
+                                                                "--scratch-path", scratch.path, "--swift-build-arg", "--ignore-lock"],
+                                                  environment: ["PATH": "/usr/bin:/bin"])
+        XCTAssertEqual(failed, 1, failedErr)
+        XCTAssertTrue(failedErr.contains("install: swift build failed"), failedErr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: other.path + "/usr/local/bin/proxima"))
+        let (usage, _, usageErr) = try Self.run(Self.script, ["--binary", installed, "--scratch-path", scratch.path])
+        XCTAssertEqual(usage, 2, usageErr)
+        let (help, helpOut, _) = try Self.run(Self.script, ["--help"])
+        XCTAssertEqual(help, 0)
+        XCTAssertTrue(helpOut.contains("--scratch-path DIR") && helpOut.contains("--configuration release|debug"), helpOut)
+    }
+
     /// `systemd-analyze verify` on the installed units (the binaries they name must exist, so
     /// the paths are pointed into the staging root). Any output is a finding: verify exits 0
     /// on unknown keys and bad values, and only says so.

@@ -260,6 +260,64 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(value(s2, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NOERROR"]), 7)
     }
 
+    /// Two servers in one process keep their own registries (nothing goes through the
+    /// process-global `MetricsSystem`): queries to one never show in the other's `/metrics`.
+    func testTwoServersInOneProcessCountApart() async throws {
+        try await start()
+        let files = ["geo.zone": Self.zone, "geo_data.json": Self.geoData]
+        let copies = ["geo.mmdb": LiveServer.fixture("Tests/Fixtures/geoip/proxima-test-city-v6.mmdb")]
+        let second = try await LiveServer.start(config: Self.config(), files: files, copies: copies)
+        do {
+            try sendMix()
+            for _ in 0..<3 { XCTAssertEqual(try second.udp("nope.geo.test.", .a).rcode, .nxDomain) }
+            let first = try Self.parse(try await get("/metrics").1)
+            var req = HTTPClientRequest(url: "http://127.0.0.1:\(second.adminPort!)/metrics")
+            req.headers.add(name: "authorization", value: "Bearer s3cret")
+            let r = try await http.execute(req, timeout: .seconds(10))
+            let other = try Self.parse(String(buffer: try await r.body.collect(upTo: 8 << 20)))
+            XCTAssertEqual(value(first, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NXDOMAIN"]), 2)
+            XCTAssertEqual(value(other, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NXDOMAIN"]), 3)
+            XCTAssertNil(value(other, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NOERROR"]))
+            XCTAssertTrue(other.filter { $0.name == "proxima_routed_answers_total" }.isEmpty)
+            XCTAssertEqual(value(other, "proxima_reloads_total", ["result": "ok"]), 0)
+        } catch {
+            await second.stop()
+            throw error
+        }
+        await second.stop()
+    }
+
+    /// Reloads are counted as they happen, and a member a reload removed leaves `/metrics`
+    /// (its scrape-time series are destroyed) while the others keep theirs.
+    func testReloadsAreCountedAndRemovedMembersLeaveTheOutput() async throws {
+        try await start()
+        try sendMix()
+        let before = try Self.parse(try await get("/metrics").1)
+        let nyc = ["pool": "web", "member": "nyc", "address": "127.0.0.11"]
+        XCTAssertEqual(value(before, "proxima_member_up", nyc), 1)
+        let loadedAt = try XCTUnwrap(value(before, "proxima_last_successful_load_timestamp_seconds"))
+        let geo = live.directory.appendingPathComponent("geo_data.json")
+        try Data(Self.geoData.replacingOccurrences(
+            of: #",\#n  {"address": "127.0.0.11", "name": "nyc", "latitude": 40.71, "longitude": -74.01}"#, with: "").utf8)
+            .write(to: geo)
+        XCTAssertFalse(try String(contentsOf: geo, encoding: .utf8).contains("nyc"))
+        XCTAssertTrue(live.server.reload(reason: "test"))
+        let after = try Self.parse(try await get("/metrics").1)
+        XCTAssertEqual(value(after, "proxima_reloads_total", ["result": "ok"]), 1)
+        XCTAssertEqual(value(after, "proxima_reloads_total", ["result": "failed"]), 0)
+        XCTAssertNil(value(after, "proxima_member_up", nyc), "a removed member has no series")
+        XCTAssertEqual(value(after, "proxima_member_up", ["pool": "web", "member": "lon", "address": "127.0.0.12"]), 1)
+        XCTAssertGreaterThanOrEqual(value(after, "proxima_last_successful_load_timestamp_seconds") ?? 0, loadedAt)
+        XCTAssertEqual(value(after, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NOERROR"]), 7,
+                       "query counters carry on over a reload")
+
+        try Data("{not json".utf8).write(to: geo)
+        XCTAssertFalse(live.server.reload(reason: "test"))
+        let failed = try Self.parse(try await get("/metrics").1)
+        XCTAssertEqual(value(failed, "proxima_reloads_total", ["result": "ok"]), 1)
+        XCTAssertEqual(value(failed, "proxima_reloads_total", ["result": "failed"]), 1)
+    }
+
     /// RRL on (rate 1, slip 2): what the client saw — answers, truncated slips, silence — is what
     /// the counters say, whatever the token bucket's timing did.
     func testRateLimitedAnswersAreCountedAsTheClientSawThem() async throws {
