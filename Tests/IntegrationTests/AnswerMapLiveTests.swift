@@ -292,16 +292,3 @@ final class AnswerMapLiveTests: XCTestCase {
         }
     }
 }
-
-/// SplitMix64 with a fixed seed: the sampled addresses are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64 = 0x5EED_0F_A11_5C0FE
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
