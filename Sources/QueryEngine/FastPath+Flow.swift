@@ -3,13 +3,13 @@ import DNSWire
 extension AnswerCache {
     /// Counts where a reply just written sent its client (the status page's map), when it
     /// answered a routed name's A/AAAA question through this cache: the client network's
-    /// location comes from the per-thread location table the answer itself used (or, for an
-    /// answer the answer map gave, from the locator's table), each answered address from the
-    /// reply's answer records. Anything else (static answers, the engine's
-    /// first answer for a network, CNAME chains, error replies) is not counted.
+    /// location comes from the per-thread location table (filled from the locator on a miss),
+    /// each answered address from the reply's answer records. Anything else (static answers,
+    /// CNAME chains, error replies, clients the locator cannot place) is not counted.
     ///
-    /// Costs one parse of the question and a table lookup per routed reply, no lock and no
-    /// allocation; reads only `response`'s bytes within its bounds.
+    /// Costs one parse of the question and a table lookup per routed reply (a locator lookup
+    /// the first time per client network), no lock and no allocation; reads only `response`'s
+    /// bytes within its bounds.
     public mutating func noteAnswerFlow(query: UnsafeRawBufferPointer, response r: UnsafeRawBufferPointer,
                                         source: IPAddress, now: Double, into table: AnswerFlowTable) {
         // NOERROR with at least one answer record.
@@ -24,16 +24,11 @@ extension AnswerCache {
            trustsEveryClientSubnet || snapshot.settings.trustsClientSubnet(from: source) {
             client = ecs.address
         }
-        let latitude: Double, longitude: Double
-        if let locations, let s = AnswerCache.findLocation(locations, client, now: now) {
-            (latitude, longitude) = (locations.base[s].latitude, locations.base[s].longitude)
-        } else if let placed = snapshot.locator.quickLocate(client) {
-            // Answered from the answer map, which keeps no per-network location: the locator's
-            // table places the client (overrides and the database, as the map was built).
-            (latitude, longitude) = (placed.coordinate.latitude, placed.coordinate.longitude)
-        } else {
-            return
-        }
+        // Through the per-thread location table, as a ranked answer finds its client: an answer
+        // the map or the engine gave has taught it nothing, so the first one per network places
+        // the client with the locator and remembers it there (one table probe per answer after).
+        guard let placed = cachedLocation(client, now: now) else { return }
+        let (latitude, longitude) = (placed.coordinate.latitude, placed.coordinate.longitude)
         guard let cell = AnswerFlow.cell(latitude: latitude, longitude: longitude) else { return }
         let answers = min(Int(r[6]) << 8 | Int(r[7]), 16)
         let rdlen = isAAAA ? 16 : 4

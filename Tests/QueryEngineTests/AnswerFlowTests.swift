@@ -70,8 +70,8 @@ final class AnswerFlowTests: XCTestCase {
         XCTAssertEqual(recorder.window(seconds: 300, now: 100).flows, [], "nothing new since the t=100 sample")
     }
 
-    /// Routed replies through the fast path are counted by client cell and answered backend;
-    /// static answers, the engine's first answer and non-routed names are not.
+    /// Routed replies are counted by client cell and answered backend, the engine's first one
+    /// included (the client is placed through the location table); static answers are not.
     func testFastPathRepliesAreCountedByCellAndBackend() throws {
         let snap = try FastPathEquivalenceTests.snapshot()
         var cache = AnswerCache(snapshot: snap, seed: 1)
@@ -103,8 +103,7 @@ final class AnswerFlowTests: XCTestCase {
         let london = try XCTUnwrap(AnswerFlow.cell(latitude: 51.5, longitude: -0.1))
         let tokyo = try XCTUnwrap(AnswerFlow.cell(latitude: 35.7, longitude: 139.7))
         XCTAssertEqual(Set(window.flows), [
-            // The first London query is the engine's (it teaches the cache the routed name).
-            .init(cell: london, fold: AnswerFlow.fold(IPAddress("192.0.2.1")!), count: 3),
+            .init(cell: london, fold: AnswerFlow.fold(IPAddress("192.0.2.1")!), count: 4),
             .init(cell: tokyo, fold: AnswerFlow.fold(IPAddress("192.0.2.2")!), count: 2),
         ])
         XCTAssertEqual(window.overflow, 0)
