@@ -69,6 +69,12 @@ package final class AdminConnectionRegistry: Sendable {
         }
     }
 
+    /// The connections open now; `idleOnly` leaves out those with a request in progress (a
+    /// listener shutting down closes idle connections at once and lets the others finish).
+    package func channels(idleOnly: Bool) -> [any Channel] {
+        state.withLockedValue { s in s.entries.values.filter { !idleOnly || $0.idleSince != nil }.map(\.channel) }
+    }
+
     /// Marks a connection idle (since `now`) or busy (nil).
     func setIdle(_ id: UInt64, since now: UInt64?) {
         state.withLockedValue { $0.entries[id]?.idleSince = now }

@@ -68,7 +68,7 @@ package struct AdminHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
 /// One connection's shared state: its timeouts and its registry entry. Used only on the
 /// channel's event loop.
-final class AdminConnection {
+package final class AdminConnection {
     let channel: any Channel
     let registry: AdminConnectionRegistry
     let key: String?
@@ -81,8 +81,8 @@ final class AdminConnection {
     private var registeredIdle = true
     private(set) var refused = false
 
-    init(channel: any Channel, registry: AdminConnectionRegistry,
-         timeouts: (idle: Duration, header: Duration, body: Duration), key: String?, logger: Logger) {
+    package init(channel: any Channel, registry: AdminConnectionRegistry,
+                 timeouts: (idle: Duration, header: Duration, body: Duration), key: String?, logger: Logger) {
         self.channel = channel
         self.registry = registry
         self.key = key
@@ -170,33 +170,33 @@ final class AdminConnection {
 
 /// First handler of an admin connection (after TLS): admission, and the first byte of each
 /// request head.
-final class AdminByteGuard: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+package final class AdminByteGuard: ChannelInboundHandler, RemovableChannelHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = ByteBuffer
 
     let connection: AdminConnection
 
-    init(connection: AdminConnection) { self.connection = connection }
+    package init(connection: AdminConnection) { self.connection = connection }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { connection.start(context: context) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         connection.start(context: context)
         if !connection.refused { context.fireChannelActive() }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         connection.stop()
         context.fireChannelInactive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    package func handlerRemoved(context: ChannelHandlerContext) {
         connection.stop()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if connection.refused { return }
         connection.bytesRead(context: context)
         context.fireChannelRead(data)
@@ -206,18 +206,18 @@ final class AdminByteGuard: ChannelInboundHandler, RemovableChannelHandler {
 /// Sits on parsed HTTP/1 parts: request heads and ends drive the timeouts; a request that does
 /// not keep the connection alive (HTTP/1.0 without `keep-alive`, `Connection: close`) or a
 /// framing error gets `Connection: close` and the connection is closed after the response.
-final class AdminHTTPGuard: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+package final class AdminHTTPGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    package typealias InboundIn = HTTPServerRequestPart
+    package typealias InboundOut = HTTPServerRequestPart
+    package typealias OutboundIn = HTTPServerResponsePart
+    package typealias OutboundOut = HTTPServerResponsePart
 
     let connection: AdminConnection
     private var keepAlive = true
 
-    init(connection: AdminConnection) { self.connection = connection }
+    package init(connection: AdminConnection) { self.connection = connection }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             keepAlive = keepAlive && head.isKeepAlive
@@ -230,13 +230,13 @@ final class AdminHTTPGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A framing error (bad chunk size, bad header): the stream cannot be resynchronised.
         if error is HTTPParserError { keepAlive = false }
         context.fireErrorCaught(error)
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(var head) where !keepAlive:
             head.headers.replaceOrAdd(name: "connection", value: "close")

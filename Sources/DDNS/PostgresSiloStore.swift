@@ -159,6 +159,17 @@ public final class PostgresSiloStore: SiloStore, Sendable {
         }
     }
 
+    public func containsSilo(id: String) async throws -> Bool {
+        guard let id = Self.normalizedSiloID(id) else { return false }
+        return try await run("containsSilo") { connection in
+            let rows = try await connection.query("SELECT 1 FROM proxima_ddns_silos WHERE id = \(id)", logger: self.logger)
+            for try await _ in rows.decode(Int32.self) {
+                return true
+            }
+            return false
+        }
+    }
+
     public func siloCount() async throws -> Int {
         try await run("siloCount") { connection in
             let rows = try await connection.query("SELECT count(*) FROM proxima_ddns_silos", logger: self.logger)

@@ -9,6 +9,9 @@ public protocol SiloStore: Sendable {
     func loadAll() async throws -> (silos: [Silo], version: UInt64)
     /// One silo, or nil when there is none with this id.
     func silo(id: String) async throws -> Silo?
+    /// Whether a silo with this id exists (what an update checks before it writes: cheaper than
+    /// `silo(id:)`, which reads the records).
+    func containsSilo(id: String) async throws -> Bool
     /// How many silos there are (for `ddns.max_silos`).
     func siloCount() async throws -> Int
     /// Creates or replaces a silo's records. `changed` is false when the stored records were

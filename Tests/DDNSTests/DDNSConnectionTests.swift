@@ -35,6 +35,78 @@ final class DDNSConnectionTests: XCTestCase {
         _ = held
         await h.stop()
     }
+
+    func testPipelinedRequestsAreAnsweredInOrder() async throws {
+        let h = try await DDNSHarness.start()
+        let socket = try LoopbackSocket(port: h.port)
+        // Three requests in one segment: each is answered, in order, on the one connection.
+        socket.write("GET /ping HTTP/1.1\r\nHost: x\r\n\r\nGET /ip HTTP/1.1\r\nHost: x\r\n\r\n"
+                     + "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        let (text, closed) = socket.read(until: { $0.contains("no such call") })
+        XCTAssertFalse(closed, text)
+        let pong = try XCTUnwrap(text.range(of: "PONG"))
+        let ip = try XCTUnwrap(text.range(of: #""ip":"127.0.0.1""#))
+        let missing = try XCTUnwrap(text.range(of: "404 Not Found"))
+        XCTAssertTrue(pong.upperBound < ip.lowerBound && ip.upperBound < missing.lowerBound, text)
+        XCTAssertEqual(text.components(separatedBy: "HTTP/1.1 ").count - 1, 3, text)
+        await h.stop()
+    }
+
+    func testExpectContinueGetsTheInterimReplyBeforeTheBody() async throws {
+        let h = try await DDNSHarness.start()
+        let socket = try LoopbackSocket(port: h.port)
+        let body = #"{"dnsrecords": [{"hostname": "a", "ip": "192.0.2.1"}]}"#
+        // What curl sends for a body over 1 KiB: the head alone, then the body after `100 Continue`.
+        socket.write("PUT /silos/s1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(DDNSHarness.admin)\r\n"
+                     + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
+        let interim = socket.read(until: { $0.contains("\r\n\r\n") })
+        XCTAssertTrue(interim.text.hasPrefix("HTTP/1.1 100 Continue\r\n"), interim.text)
+        socket.write(body)
+        let (text, _) = socket.read(until: { $0.contains("201 Created") && $0.contains("}") })
+        XCTAssertTrue(text.contains("a.s1.dyn.example.test."), text)
+        await h.stop()
+    }
+
+    func testMalformedRequestIs400AndTheConnectionCloses() async throws {
+        let h = try await DDNSHarness.start()
+        let socket = try LoopbackSocket(port: h.port)
+        socket.write("GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: nine\r\n\r\n")
+        let (text, closed) = socket.read(until: { _ in false })
+        XCTAssertTrue(closed)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), text)
+        XCTAssertTrue(text.contains("malformed HTTP request"), text)
+        XCTAssertTrue(text.lowercased().contains("connection: close"), text)
+        await h.stop()
+    }
+
+    func testWrongMethodIs405NamingTheAllowedOnes() async throws {
+        let h = try await DDNSHarness.start()
+        let socket = try LoopbackSocket(port: h.port)
+        socket.write("POST /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        let (text, closed) = socket.read(until: { $0.contains("}") })
+        XCTAssertFalse(closed)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 405 Method Not Allowed\r\n"), text)
+        XCTAssertTrue(text.contains("Allow: GET\r\n"), text)
+        await h.stop()
+    }
+
+    func testOversizedBodyIsRefusedBeforeItIsSentAndTheConnectionCloses() async throws {
+        let h = try await DDNSHarness.start()
+        // Unauthorized: 401, whatever the size (sizes are nobody's business without a token).
+        let stranger = try LoopbackSocket(port: h.port)
+        stranger.write("PUT /silos/s1 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        let refused = stranger.read(until: { _ in false })
+        XCTAssertTrue(refused.closed)
+        XCTAssertTrue(refused.text.hasPrefix("HTTP/1.1 401 Unauthorized\r\n"), refused.text)
+        // The admin: 413 at once, without the 100 MB being sent, and the connection closes.
+        let admin = try LoopbackSocket(port: h.port)
+        admin.write("PUT /silos/s1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(DDNSHarness.admin)\r\nContent-Length: 100000000\r\n\r\n")
+        let (text, closed) = admin.read(until: { _ in false })
+        XCTAssertTrue(closed)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), text)
+        XCTAssertTrue(text.contains("body: 100000000 bytes, at most 65536"), text)
+        await h.stop()
+    }
 }
 
 /// A blocking loopback TCP client whose reads give up after 30 s (a broken server cannot hang

@@ -34,8 +34,12 @@ final class SQLiteSiloStoreTests: XCTestCase {
         XCTAssertTrue(put.changed, "creating an empty silo is a change")
         let count = try await store.siloCount()
         XCTAssertEqual(count, 2)
+        let containsEmpty = try await store.containsSilo(id: "b")
+        XCTAssertTrue(containsEmpty, "a silo with no records exists")
         let deleted = try await store.delete(id: "b")
         XCTAssertEqual(deleted, 3)
+        let containsDeleted = try await store.containsSilo(id: "b")
+        XCTAssertFalse(containsDeleted)
         let missing = try await store.delete(id: "b")
         XCTAssertNil(missing)
         do {
@@ -58,6 +62,24 @@ final class SQLiteSiloStoreTests: XCTestCase {
         } catch let error as SiloStoreError {
             guard case .unavailable = error else { return XCTFail("\(error)") }
         }
+    }
+
+    func testASecondOpenerOfTheFileIsRefusedWhileTheFirstHoldsIt() async throws {
+        let path = directory + "/held.sqlite3"
+        let first = try SQLiteSiloStore(path: path)
+        _ = try await first.put(a)
+        XCTAssertThrowsError(try SQLiteSiloStore(path: path)) { error in
+            guard case .unavailable(let why) = error as? SiloStoreError else { return XCTFail("\(error)") }
+            XCTAssertTrue(why.contains(path) && why.contains("held by another process"), why)
+        }
+        // The holder is unaffected, and once it closes the file opens again with its data.
+        _ = try await first.put(Silo(id: "b", records: []))
+        await first.close()
+        let second = try SQLiteSiloStore(path: path)
+        let (silos, version) = try await second.loadAll()
+        XCTAssertEqual(silos.map(\.id), ["a", "b"])
+        XCTAssertEqual(version, 2)
+        await second.close()
     }
 
     func testReopenFindsEverythingAndFileIsWAL() async throws {

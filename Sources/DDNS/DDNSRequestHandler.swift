@@ -1,0 +1,358 @@
+import DNSWire
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What a request asks the DDNS API for, from its method and path (docs/ddns.md, "The API").
+enum DDNSCall: Equatable {
+    case ping
+    case ip
+    case listSilos
+    case getSilo(String)
+    case putSilo(String)
+    case deleteSilo(String)
+    case makeToken(String)
+    case dyndns2
+    /// A path the API serves, with a method it does not (405); the methods it allows.
+    case methodNotAllowed(allowed: String)
+    /// No such path (404).
+    case unknown
+
+    /// Routes `path` (the request target before `?`; empty segments are ignored, so a trailing
+    /// slash is the same call; a silo id is percent-decoded).
+    init(method: HTTPMethod, path: Substring) {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        func only(_ wanted: HTTPMethod, _ call: DDNSCall) -> DDNSCall {
+            method == wanted ? call : .methodNotAllowed(allowed: wanted.rawValue)
+        }
+        switch segments.count {
+        case 1:
+            switch segments[0] {
+            case "ping": self = only(.GET, .ping)
+            case "ip": self = only(.GET, .ip)
+            case "silos": self = only(.GET, .listSilos)
+            default: self = .unknown
+            }
+        case 2 where segments[0] == "silos":
+            let id = DDNSCall.percentDecoded(segments[1]) ?? String(segments[1])
+            switch method {
+            case .GET: self = .getSilo(id)
+            case .PUT: self = .putSilo(id)
+            case .DELETE: self = .deleteSilo(id)
+            default: self = .methodNotAllowed(allowed: "GET, PUT, DELETE")
+            }
+        case 2 where segments[0] == "nic" && segments[1] == "update":
+            self = only(.GET, .dyndns2)
+        case 3 where segments[0] == "silos" && segments[2] == "token":
+            self = only(.POST, .makeToken(DDNSCall.percentDecoded(segments[1]) ?? String(segments[1])))
+        default:
+            self = .unknown
+        }
+    }
+
+    /// `text` with `%XX` escapes decoded (RFC 3986 §2.1); nil when an escape is malformed or
+    /// the result is not UTF-8.
+    static func percentDecoded(_ text: Substring) -> String? {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// The first value of `key` in a query string (`a=1&b=2`), percent-decoded; `+` is a space
+    /// (HTML form encoding, as some routers send it). nil when absent or malformed.
+    static func queryValue(_ query: Substring, _ key: String) -> String? {
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let equals = pair.firstIndex(of: "=") ?? pair.endIndex
+            guard pair[..<equals] == key else { continue }
+            let raw = equals == pair.endIndex ? "" : pair[pair.index(after: equals)...]
+            return percentDecoded(Substring(raw.replacing("+", with: " ")))
+        }
+        return nil
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// One parsed request, as the API's calls need it (copied off the event loop's types).
+struct DDNSRequest: Sendable {
+    var method: HTTPMethod
+    var target: String
+    var authorization: String?
+    var forwardedFor: [String]
+    var origin: String?
+    var secFetchSite: String?
+    var peer: IPAddress?
+    var body: [UInt8]
+    /// The body went over `DDNSRequestValidation.maxBodyBytes` (then `body` is empty);
+    /// `declaredLength` is its `Content-Length` when it had one.
+    var bodyTooLarge = false
+    var declaredLength: Int?
+}
+
+/// Answers one connection's HTTP requests, one at a time, on the connection's event loop.
+///
+/// A request is read whole (head, and a body of at most 64 KiB), then its call runs as one task on
+/// the loop's own executor; the reply is written from that task. Requests a client pipelined
+/// behind a call in progress wait in `pending`, and then reads are held (`read`) until the call is
+/// answered; `pending` is bounded (`maxPendingParts`, the connection is closed past it), so a
+/// connection has one call in progress and a bounded backlog. A body over the
+/// limit is answered at once (after the call's authorization: an unauthorized caller learns
+/// nothing about sizes) and the connection closed, as it is after a malformed request.
+final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// What every connection's handler shares.
+    struct Shared: Sendable {
+        let api: DDNSAPI
+        let executor: EventLoopTaskExecutor
+        let logger: Logger
+    }
+
+    /// Most request parts waiting behind a call in progress before the connection is closed.
+    static let maxPendingParts = 256
+
+    private let shared: Shared
+    private let peer: IPAddress?
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    /// A call is in progress: new parts wait in `pending`, reads are held.
+    private var busy = false
+    /// The connection closes after the reply in progress; further input is ignored.
+    private var closing = false
+    private var pending = CircularBuffer<HTTPServerRequestPart>()
+    private var readHeld = false
+    private var removed = false
+
+    init(shared: Shared, peer: IPAddress?) {
+        self.shared = shared
+        self.peer = peer
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if closing { return }
+        if busy {
+            guard pending.count < Self.maxPendingParts else {
+                closing = true
+                context.close(promise: nil)
+                return
+            }
+            pending.append(part)
+            return
+        }
+        handle(part, context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Held only when a client pipelines (requests wait behind the call in progress): a
+        // client that waits for each reply never has its reads held, which would cost two
+        // `epoll_ctl` calls per request.
+        if busy && !pending.isEmpty {
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError, !busy, !closing else {
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        // A framing error: the stream cannot be resynchronised; say so and close.
+        closing = true
+        respond(.error(DDNSAPIError(.badRequest, "malformed HTTP request (\(error))")), version: .http1_1, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        let limit = DDNSRequestValidation.maxBodyBytes
+        switch part {
+        case .head(let request):
+            head = request
+            body = nil
+            if let length = request.headers.first(name: "content-length").flatMap({ Int($0) }), length > limit {
+                dispatch(context: context, oversized: true, declaredLength: length)
+                return
+            }
+            if request.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: .continue))),
+                                      promise: nil)
+            }
+        case .body(var chunk):
+            guard head != nil else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > limit {
+                dispatch(context: context, oversized: true, declaredLength: nil)
+                return
+            }
+            if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+        case .end:
+            guard head != nil else { return }
+            dispatch(context: context, oversized: false, declaredLength: nil)
+        }
+    }
+
+    /// Runs the request's call. An `oversized` body (declared by `Content-Length`, or found so
+    /// while reading) is answered before the rest arrives, and the connection closed after.
+    private func dispatch(context: ChannelHandlerContext, oversized: Bool, declaredLength: Int?) {
+        guard let head else { return }
+        var request = DDNSRequest(
+            method: head.method, target: head.uri,
+            authorization: head.headers.first(name: "authorization"),
+            forwardedFor: head.headers["x-forwarded-for"],
+            origin: head.headers.first(name: "origin"),
+            secFetchSite: head.headers.first(name: "sec-fetch-site"),
+            peer: peer, body: [])
+        if oversized {
+            request.bodyTooLarge = true
+            request.declaredLength = declaredLength
+            closing = true
+        } else if let body {
+            request.body = Array(body.readableBytesView)
+        }
+        self.head = nil
+        self.body = nil
+        busy = true
+        let version = head.version
+        let loop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        let boundContext = NIOLoopBound(context, eventLoop: loop)
+        let shared = shared
+        Task(executorPreference: shared.executor) {
+            let reply = await shared.answer(request)
+            if loop.inEventLoop {
+                handler.value.respond(reply, version: version, context: boundContext.value)
+            } else {
+                loop.execute { handler.value.respond(reply, version: version, context: boundContext.value) }
+            }
+        }
+    }
+
+    private func respond(_ reply: DDNSReply, version: HTTPVersion, context: ChannelHandlerContext) {
+        busy = false
+        guard !removed, context.channel.isActive else { return }
+        let bytes = reply.body.utf8
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(3 + reply.headers.count)
+        headers.add(name: "Content-Type", value: reply.contentType)
+        headers.add(name: "Content-Length", value: String(bytes.count))
+        for (name, value) in reply.headers { headers.add(name: name, value: value) }
+        if closing { headers.add(name: "Connection", value: "close") }
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
+        buffer.writeString(reply.body)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: reply.status),
+                                                             headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        if closing {
+            let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in boundContext.value.close(promise: nil) }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        while !busy, !closing, let part = pending.popFirst() {
+            handle(part, context: context)
+        }
+        if !busy, readHeld {
+            readHeld = false
+            context.read()
+        }
+    }
+}
+
+extension DDNSRequestHandler.Shared {
+    /// The reply to one request: the browser guard (`DDNSBrowserGuard`), then the call.
+    func answer(_ request: DDNSRequest) async -> DDNSReply {
+        let question = request.target.firstIndex(where: { $0 == "?" || $0 == "#" })
+        let path = request.target[..<(question ?? request.target.endIndex)]
+        if let refusal = DDNSBrowserGuard.refusal(origin: request.origin, secFetchSite: request.secFetchSite, path: path) {
+            return refusal
+        }
+        switch DDNSCall(method: request.method, path: path) {
+        case .ping:
+            return .json(200, ["message": "PONG"])
+        case .ip:
+            return api.ip(peer: request.peer, forwardedFor: request.forwardedFor)
+        case .listSilos:
+            return await api.listSilos(authorization: request.authorization)
+        case .getSilo(let id):
+            return await api.getSilo(rawID: id, authorization: request.authorization)
+        case .putSilo(let rawID):
+            let access: (id: String, role: DDNSAPI.Role)
+            do throws(DDNSAPIError) {
+                access = try await api.authorizePut(rawID: rawID, authorization: request.authorization)
+            } catch {
+                return .error(error)
+            }
+            if request.bodyTooLarge {
+                let limit = DDNSRequestValidation.maxBodyBytes
+                return .error(DDNSAPIError(.tooLarge, request.declaredLength.map { "body: \($0) bytes, at most \(limit)" }
+                                                        ?? "body: over \(limit) bytes"))
+            }
+            return await api.putSilo(id: access.id, role: access.role, body: request.body)
+        case .deleteSilo(let id):
+            return await api.deleteSilo(rawID: id, authorization: request.authorization)
+        case .makeToken(let id):
+            return await api.makeToken(rawID: id, authorization: request.authorization)
+        case .dyndns2:
+            let query = question.map { request.target[request.target.index(after: $0)...] } ?? ""
+            return await api.dyndns2Update(authorization: request.authorization,
+                                           hostname: DDNSCall.queryValue(query, "hostname"),
+                                           myip: DDNSCall.queryValue(query, "myip"),
+                                           peer: request.peer, forwardedFor: request.forwardedFor)
+        case .methodNotAllowed(let allowed):
+            var reply = DDNSReply.json(405, ["error": "\(request.method.rawValue) is not allowed on \(path) (allowed: \(allowed))"])
+            reply.headers.append(("Allow", allowed))
+            return reply
+        case .unknown:
+            return .json(404, ["error": "no such call: \(request.method.rawValue) \(path)"])
+        }
+    }
+}
+
+/// Refuses requests a web browser makes on behalf of a page (403): the API is for machines
+/// (update clients, routers, ddclient), and nothing a web page does may change a record.
+///
+/// The case that matters is dyndns2: it changes a record with a plain GET and HTTP Basic
+/// credentials, and a browser that has stored those credentials for the API's origin (an operator
+/// who once tried the update URL in it) attaches them to any page's `<img src=…/nic/update?…>`.
+/// A browser marks such requests: `Sec-Fetch-Site` (every current browser) is `cross-site`,
+/// `same-site` or `same-origin` for a page's request and `none` only for one the user typed or
+/// bookmarked; `Origin` accompanies cross-origin scripted requests and every non-GET one. Update
+/// clients send neither. So: any `Origin`, or a `Sec-Fetch-Site` other than `none`, is refused
+/// before authentication — `badagent` on `/nic/update` (dyndns2's code for a refused client),
+/// a JSON error elsewhere.
+enum DDNSBrowserGuard {
+    static func refusal(origin: String?, secFetchSite: String?, path: Substring) -> DDNSReply? {
+        guard origin != nil || (secFetchSite != nil && secFetchSite?.lowercased() != "none") else { return nil }
+        if path == "/nic/update" { return .text(403, "badagent") }
+        return .json(403, [
+            "error": "requests from web pages are refused (Origin or Sec-Fetch-Site header): the DDNS API is for update clients"])
+    }
+}
