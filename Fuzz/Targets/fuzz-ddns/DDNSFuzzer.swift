@@ -11,6 +11,11 @@ import FuzzSupport
 // the body. Checks: an accepted silo keeps the rules — at most max records, LDH lowercased
 // hostnames or absolute names in an allowed zone, served names ≤ 255 octets, no duplicate
 // (hostname, family), TTLs 1...86400, sorted — and every refusal is a 400 or 413 with a message.
+//
+// Bit 4 of byte 0 switches to the API's routing (`DDNSCall`, symbolic link to Sources/DDNS): the
+// rest is `METHOD SP request-target`. Checks: routing and query decoding never trap; decoding
+// never grows a value and leaves text without escapes as it is; a silo id is routed only from the
+// silo paths, never empty; a 405 does not refuse an allowed method.
 
 let zone = try! DomainName(parsing: "dyn.example.test.")
 let allowed = try! DomainName(parsing: "example.test.")
@@ -21,6 +26,10 @@ public func ddnsFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -
     let input = FuzzDriver.bytes(data, size)
     guard let control = input.first else { return 0 }
     let body = Array(input.dropFirst())
+    if control & 16 != 0 {
+        route(String(decoding: body, as: UTF8.self))
+        return 0
+    }
     let maxRecords = [1, 4, 64, 10_000][Int(control & 3)]
     let rules = DDNSValidationRules(zone: zone, allowNamesIn: control & 4 != 0 ? [allowed] : [],
                                     maxRecordsPerSilo: maxRecords)
@@ -50,6 +59,36 @@ public func ddnsFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -
         precondition(!error.message.isEmpty, "empty message")
     }
     return 0
+}
+
+func route(_ line: String) {
+    let space = line.firstIndex(of: " ") ?? line.endIndex
+    let method = String(line[..<space])
+    let target = space == line.endIndex ? "" : line[line.index(after: space)...]
+    let question = target.firstIndex(of: "?")
+    let path = target[..<(question ?? target.endIndex)]
+    let query = question.map { target[target.index(after: $0)...] } ?? ""
+    switch DDNSCall(method: method, path: path) {
+    case .getSilo(let id), .putSilo(let id), .deleteSilo(let id), .makeToken(let id):
+        precondition(path.split(separator: "/").first == "silos", "silo id routed from \(path)")
+        precondition(!id.isEmpty, "empty silo id from \(path)")
+    case .ping, .ip, .listSilos, .dyndns2:
+        precondition(method == "GET", "\(method) routed to a GET call")
+    case .methodNotAllowed(let allowed):
+        precondition(!allowed.split(separator: ",").map { $0.trimmingPrefix(" ") }.contains(Substring(method)),
+                     "\(method) refused though allowed")
+    case .unknown:
+        break
+    }
+    for key in ["hostname", "myip", ""] {
+        guard let value = DDNSCall.queryValue(query, key) else { continue }
+        precondition(value.utf8.count <= query.utf8.count, "a decoded value longer than the query")
+    }
+    if let decoded = DDNSCall.percentDecoded(path) {
+        precondition(decoded.utf8.count <= path.utf8.count, "decoding grew the text")
+        precondition(path.utf8.contains(UInt8(ascii: "%")) || decoded == String(path),
+                     "a path without escapes changed when decoded")
+    }
 }
 
 @main
