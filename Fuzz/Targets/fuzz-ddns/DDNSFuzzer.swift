@@ -4,7 +4,7 @@ import FuzzSupport
 // The DDNS API's request-body validation (`DDNSRequestValidation.parseSiloBody`, the body of
 // `PUT /silos/{id}`) on arbitrary bytes. Like fuzz-admin, it compiles the pure files themselves
 // (symbolic links to Sources/DDNS and Sources/AdminAPI/StrictJSON.swift), not the DDNS module,
-// which links GRDB, Hummingbird and SwiftNIO.
+// which links GRDB, PostgresNIO and SwiftNIO.
 //
 // Input: byte 0 picks the rules (bits 0-1: max records 1, 4, 64, 10000; bit 2: absolute names
 // allowed under example.test.; bit 3: the name policy refuses www.example.test.); the rest is
