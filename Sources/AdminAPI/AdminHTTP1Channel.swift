@@ -75,6 +75,8 @@ package final class AdminConnection {
     let logger: Logger
     private var machine: AdminConnectionTimeouts
     private var timer: Scheduled<Void>?
+    /// When `timer` fires.
+    private var armedDeadline: UInt64?
     private var id: UInt64?
     private var started = false
     /// The idleness last reported to the registry (a new connection registers as idle).
@@ -144,10 +146,17 @@ package final class AdminConnection {
         case .none:
             return
         case .disarm:
-            timer?.cancel()
-            timer = nil
+            // Left to fire: `timerFired` then answers `.none`, or re-arms for the phase of that
+            // moment. (Cancelling and scheduling a timer for each of a request's three phase
+            // changes was a visible part of a DDNS update's cost.)
+            return
         case .arm(let deadline):
+            // A timer that fires no later than the new deadline stays: when it fires early, the
+            // machine re-arms it for the deadline then current. So a busy keep-alive connection
+            // reschedules about once per timeout, not on every request.
+            if timer != nil, let armed = armedDeadline, armed <= deadline { return }
             timer?.cancel()
+            armedDeadline = deadline
             let loop = context.eventLoop
             let bound = NIOLoopBound(self, eventLoop: loop)
             let contextBound = NIOLoopBound(context, eventLoop: loop)
@@ -157,6 +166,7 @@ package final class AdminConnection {
         case .close(let reason):
             timer?.cancel()
             timer = nil
+            armedDeadline = nil
             logger.debug("closing admin connection: \(reason.rawValue) timeout")
             context.close(promise: nil)
         }
@@ -164,6 +174,7 @@ package final class AdminConnection {
 
     private func fired(context: ChannelHandlerContext) {
         timer = nil
+        armedDeadline = nil
         perform(machine.timerFired(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 }

@@ -86,27 +86,29 @@ extension SiloDocument {
     /// control characters; `\b \f \n \r \t` by name, the others as `\u00xx`).
     static func appendString(_ text: String, to out: inout String) {
         out += "\""
-        var plain = text.unicodeScalars.startIndex
-        let scalars = text.unicodeScalars
-        for index in scalars.indices {
-            let scalar = scalars[index]
-            guard scalar.value < 0x20 || scalar == "\"" || scalar == "\\" else { continue }
-            out.unicodeScalars.append(contentsOf: scalars[plain..<index])
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
+        // Every character that needs an escape is ASCII, so the UTF-8 scan finds them and the
+        // text between them is copied whole (the usual case: one copy, nothing escaped).
+        let bytes = text.utf8
+        var plain = bytes.startIndex
+        for index in bytes.indices {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            out += text[plain..<index]
+            switch byte {
+            case UInt8(ascii: "\""): out += "\\\""
+            case UInt8(ascii: "\\"): out += "\\\\"
+            case UInt8(ascii: "\n"): out += "\\n"
+            case UInt8(ascii: "\r"): out += "\\r"
+            case UInt8(ascii: "\t"): out += "\\t"
+            case 0x08: out += "\\b"
+            case 0x0C: out += "\\f"
             default:
-                let hex = String(scalar.value, radix: 16)
+                let hex = String(byte, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             }
-            plain = scalars.index(after: index)
+            plain = bytes.index(after: index)
         }
-        out.unicodeScalars.append(contentsOf: scalars[plain...])
+        out += text[plain...]
         out += "\""
     }
 }
