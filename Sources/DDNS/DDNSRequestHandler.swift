@@ -92,6 +92,9 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard error is HTTPParserError, !busy, !closing else {
+            if !(error is HTTPParserError) {
+                shared.logger.debug("ddns API connection error; closing", metadata: ["error": "\(error)"])
+            }
             closing = true
             context.close(promise: nil)
             return
