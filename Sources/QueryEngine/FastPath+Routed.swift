@@ -272,13 +272,15 @@ extension AnswerCache {
             placement = PlacementKind(l.source)
         }
         guard var table = locations else { return (found.0, found.1, nil, placement) }
-        if table.count * 2 >= table.slots, table.slots < locationSlots {
+        if table.count * 2 >= table.slots, table.slots < locationSlots, !locationTableGrowthFailed {
             // Half full: double it (up to the cap), so hits stay one set probe and new networks
             // rarely evict. A rehash of at most half the cap's entries, once per doubling; when
-            // the memory cannot be had the table simply stays at its size.
+            // the memory cannot be had the table stays at its size (not retried per query).
             if let bigger = table.resized(to: table.slots * 2, now: now) {
                 locations = bigger
                 table = bigger
+            } else {
+                locationTableGrowthFailed = true
             }
         }
         let storeKey: UInt64

@@ -137,6 +137,8 @@ public struct AnswerCache {
     /// The location table could not be allocated for the current snapshot; answers are computed
     /// without it (tried again after the next snapshot change).
     public internal(set) var locationTableUnavailable = false
+    /// Doubling the location table failed (no memory): it keeps its size until the next snapshot.
+    var locationTableGrowthFailed = false
     /// Entries of the location table as it is now (0: none allocated), for tests and reports.
     public var locationTableSlots: Int { locations?.slots ?? 0 }
 
@@ -163,6 +165,7 @@ public struct AnswerCache {
         for i in entries.indices { entries[i] = nil }
         locations = nil
         locationTableUnavailable = false
+        locationTableGrowthFailed = false
         nextRouteID = 1
         resolved = nil
         resolvedGeneration = nil

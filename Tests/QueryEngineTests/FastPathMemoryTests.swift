@@ -139,6 +139,26 @@ final class FastPathMemoryTests: XCTestCase {
         XCTAssertEqual(sizes.filter { $0 > 0 }, [1 << 12, 1 << 13, 1 << 14], "4096, doubled when half full, capped at the budget")
     }
 
+    /// A doubling whose memory cannot be had leaves the table at its size, is not retried per
+    /// query, and answers stay the engine's.
+    func testGrowthWithoutMemoryKeepsTheTable() throws {
+        let snap = try Self.wideSnapshot()
+        final class Budget: Sendable { let calls = Atomic<Int>(0) }
+        let budget = Budget()
+        // The first allocation (the 4,096-entry table) succeeds, every later one fails.
+        let once = TableMemory(allocate: { bytes in
+            budget.calls.add(1, ordering: .relaxed).newValue == 1 ? TableMemory.standard.allocate(bytes) : nil
+        }, deallocate: { p, bytes in TableMemory.standard.deallocate(p, bytes) })
+        var cache = AnswerCache(snapshot: snap, seed: 1, tableMemory: once)
+        var out = [UInt8](repeating: 0, count: 65535)
+        for i in 0..<5_000 {
+            _ = try XCTUnwrap(ask(&cache, .v4(20 << 24 | UInt32(i) << 8), id: 1, out: &out))
+        }
+        XCTAssertEqual(cache.locationTableSlots, 1 << 12)
+        XCTAssertTrue(cache.locationTableGrowthFailed)
+        XCTAssertEqual(budget.calls.load(ordering: .relaxed), 2, "one failed doubling, not one per query")
+    }
+
     /// When answer maps arrive where there were none, a grown table is let go (the maps answer
     /// located clients from now on); the next query that needs it starts a small one. Answers
     /// stay the engine's.
