@@ -55,9 +55,10 @@ public struct AnswerCache {
     }
 
     static let answerSlots = 4096
-    /// The most client networks remembered per thread: 2^19 entries of 64 bytes (32 MiB),
-    /// allocated on the first routed query. Resolvers send ECS for hundreds of thousands of /24s;
-    /// a table much smaller than that set misses on almost every query. The shell sizes each
+    /// The most client networks remembered per thread: 2^19 entries of 64 bytes (32 MiB), the
+    /// size a table may grow to (it starts at `initialLocationSlots`). Resolvers send ECS for
+    /// hundreds of thousands of /24s; when the per-query path places them all (no answer maps),
+    /// a table much smaller than that set misses on almost every query. The shell caps each
     /// thread's table from a process-wide budget (`fast_path.memory`, issue #8.7).
     public static let maxLocationTableBytes = (1 << 19) * MemoryLayout<CachedLocation>.stride
     /// Below this a table is not worth having (a thread answers without one).
