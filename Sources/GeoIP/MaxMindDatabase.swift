@@ -1,6 +1,7 @@
 import CMaxMindDB
 import DNSWire
 import GeoRouting
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -74,13 +75,17 @@ public final class MaxMindDatabase: @unchecked Sendable {
     private let mmdb: UnsafeMutablePointer<MMDB_s>
     private let paths: LookupPaths
     /// Coordinates of every record the search tree points at, keyed by the record's data-section
-    /// offset: decoded once when the database is opened, so the query path's `quickLocate` is a
-    /// tree walk plus one probe of an immutable table — no record decoding, no allocation, no lock.
-    private var coordinatesByRecord: [UInt32: Coordinate] = [:]
+    /// offset (`CoordinateTable`): so the query path's `quickLocate` is a tree walk plus one probe
+    /// of an immutable table — no record decoding, no allocation, no lock. Built once, by
+    /// `buildCoordinateTable()` (the server calls it off the startup path, issue #12.3) or by
+    /// `init(precomputeCoordinates: true)`, and published with one atomic store: until then
+    /// `quickLocate` answers nil and callers take `lookup`, which gives the same coordinates.
+    private let coordinates = AtomicLazyReference<CoordinateTable>()
 
     /// Opens `path`. Throws ``GeoIPError`` naming the file when it is missing, unreadable or not
-    /// a valid MaxMind DB. With `precomputeCoordinates` (the server's choice) every record's
-    /// coordinates are decoded up front for `quickLocate` (≈0.8 s for GeoLite2-City).
+    /// a valid MaxMind DB. With `precomputeCoordinates` the coordinate table `quickLocate` reads is
+    /// built before returning (≈0.8 s for GeoLite2-City); without, it is built by the first
+    /// `buildCoordinateTable()` call (the server makes it on a background thread after start).
     public init(path: String, precomputeCoordinates: Bool = false) throws {
         self.path = path
         let handle = UnsafeMutablePointer<MMDB_s>.allocate(capacity: 1)
@@ -122,47 +127,72 @@ public final class MaxMindDatabase: @unchecked Sendable {
             recordSize: Int(meta.record_size),
             languages: languages,
             description: english)
-        if precomputeCoordinates { coordinatesByRecord = buildCoordinateTable() }
+        if precomputeCoordinates { buildCoordinateTable() }
     }
 
-    /// Walks every node of the search tree, collects the distinct data records it points at and
+    /// The coordinate table once built, nil before.
+    public var coordinateTable: CoordinateTable? { coordinates.load() }
+
+    /// Builds and publishes the coordinate table `quickLocate` reads, unless it is built already;
+    /// returns the table that is in place (built now or before). Safe from any thread: a second
+    /// concurrent build is discarded in favour of the first one published.
+    @discardableResult
+    public func buildCoordinateTable() -> CoordinateTable {
+        if let built = coordinates.load() { return built }
+        return coordinates.storeIfNil(makeCoordinateTable())
+    }
+
+    /// Walks every node of the search tree, marks the distinct data records it points at in a
+    /// bitmap over the data section (so they come out in offset order, without sorting) and
     /// decodes their coordinates (GeoLite2-City: ~3.6M nodes, a few hundred thousand records).
-    private func buildCoordinateTable() -> [UInt32: Coordinate] {
-        var offsets = Set<UInt32>()
+    private func makeCoordinateTable() -> CoordinateTable {
+        let dataSize = mmdb.pointee.data_section_size
+        var seen = [UInt64](repeating: 0, count: Int(dataSize) / 64 + 1)
         var node = MMDB_search_node_s()
         let count = UInt32(metadata.nodeCount)
         var i: UInt32 = 0
+        func mark(_ offset: UInt32) {
+            // An offset past the data section is a corrupt tree: nothing to decode there.
+            guard offset < dataSize else { return }
+            seen[Int(offset >> 6)] |= 1 << UInt64(offset & 63)
+        }
         while i < count {
             if MMDB_read_node(mmdb, i, &node) == MMDB_SUCCESS {
-                if node.left_record_type == UInt8(MMDB_RECORD_TYPE_DATA) { offsets.insert(node.left_record_entry.offset) }
-                if node.right_record_type == UInt8(MMDB_RECORD_TYPE_DATA) { offsets.insert(node.right_record_entry.offset) }
+                if node.left_record_type == UInt8(MMDB_RECORD_TYPE_DATA) { mark(node.left_record_entry.offset) }
+                if node.right_record_type == UInt8(MMDB_RECORD_TYPE_DATA) { mark(node.right_record_entry.offset) }
             }
             i += 1
         }
-        var table: [UInt32: Coordinate] = [:]
-        table.reserveCapacity(offsets.count)
-        for offset in offsets {
-            var entry = MMDB_entry_s(mmdb: mmdb, offset: offset)
-            guard let lat = try? double(&entry, paths.latitude), let lon = try? double(&entry, paths.longitude) else { continue }
-            let c = Coordinate(latitude: lat, longitude: lon)
-            if c.isValid { table[offset] = c }
+        var records: [(offset: UInt32, coordinate: Coordinate)] = []
+        for (w, word) in seen.enumerated() where word != 0 {
+            var bits = word
+            while bits != 0 {
+                let offset = UInt32(w * 64 + bits.trailingZeroBitCount)
+                bits &= bits - 1
+                var entry = MMDB_entry_s(mmdb: mmdb, offset: offset)
+                guard let lat = try? double(&entry, paths.latitude), let lon = try? double(&entry, paths.longitude)
+                else { continue }
+                let c = Coordinate(latitude: lat, longitude: lon)
+                if c.isValid { records.append((offset, c)) }
+            }
         }
-        return table
+        return CoordinateTable(sortedRecords: records, limit: dataSize)
     }
 
     /// The query path's lookup: the same coordinate and network prefix `lookup` reports for a
-    /// located address, from the precomputed record table; nil when `lookup` would not say
-    /// `.located` (no record, no coordinates), on a lookup error, or when the database was opened
-    /// without `precomputeCoordinates`.
+    /// located address, from the coordinate table; nil when `lookup` would not say `.located` (no
+    /// record, no coordinates), on a lookup error, or while the table is not built yet.
+    @inline(__always)
     public func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, prefixLength: Int)? {
+        guard let table = coordinates.load() else { return nil }
         let ip = address.mappedIPv4 ?? address
         guard let (result, prefix) = try? search(ip), result.found_entry,
-              let c = coordinatesByRecord[result.entry.offset] else { return nil }
+              let c = table.coordinate(ofRecord: result.entry.offset) else { return nil }
         return (c, prefix)
     }
 
-    /// Number of records with coordinates in the query path's table.
-    public var locatedRecordCount: Int { coordinatesByRecord.count }
+    /// Number of records with coordinates in the query path's table (0 before it is built).
+    public var locatedRecordCount: Int { coordinates.load()?.count ?? 0 }
 
     deinit {
         MMDB_close(mmdb)
@@ -377,6 +407,6 @@ extension MaxMindDatabase: PlacementSource {
     }
 
     public func coordinate(ofRecord record: UInt32) -> Coordinate? {
-        coordinatesByRecord[record]
+        coordinates.load()?.coordinate(ofRecord: record)
     }
 }

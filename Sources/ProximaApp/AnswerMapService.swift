@@ -10,6 +10,11 @@ import Synchronization
 /// snapshot or states change the store reports, and again when load reports that take part go
 /// stale. Queries meanwhile take the per-query path (same answers, narrower scopes); the maps are
 /// installed only if the data they were built from is still current.
+///
+/// Before the maps of a snapshot it builds what its locator's fast placement reads, if not built
+/// yet — the database's coordinate table (issue #12.3) — so that neither start nor a reload that
+/// opens a new database waits for it: until it is published, queries place clients with the
+/// database's own lookup, which gives the same coordinates.
 final class AnswerMapBuilder: Sendable {
     let store: SnapshotStore
     let logger: Logger
@@ -17,10 +22,30 @@ final class AnswerMapBuilder: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// The last build: (snapshot generation, milliseconds, nodes, bytes), for the status and tests.
     let lastBuild = Mutex<(snapshotGeneration: UInt64, milliseconds: Double, nodes: Int, bytes: Int)?>(nil)
+    /// Called once on the builder's thread before the first placement build (tests hold it to
+    /// query the server while the coordinate table is not built).
+    let beforeFirstPlacement: (@Sendable () -> Void)?
 
-    init(store: SnapshotStore, logger: Logger) {
+    init(store: SnapshotStore, logger: Logger, beforeFirstPlacement: (@Sendable () -> Void)? = nil) {
         self.store = store
         self.logger = logger
+        self.beforeFirstPlacement = beforeFirstPlacement
+    }
+
+    /// Builds the snapshot locator's placement table if it has none yet, and logs what it built.
+    private func preparePlacement(_ snapshot: EngineSnapshot, first: inout Bool) {
+        if first {
+            first = false
+            beforeFirstPlacement?()
+        }
+        let start = monotonicSeconds()
+        guard let built = snapshot.locator.preparePlacement() else { return }
+        let ms = (monotonicSeconds() - start) * 1000
+        logger.info("coordinate table built", metadata: [
+            "build_ms": "\(Int(ms.rounded()))", "records": "\(built.records)", "bytes": "\(built.bytes)",
+        ])
+        // The build's scratch (a bitmap over the data section, the decoded list) goes back now.
+        _ = cproxima_malloc_trim()
     }
 
     /// Starts the builder thread (once).
@@ -48,6 +73,7 @@ final class AnswerMapBuilder: Sendable {
         // path. A new snapshot is built at once.
         var lastSnapshot: UInt64 = 0
         var notBefore = 0.0
+        var firstPlacement = true
         while !stopping.load(ordering: .acquiring) {
             let c = store.content()
             let now = monotonicSeconds()
@@ -63,6 +89,7 @@ final class AnswerMapBuilder: Sendable {
                 _ = wake.wait(timeout: .now() + (notBefore - now))
                 continue
             }
+            preparePlacement(c.snapshot, first: &firstPlacement)
             let start = monotonicSeconds()
             let maps = AnswerMapSet.build(snapshot: c.snapshot, states: c.states, now: start, previous: previous)
             let end = monotonicSeconds()

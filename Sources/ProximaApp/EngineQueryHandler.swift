@@ -21,24 +21,65 @@ public func monotonicSeconds(_ clock: clockid_t = CLOCK_MONOTONIC) -> Double {
 }
 
 extension TableMemory {
-    /// 2 MiB-aligned memory the kernel is asked to back with transparent huge pages
-    /// (`madvise(MADV_HUGEPAGE)`, which works when THP is `always` or `madvise`): the per-thread
-    /// location table is read at random, and with 4 KiB pages nearly every query would also miss
-    /// the TLB. Falls back to ordinary pages when the kernel declines, and to no table (nil) when
-    /// there is no memory at all.
+    /// For the per-thread location table: tables of 2 MiB and more are mapped from the kernel
+    /// 2 MiB-aligned and the kernel is asked to back them with transparent huge pages
+    /// (`madvise(MADV_HUGEPAGE)`, which works when THP is `always` or `madvise`): the table is read
+    /// at random, and with 4 KiB pages nearly every query would also miss the TLB. Smaller ones
+    /// (a table starts at 256 KiB and doubles as it fills) come from the allocator, zeroed.
+    /// Mapped tables go back to the kernel when released (a table that grew, a new snapshot).
+    /// Falls back to ordinary pages when the kernel declines huge pages, and to no table (nil)
+    /// when there is no memory at all.
     static let hugePages = TableMemory(
         allocate: { byteCount in
             let huge = 2 << 20
-            var pointer: UnsafeMutableRawPointer?
-            if posix_memalign(&pointer, huge, byteCount) == 0, let pointer {
-                _ = madvise(pointer, byteCount, MADV_HUGEPAGE)
-                return pointer
-            }
-            // Out of memory: the worker answers without a table rather than crash (#8.7).
-            guard posix_memalign(&pointer, 64, byteCount) == 0, let pointer else { return nil }
+            guard byteCount >= huge else { return zeroedHeapMemory(byteCount) }
+            guard let pointer = mappedMemory(byteCount, alignment: huge) else { return nil }
+            _ = madvise(pointer, byteCount, MADV_HUGEPAGE)
             return pointer
         },
-        deallocate: { pointer, _ in free(pointer) })
+        deallocate: { pointer, byteCount in
+            if byteCount >= 2 << 20 { munmap(pointer, byteCount) } else { free(pointer) }
+        },
+        zeroFilled: true)
+
+    /// For the rate limiter's buckets: fresh pages from the kernel, never huge (a huge page would
+    /// back 2 MiB at the first touch), so only the pages of buckets in use are backed — a few
+    /// for a server answering a few resolvers, the whole table under a spoofed flood (issue #12.3).
+    static let lazyPages = TableMemory(
+        allocate: { byteCount in
+            guard byteCount >= 64 << 10 else { return zeroedHeapMemory(byteCount) }
+            guard let pointer = mappedMemory(byteCount, alignment: Int(getpagesize())) else { return nil }
+            _ = madvise(pointer, byteCount, MADV_NOHUGEPAGE)
+            return pointer
+        },
+        deallocate: { pointer, byteCount in
+            if byteCount >= 64 << 10 { munmap(pointer, byteCount) } else { free(pointer) }
+        },
+        zeroFilled: true)
+
+    /// `byteCount` zeroed bytes, 64-byte aligned, from the allocator; nil when out of memory.
+    private static func zeroedHeapMemory(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, 64, byteCount) == 0, let pointer else { return nil }
+        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
+        return pointer
+    }
+
+    /// `byteCount` (a multiple of the page size) bytes of fresh anonymous pages at an address
+    /// aligned to `alignment` (a power of two, at least the page size): mapped with room to spare,
+    /// the unaligned head and the tail unmapped again. Nil when the kernel refuses.
+    private static func mappedMemory(_ byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer? {
+        let length = byteCount + alignment
+        guard let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              raw != UnsafeMutableRawPointer(bitPattern: -1) else { return nil }
+        let start = UInt(bitPattern: raw)
+        let aligned = (start + UInt(alignment) - 1) & ~(UInt(alignment) - 1)
+        let head = Int(aligned - start)
+        if head > 0 { munmap(raw, head) }
+        let tail = length - head - byteCount
+        if tail > 0 { munmap(raw + head + byteCount, tail) }
+        return raw + head
+    }
 }
 
 /// Waits a bounded time for a remote (ipstack) location; nil when none arrived in time.
@@ -169,7 +210,8 @@ final class EngineWorker: QueryWorker {
                                    ddnsGeneration: ddnsGeneration))
         cache = UnsafeMutablePointer<AnswerCache>.allocate(capacity: 1)
         cache.initialize(to: AnswerCache(snapshot: cur.snapshot, seed: UInt64.random(in: 1...UInt64.max),
-                                         tableMemory: .hugePages, locationTableBytes: locationTableBytes))
+                                         tableMemory: .hugePages, locationTableBytes: locationTableBytes,
+                                         rateLimitMemory: .lazyPages))
         cache.pointee.install(ddns: store.ddns)
         cache.pointee.install(answerMaps: cur.answerMaps)
         cache.pointee.collectsFacts = counters != nil || logRing != nil

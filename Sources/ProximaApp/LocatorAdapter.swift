@@ -24,10 +24,19 @@ struct LocatorAdapter: ClientLocator {
         return (q.coordinate, locator.overrides.excluding(from: network, around: ip).prefixLength, .database)
     }
 
-    /// The database's precomputed tree and the overrides: what `quickLocate` reads.
+    /// The database's precomputed tree and the overrides: what `quickLocate` reads (nil until the
+    /// coordinate table is built).
     var placementSpace: PlacementSpace? {
         guard let database = locator.database, database.locatedRecordCount > 0 else { return nil }
         return PlacementSpace(source: database, overrides: locator.overrides.entries)
+    }
+
+    /// Builds the database's coordinate table if this database has none yet (a database kept
+    /// across a reload has it already).
+    func preparePlacement() -> PreparedPlacement? {
+        guard let database = locator.database, database.coordinateTable == nil else { return nil }
+        let table = database.buildCoordinateTable()
+        return PreparedPlacement(records: table.count, bytes: table.byteCount)
     }
 
     func locate(_ address: IPAddress) -> Placement {

@@ -34,16 +34,21 @@ public final class ProximaServer: Sendable {
         /// The log output `proxima serve` set up: reopened on SIGUSR1 and, with `user`, handed
         /// to that user before root is dropped.
         public var logSink: LogSink?
+        /// Called once, on the answer-map builder's thread, before it builds the database's
+        /// coordinate table after start (issue #12.3). Tests block in it to query the server while
+        /// the table is not built; nil (the default) does nothing.
+        public var beforeFirstPlacement: (@Sendable () -> Void)?
 
         public init(configPath: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                     handleSignals: Bool = true, pollInterval: Duration = .seconds(2), dropPrivileges: Bool = false,
-                    logSink: LogSink? = nil) {
+                    logSink: LogSink? = nil, beforeFirstPlacement: (@Sendable () -> Void)? = nil) {
             self.configPath = configPath
             self.environment = environment
             self.handleSignals = handleSignals
             self.pollInterval = pollInterval
             self.dropPrivileges = dropPrivileges
             self.logSink = logSink
+            self.beforeFirstPlacement = beforeFirstPlacement
         }
     }
 
@@ -99,7 +104,7 @@ public final class ProximaServer: Sendable {
         self.options = options
         self.logger = logger
         let loaded: LoadedRuntime
-        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment, forServing: true) {
+        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment) {
         case .success(let rt): loaded = rt
         case .failure(let f): throw StartupError(problems: f.problems)
         }
@@ -123,7 +128,8 @@ public final class ProximaServer: Sendable {
         let initialSnapshot = ProximaServer.makeSnapshot(loaded, generation: 1, ipstack: nil)
         store = SnapshotStore(snapshot: initialSnapshot, states: backends.snapshot())
         storeBox.store = store
-        answerMapBuilder = AnswerMapBuilder(store: store, logger: logger.with(label: "proxima.answer-map"))
+        answerMapBuilder = AnswerMapBuilder(store: store, logger: logger.with(label: "proxima.answer-map"),
+                                            beforeFirstPlacement: options.beforeFirstPlacement)
         ProximaServer.installDDNSTable(config.ddns, store: store)
         ddnsService = try ProximaServer.makeDDNSService(config, configPath: options.configPath, store: store, logger: logger)
 
@@ -338,7 +344,7 @@ public final class ProximaServer: Sendable {
         notifier.reloading(status: "reloading (\(reason))")
         // READY=1 again when done, whatever the outcome: the previous data keeps serving.
         defer { notifier.ready(status: readyStatus()) }
-        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment, forServing: true,
+        switch RuntimeLoader.load(configPath: options.configPath, environment: options.environment,
                                   previous: previous) {
         case .failure(let failure):
             // Watch what the failed load read too (a newly $INCLUDEd file, say): fixing it reloads.

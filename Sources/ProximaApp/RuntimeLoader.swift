@@ -51,14 +51,15 @@ public struct LoadedRuntime: Sendable {
 /// parsing itself is done by the pure modules.
 public enum RuntimeLoader {
     /// Loads everything the config names; returns every problem found, not only the first.
-    /// `forServing` also decodes every database record's coordinates up front for the query path
-    /// (≈0.8 s for GeoLite2-City); one-shot commands skip it.
+    /// `precomputeCoordinates` also decodes every database record's coordinates before returning
+    /// (≈0.8 s for GeoLite2-City), for a one-shot command that builds answer maps (`proxima route
+    /// --ecs`); the server leaves it to its answer-map builder, after the listeners are up.
     ///
     /// A config with problems is still followed as far as it can be read (bad values replaced by
     /// defaults), so a misspelt key does not hide a missing zone file. With `previous` (a reload),
     /// its database is reused when the same path's file stamp is unchanged.
     public static func load(configPath: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-                            forServing: Bool = false, previous: LoadedRuntime? = nil) -> Result<LoadedRuntime, LoadFailure> {
+                            precomputeCoordinates: Bool = false, previous: LoadedRuntime? = nil) -> Result<LoadedRuntime, LoadFailure> {
         let cwd = FileManager.default.currentDirectoryPath
         guard let text = readText(configPath) else {
             return .failure(LoadFailure([LoadProblem("\(configPath): cannot read config file")]))
@@ -190,7 +191,9 @@ public enum RuntimeLoader {
                 database = reused
             } else {
                 do {
-                    database = try MaxMindDatabase(path: dbPath, precomputeCoordinates: forServing)
+                    // The server builds the coordinate table the query path reads after start, off
+                    // the startup and reload paths, on its answer-map builder's thread (#12.3).
+                    database = try MaxMindDatabase(path: dbPath, precomputeCoordinates: precomputeCoordinates)
                     openedDatabase = true
                 } catch {
                     problems.append(problem("geoip.database", "\(error)"))

@@ -1,20 +1,28 @@
 import DNSWire
 import GeoRouting
 
-/// Where the per-thread location table's memory comes from. The default is the standard allocator;
-/// the server's shell passes one that asks the kernel for huge pages, so the table's random
-/// accesses do not also miss the TLB on every query (DESIGN §5: the pure core makes no syscalls).
+/// Where the per-thread tables' memory comes from (the location table, the rate limiter's
+/// buckets). The default is the standard allocator; the server's shell passes ones that map pages
+/// from the kernel directly — zero-filled, so a table's untouched pages cost nothing (issue
+/// #12.3), returned at once when released, and for large location tables backed by huge pages so
+/// the table's random accesses do not also miss the TLB on every query (DESIGN §5: the pure core
+/// makes no syscalls).
 public struct TableMemory: Sendable {
     /// Returns at least `byteCount` bytes, 64-byte aligned, or nil when the memory cannot be had
     /// (the cache then answers without a location table: slower, same answers, no crash).
     public var allocate: @Sendable (_ byteCount: Int) -> UnsafeMutableRawPointer?
     /// Releases what `allocate` returned.
     public var deallocate: @Sendable (_ pointer: UnsafeMutableRawPointer, _ byteCount: Int) -> Void
+    /// `allocate` returns zero-filled memory (fresh anonymous pages): the tables do not write
+    /// their empty state over it, so pages nothing has used yet stay unbacked.
+    public var zeroFilled: Bool
 
     public init(allocate: @escaping @Sendable (Int) -> UnsafeMutableRawPointer?,
-                deallocate: @escaping @Sendable (UnsafeMutableRawPointer, Int) -> Void) {
+                deallocate: @escaping @Sendable (UnsafeMutableRawPointer, Int) -> Void,
+                zeroFilled: Bool = false) {
         self.allocate = allocate
         self.deallocate = deallocate
+        self.zeroFilled = zeroFilled
     }
 
     /// The standard library's allocator.
@@ -50,18 +58,24 @@ struct CachedLocation {
     var placement: PlacementKind { PlacementKind(rawValue: UInt8(truncatingIfNeeded: (tag >> CachedLocation.sourceShift) & 0x7)) ?? .none }
 }
 
-/// The per-thread location table: `AnswerCache.locationSlots` entries, cache-line aligned, in
-/// two-way sets; every key has two candidate sets from two hashes ("two choices"), so four slots in
-/// all, and a new key takes a free one. With two choices a set overflows only when both of a
-/// key's sets are full, which keeps hundreds of thousands of networks resident where one fixed set
-/// per key would keep evicting the same few percent of them (a resolver cycling through its
-/// clients is the worst case for that). A class, so copies of an `AnswerCache` share it: keep each
-/// cache on the one thread that owns it.
+/// The per-thread location table: a power of two of entries (at most `AnswerCache.locationSlots`),
+/// cache-line aligned, in two-way sets; every key has two candidate sets from two hashes ("two
+/// choices"), so four slots in all, and a new key takes a free one. With two choices a set
+/// overflows only when both of a key's sets are full, which keeps hundreds of thousands of
+/// networks resident where one fixed set per key would keep evicting the same few percent of them
+/// (a resolver cycling through its clients is the worst case for that). It starts small and the
+/// cache doubles it when half full (`AnswerCache.cachedLocation`), so a thread holds the memory its
+/// clients need, not the configured cap (issue #12.3). A class, so copies of an `AnswerCache`
+/// share it: keep each cache on the one thread that owns it.
 final class LocationTable {
     let base: UnsafeMutablePointer<CachedLocation>
     let mask: Int
     private let memory: TableMemory
     private let byteCount: Int
+    /// Slots ever filled (tag not 0): the load that decides growth.
+    private(set) var count = 0
+    /// Number of slots.
+    var slots: Int { mask + 1 }
 
     /// Nil when `memory` cannot provide the table.
     init?(slots: Int, memory: TableMemory = .standard) {
@@ -69,7 +83,7 @@ final class LocationTable {
         byteCount = slots * MemoryLayout<CachedLocation>.stride
         self.memory = memory
         guard let raw = memory.allocate(byteCount) else { return nil }
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
+        if !memory.zeroFilled { raw.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount) }
         base = raw.bindMemory(to: CachedLocation.self, capacity: slots)
         mask = slots - 1
     }
@@ -106,9 +120,15 @@ final class LocationTable {
     /// by the key's bits (a pseudo-random eviction: no pattern of clients keeps evicting itself).
     func insert(_ key: UInt64, coordinate: Coordinate, networkPrefix: Int, expires: Double, now: Double,
                 placement: PlacementKind = .none) -> Int {
+        insert(CachedLocation.entry(key, coordinate, networkPrefix, expires, placement), now: now)
+    }
+
+    /// Stores `entry` (its remembered answer too) as `insert(_:coordinate:...)` does.
+    func insert(_ entry: CachedLocation, now: Double) -> Int {
+        let key = entry.key
         let (a, b) = sets(of: key)
-        let entry = CachedLocation.entry(key, coordinate, networkPrefix, expires, placement)
         func place(_ s: Int) -> Int {
+            if base[s].tag == 0 { count += 1 }
             base[s] = entry
             return s
         }
@@ -131,7 +151,9 @@ final class LocationTable {
             let (oa, ob) = sets(of: base[s].key)
             let other = oa == a ? ob : oa
             if other != a, free(other) || free(other + 1) {
-                base[free(other) ? other : other + 1] = base[s]
+                let to = free(other) ? other : other + 1
+                if base[to].tag == 0 { count += 1 }
+                base[to] = base[s]
                 return place(s)
             }
         }
@@ -141,6 +163,16 @@ final class LocationTable {
         case 2: return place(b)
         default: return place(b + 1)
         }
+    }
+
+    /// A table of `slots` entries holding this one's entries still trusted at `now` (remembered
+    /// answers included); nil when the memory cannot be had.
+    func resized(to slots: Int, now: Double) -> LocationTable? {
+        guard let bigger = LocationTable(slots: slots, memory: memory) else { return nil }
+        for s in 0...mask where base[s].tag != 0 && base[s].expires > now {
+            _ = bigger.insert(base[s], now: now)
+        }
+        return bigger
     }
 }
 
@@ -217,7 +249,7 @@ extension AnswerCache {
         -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?, placement: PlacementKind)? {
         let (key, width) = AnswerCache.locationKey(address)
         if locations == nil, locationSlots > 0, !locationTableUnavailable {
-            locations = LocationTable(slots: locationSlots, memory: tableMemory)
+            locations = LocationTable(slots: min(locationSlots, AnswerCache.initialLocationSlots), memory: tableMemory)
             locationTableUnavailable = locations == nil
         }
         if let table = locations, let s = AnswerCache.findLocation(table, address, now: now) {
@@ -239,7 +271,18 @@ extension AnswerCache {
             expires = now + AnswerCache.locationLifetime
             placement = PlacementKind(l.source)
         }
-        guard let table = locations else { return (found.0, found.1, nil, placement) }
+        guard var table = locations else { return (found.0, found.1, nil, placement) }
+        if table.count * 2 >= table.slots, table.slots < locationSlots, !locationTableGrowthFailed {
+            // Half full: double it (up to the cap), so hits stay one set probe and new networks
+            // rarely evict. A rehash of at most half the cap's entries, once per doubling; when
+            // the memory cannot be had the table stays at its size (not retried per query).
+            if let bigger = table.resized(to: table.slots * 2, now: now) {
+                locations = bigger
+                table = bigger
+            } else {
+                locationTableGrowthFailed = true
+            }
+        }
         let storeKey: UInt64
         if found.1 <= width {
             storeKey = key

@@ -55,13 +55,18 @@ public struct AnswerCache {
     }
 
     static let answerSlots = 4096
-    /// The most client networks remembered per thread: 2^19 entries of 64 bytes (32 MiB),
-    /// allocated on the first routed query. Resolvers send ECS for hundreds of thousands of /24s;
-    /// a table much smaller than that set misses on almost every query. The shell sizes each
+    /// The most client networks remembered per thread: 2^19 entries of 64 bytes (32 MiB), the
+    /// size a table may grow to (it starts at `initialLocationSlots`). Resolvers send ECS for
+    /// hundreds of thousands of /24s; when the per-query path places them all (no answer maps),
+    /// a table much smaller than that set misses on almost every query. The shell caps each
     /// thread's table from a process-wide budget (`fast_path.memory`, issue #8.7).
     public static let maxLocationTableBytes = (1 << 19) * MemoryLayout<CachedLocation>.stride
     /// Below this a table is not worth having (a thread answers without one).
     public static let minLocationTableBytes = 64 << 10
+    /// Entries a thread's location table starts with (256 KiB); it doubles when half full, up to
+    /// `locationSlots` (issue #12.3: since the answer maps answer located clients, the table holds
+    /// only the per-query path's networks, usually far fewer than the cap).
+    static let initialLocationSlots = 1 << 12
 
     /// Entries of a location table that fits in `bytes`: the largest power of two whose table
     /// fits, at most `maxLocationTableBytes`; 0 when under `minLocationTableBytes`.
@@ -93,6 +98,8 @@ public struct AnswerCache {
 
     /// Where the location table's memory comes from.
     let tableMemory: TableMemory
+    /// Where the rate limiter's buckets come from.
+    let rateLimitMemory: TableMemory
     /// Response rate limiting of UDP answers, made on the first UDP response when the snapshot's
     /// settings ask for it; kept across snapshots with the same settings.
     var rateLimiter: ResponseRateLimiter?
@@ -131,14 +138,20 @@ public struct AnswerCache {
     /// The location table could not be allocated for the current snapshot; answers are computed
     /// without it (tried again after the next snapshot change).
     public internal(set) var locationTableUnavailable = false
+    /// Doubling the location table failed (no memory): it keeps its size until the next snapshot.
+    var locationTableGrowthFailed = false
+    /// Entries of the location table as it is now (0: none allocated), for tests and reports.
+    public var locationTableSlots: Int { locations?.slots ?? 0 }
 
     /// Creates the caches for `snapshot`; `seed` starts the per-query entropy, `tableMemory`
-    /// provides the location table (allocated on the first routed query) of at most
-    /// `locationTableBytes` (see `locationSlots(forBytes:)`; 0: no table).
+    /// provides the location table (allocated on the first routed query, small, doubled as it
+    /// fills) of at most `locationTableBytes` (see `locationSlots(forBytes:)`; 0: no table), and
+    /// `rateLimitMemory` the rate limiter's buckets (made on the first UDP reply).
     public init(snapshot: EngineSnapshot, seed: UInt64, tableMemory: TableMemory = .standard,
-                locationTableBytes: Int = AnswerCache.maxLocationTableBytes) {
+                locationTableBytes: Int = AnswerCache.maxLocationTableBytes, rateLimitMemory: TableMemory = .standard) {
         self.snapshot = snapshot
         self.tableMemory = tableMemory
+        self.rateLimitMemory = rateLimitMemory
         self.locationSlots = AnswerCache.locationSlots(forBytes: locationTableBytes)
         self.entries = Array(repeating: nil, count: AnswerCache.answerSlots)
         self.locations = nil
@@ -153,6 +166,7 @@ public struct AnswerCache {
         for i in entries.indices { entries[i] = nil }
         locations = nil
         locationTableUnavailable = false
+        locationTableGrowthFailed = false
         nextRouteID = 1
         resolved = nil
         resolvedGeneration = nil
@@ -167,8 +181,18 @@ public struct AnswerCache {
     /// Installs the answer maps built for this cache's snapshot and for the states the caller will
     /// pass with the next queries (the caller keeps the two in step: the store publishes them
     /// together). Maps of another snapshot are not installed.
+    ///
+    /// When maps arrive where there were none, the location table is let go: it was filled by
+    /// the per-query path that answered every client until now, and from here on holds only the
+    /// clients the maps leave to it (draws, unplaced networks), so it starts small again instead
+    /// of keeping every network seen before (issue #12.3). Answers do not change: the table is a
+    /// cache of what the locator says.
     public mutating func install(answerMaps maps: AnswerMapSet?) {
+        let had = answerMaps != nil
         answerMaps = maps.flatMap { $0.snapshotGeneration == snapshot.generation ? $0 : nil }
+        if !had, answerMaps != nil, let table = locations, table.slots > AnswerCache.initialLocationSlots {
+            locations = nil
+        }
     }
 
     /// Installs a new DDNS table. Cached answers stay: those that depend on the table carry its
@@ -235,7 +259,7 @@ public struct AnswerCache {
         if !rateLimiterResolved {
             // The table is made on the first UDP reply: TCP-only caches never allocate one.
             rateLimiterResolved = true
-            rateLimiter = snapshot.settings.rateLimit.map { ResponseRateLimiter(settings: $0) }
+            rateLimiter = snapshot.settings.rateLimit.map { ResponseRateLimiter(settings: $0, memory: rateLimitMemory) }
         }
         guard rateLimiter != nil else { return result }
         let wildcardHash = lastSynthesizedRule >= 0 ? snapshot.synthesis.fastRules[lastSynthesizedRule].zoneHash

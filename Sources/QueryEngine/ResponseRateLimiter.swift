@@ -74,11 +74,13 @@ public struct ResponseRateLimiter {
     /// Counts limited responses, for `slip`.
     var limited: UInt64 = 0
 
-    public init(settings: RateLimitSettings) {
+    /// `memory` provides the buckets (zero-filled memory leaves the pages no bucket has used yet
+    /// unbacked: a server answering a few sources holds a few pages of its table, issue #12.3).
+    public init(settings: RateLimitSettings, memory: TableMemory = .standard) {
         self.settings = settings
         var size = 4
         while size < settings.tableSize && size < (1 << 26) { size <<= 1 }
-        table = RateLimitTable(slots: size)
+        table = RateLimitTable(slots: size, memory: memory)
     }
 
     /// Decides for `response` (a complete message, as produced) to `source` at `now` (seconds,
@@ -257,16 +259,35 @@ struct RateLimitEntry {
 final class RateLimitTable {
     let base: UnsafeMutablePointer<RateLimitEntry>
     let mask: Int
+    private let memory: TableMemory
+    private let owned: Bool
 
-    init(slots: Int) {
-        base = UnsafeMutablePointer<RateLimitEntry>.allocate(capacity: slots)
-        base.initialize(repeating: RateLimitEntry(key: 0, last: 0, tokens: 0), count: slots)
+    /// The buckets come from `memory`; when it cannot provide them (out of memory), from the
+    /// standard allocator, which traps as any allocation does.
+    init(slots: Int, memory: TableMemory = .standard) {
+        let bytes = slots * MemoryLayout<RateLimitEntry>.stride
         mask = slots - 1
+        if let raw = memory.allocate(bytes) {
+            self.memory = memory
+            owned = true
+            base = raw.bindMemory(to: RateLimitEntry.self, capacity: slots)
+            // An all-zero entry is the empty bucket (key 0, last 0, tokens 0).
+            if !memory.zeroFilled { base.initialize(repeating: RateLimitEntry(key: 0, last: 0, tokens: 0), count: slots) }
+        } else {
+            self.memory = .standard
+            owned = false
+            base = UnsafeMutablePointer<RateLimitEntry>.allocate(capacity: slots)
+            base.initialize(repeating: RateLimitEntry(key: 0, last: 0, tokens: 0), count: slots)
+        }
     }
 
     deinit {
         base.deinitialize(count: mask + 1)
-        base.deallocate()
+        if owned {
+            memory.deallocate(UnsafeMutableRawPointer(base), (mask + 1) * MemoryLayout<RateLimitEntry>.stride)
+        } else {
+            base.deallocate()
+        }
     }
 }
 

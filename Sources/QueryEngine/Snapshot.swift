@@ -26,9 +26,30 @@ public protocol ClientLocator: Sendable {
     /// The database's tree and the overrides, exactly as `quickLocate` places addresses, for the
     /// answer maps (`AnswerMapSet`); nil when there is nothing to map (no database table).
     var placementSpace: PlacementSpace? { get }
+    /// Builds what `quickLocate` and `placementSpace` read, when it is not built yet (the
+    /// database's coordinate table), on the caller's thread. The server's answer-map builder calls
+    /// it after the listeners are up (issue #12.3): until it returns, `quickLocate` answers nil and
+    /// queries take `locate`, which places clients the same. Returns what it built (for the log),
+    /// nil when there was nothing to build.
+    func preparePlacement() -> PreparedPlacement?
+}
+
+/// What `ClientLocator.preparePlacement()` built.
+public struct PreparedPlacement: Sendable, Hashable {
+    /// Records with coordinates in the table.
+    public var records: Int
+    /// Approximate bytes the table holds.
+    public var bytes: Int
+
+    public init(records: Int, bytes: Int) {
+        self.records = records
+        self.bytes = bytes
+    }
 }
 
 extension ClientLocator {
+    public func preparePlacement() -> PreparedPlacement? { nil }
+
     public func quickLocate(_ address: IPAddress) -> (coordinate: Coordinate, networkPrefix: Int, source: LocationSource)? {
         nil
     }

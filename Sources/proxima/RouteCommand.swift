@@ -85,7 +85,7 @@ struct Route: AsyncParsableCommand {
         }
         let rt: LoadedRuntime
         // With --ecs the answer maps give the scope, and they need every record's coordinates.
-        switch RuntimeLoader.load(configPath: config, forServing: ecs != nil) {
+        switch RuntimeLoader.load(configPath: config, precomputeCoordinates: ecs != nil) {
         case .success(let r): rt = r
         case .failure(let failure):
             let problems = failure.problems

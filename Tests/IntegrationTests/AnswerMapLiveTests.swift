@@ -263,7 +263,7 @@ final class AnswerMapLiveTests: XCTestCase {
     // answer the server gives: it builds the maps as the server does.
     func testOfflineRouteReportsTheServedScope() async throws {
         guard case .success(let rt) = RuntimeLoader.load(configPath: live.directory.appendingPathComponent("proxima.yaml").path,
-                                                         forServing: true) else {
+                                                         precomputeCoordinates: true) else {
             return XCTFail("the config loads")
         }
         for ecs in ["66.10.7.0/24", "66.10.1.0/24", "81.2.69.0/24", "5.3.0.0/24", "5.200.1.0/24", "8.8.8.0/24"] {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DNSWire
 import DNSZone
 import GeoRouting
@@ -133,5 +136,24 @@ final class ResponseRateLimiterTests: XCTestCase {
         }
         XCTAssertEqual((0..<10).filter { _ in send(.udp) }.count, 2)
         XCTAssertEqual((0..<10).filter { _ in send(.tcp) }.count, 10)
+    }
+
+    /// Buckets from zero-filled memory (not written at creation, issue #12.3) decide exactly as
+    /// buckets from the standard allocator; memory that cannot be had falls back to it.
+    func testBucketsFromZeroFilledOrFailingMemoryDecideTheSame() {
+        let zeroed = TableMemory(allocate: { calloc(1, $0) }, deallocate: { p, _ in free(p) }, zeroFilled: true)
+        let failing = TableMemory(allocate: { _ in nil }, deallocate: { _, _ in XCTFail("nothing was allocated") })
+        let settings = RateLimitSettings(rate: 5, slip: 2, tableSize: 1024)
+        var limiters = [ResponseRateLimiter(settings: settings), ResponseRateLimiter(settings: settings, memory: zeroed),
+                        ResponseRateLimiter(settings: settings, memory: failing)]
+        let responses = [response("www.example.test."), response("nope.example.test."), response("mail.example.test.", .mx)]
+        for step in 0..<60 {
+            let now = 100 + Double(step / 12) * 0.5
+            let r = responses[step % responses.count]
+            let source = step % 5 == 0 ? "203.0.113.9" : "198.51.100.7"
+            let actions = limiters.indices.map { decide(&limiters[$0], r, source, at: now) }
+            XCTAssertEqual(Set(actions).count, 1, "step \(step): \(actions)")
+        }
+        XCTAssertEqual(counts(&limiters[1], responses[0], n: 20, at: 200).send, 5)
     }
 }

@@ -27,7 +27,8 @@ final class LiveServer: @unchecked Sendable {
 
     /// Writes `files` (relative path → contents) and `proxima.yaml` into a temp dir and starts.
     static func start(config: String, files: [String: String] = [:], copies: [String: URL] = [:],
-                      environment: [String: String] = [:], pollInterval: Duration = .milliseconds(200)) async throws -> LiveServer {
+                      environment: [String: String] = [:], pollInterval: Duration = .milliseconds(200),
+                      beforeFirstPlacement: (@Sendable () -> Void)? = nil) async throws -> LiveServer {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("proxima-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         for (name, text) in files {
@@ -41,7 +42,8 @@ final class LiveServer: @unchecked Sendable {
         var logger = Logger(label: "proxima.test")
         logger.logLevel = .warning
         let server = try ProximaServer(options: .init(configPath: configURL.path, environment: environment,
-                                                      handleSignals: false, pollInterval: pollInterval),
+                                                      handleSignals: false, pollInterval: pollInterval,
+                                                      beforeFirstPlacement: beforeFirstPlacement),
                                        logger: logger)
         let task = Task { try await server.run() }
         let endpoints = try await server.waitForDNS()
