@@ -89,6 +89,8 @@ let package = Package(
             "DNSWire", "QueryEngine", "ProximaConfig", "AdminAPI",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
+            // SQLite's C API under GRDB's connection, for the update's statements.
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

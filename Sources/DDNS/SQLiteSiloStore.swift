@@ -37,6 +37,8 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
     /// The file.
     public let path: String
     private let pool: DatabaseQueue
+    /// The update's statements (`SQLiteUpdateStatements`), prepared on `pool`'s connection.
+    private let statements: SQLiteUpdateStatements
     private let closed = NIOLockedValueBox(false)
 
     /// Opens (creating when missing, with its parent directory) and migrates the store.
@@ -82,10 +84,15 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
                     "\(path): DDNS store has migrations this proxima does not know (written by a newer version)")
             }
             try migrator.migrate(pool)
+            statements = try pool.inDatabase { try SQLiteUpdateStatements($0) }
         } catch {
             try? pool.close()
             throw Self.mapped(error, path: path)
         }
+    }
+
+    deinit {
+        statements.finalize()
     }
 
     private static func migrator() -> DatabaseMigrator {
@@ -133,13 +140,13 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
     }
 
     public func silo(id: String) async throws -> Silo? {
-        try access { [path] in
-            try $0.inDatabase { db in try Self.silo(db, id: id, path: path) }
+        try access { [statements, path] in
+            try $0.inDatabase { _ in try statements.silo(id, path: path) }
         }
     }
 
     public func containsSilo(id: String) async throws -> Bool {
-        try access { try $0.inDatabase { db in try Self.contains(db, id: id) } }
+        try access { [statements] in try $0.inDatabase { _ in try statements.containsSilo(id) } }
     }
 
     public func siloCount() async throws -> Int {
@@ -147,19 +154,19 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
     }
 
     public func put(_ silo: Silo) async throws -> (version: UInt64, changed: Bool) {
-        try access { [path] in
-            try Self.transaction($0) { db in
-                if let existing = try Self.silo(db, id: silo.id, path: path), existing.records == silo.records {
-                    return (try Self.version(db), false)
+        try access { [statements, path] queue in
+            try queue.inDatabase { db in
+                // BEGIN and COMMIT through GRDB (cached statements), so GRDB tracks the transaction;
+                // the statements between them through SQLite's C API (SQLiteUpdateStatements).
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+                do {
+                    let result = try statements.put(silo, path: path)
+                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+                    return result
+                } catch {
+                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+                    throw error
                 }
-                try db.cachedStatement(sql: "INSERT INTO silo (id) VALUES (?) ON CONFLICT(id) DO NOTHING").execute(arguments: [silo.id])
-                try db.cachedStatement(sql: "DELETE FROM record WHERE silo_id = ?").execute(arguments: [silo.id])
-                let insert = try db.cachedStatement(sql: "INSERT INTO record (silo_id, position, hostname, ip, ttl) VALUES (?, ?, ?, ?, ?)")
-                for (position, record) in silo.records.enumerated() {
-                    try insert.execute(arguments: [silo.id, position, record.hostname, record.address.description,
-                                                   record.ttl.map { Int64($0) }])
-                }
-                return (try Self.bump(db), true)
             }
         }
     }
@@ -202,7 +209,11 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
             defer { c = true }
             return c
         }
-        if !wasClosed { try? pool.close() }
+        if !wasClosed {
+            // The statements first: SQLite does not close a connection with statements open.
+            try? pool.inDatabase { [statements] _ in statements.finalize() }
+            try? pool.close()
+        }
     }
 
     // MARK: Helpers
@@ -263,21 +274,12 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
         return try version(db)
     }
 
-    private static func contains(_ db: Database, id: String) throws -> Bool {
-        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM silo WHERE id = ?"), arguments: [id]) != nil
-    }
-
-    private static func silo(_ db: Database, id: String, path: String) throws -> Silo? {
-        guard try contains(db, id: id) else { return nil }
-        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT hostname, ip, ttl FROM record WHERE silo_id = ? ORDER BY position"),
-                                    arguments: [id])
-        return Silo(id: id, records: try rows.map { try record($0, path: path) })
-    }
-
     private static func record(_ row: Row, path: String) throws -> DDNSRecord {
-        let hostname: String = row["hostname"]
-        let ipText: String = row["ip"]
-        let ttl: Int64? = row["ttl"]
+        try record(hostname: row["hostname"], ipText: row["ip"], ttl: row["ttl"], path: path)
+    }
+
+    /// A stored record, checked: a file edited by hand or by a newer version is refused by name.
+    static func record(hostname: String, ipText: String, ttl: Int64?, path: String) throws -> DDNSRecord {
         guard let address = IPAddress(ipText) else {
             throw SiloStoreError.incompatible("\(path): record \(hostname) holds \(ipText), not an IP address")
         }

@@ -82,6 +82,39 @@ final class SQLiteSiloStoreTests: XCTestCase {
         await second.close()
     }
 
+    func testHandEditedRecordIsRefusedByNameAndAFailedUpdateLeavesNoTransactionOpen() async throws {
+        let path = directory + "/edited.sqlite3"
+        do {
+            let store = try SQLiteSiloStore(path: path)
+            _ = try await store.put(a)
+            await store.close()
+        }
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { try $0.execute(sql: "UPDATE record SET ip = 'nonsense' WHERE silo_id = 'a'") }
+        try queue.close()
+
+        let store = try SQLiteSiloStore(path: path)
+        do {
+            _ = try await store.silo(id: "a")
+            XCTFail("a record holding no address was read")
+        } catch let error as SiloStoreError {
+            guard case .incompatible(let why) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(why.contains(path) && why.contains("nonsense"), why)
+        }
+        // The update reads the stored records first, fails inside its transaction, and rolls it
+        // back: the next update commits.
+        do {
+            _ = try await store.put(Silo(id: "a", records: []))
+            XCTFail("an update over an unreadable record was committed")
+        } catch is SiloStoreError {}
+        let next = try await store.put(Silo(id: "b", records: []))
+        XCTAssertEqual(next.version, 2)
+        XCTAssertTrue(next.changed)
+        let contains = try await store.containsSilo(id: "a")
+        XCTAssertTrue(contains)
+        await store.close()
+    }
+
     func testReopenFindsEverythingAndFileIsWAL() async throws {
         let path = directory + "/nested/dir/s.sqlite3"
         do {
