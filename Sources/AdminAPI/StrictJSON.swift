@@ -64,7 +64,12 @@ enum StrictJSON: Equatable {
         func failure(_ what: String) -> Failure { Failure(message: "invalid JSON at byte \(offset): \(what)") }
 
         mutating func skipSpace() {
-            while offset < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[offset]) { offset += 1 }
+            while offset < bytes.count {
+                switch bytes[offset] {
+                case 0x20, 0x09, 0x0A, 0x0D: offset += 1
+                default: return
+                }
+            }
         }
 
         mutating func expect(_ literal: String) throws(Failure) {
@@ -133,39 +138,41 @@ enum StrictJSON: Equatable {
         }
 
         /// A string per RFC 8259 §7: no raw control characters, only the listed escapes, valid
-        /// UTF-8 and surrogate pairs.
+        /// UTF-8 and surrogate pairs. Decoded into UTF-8 bytes and validated once at the closing quote
+        /// (a string without escapes, the usual case, is validated in place, no copy): an
+        /// escape always decodes to a whole UTF-8 sequence, so a raw byte sequence cut by an
+        /// escape stays invalid, as it should.
         mutating func string() throws(Failure) -> String {
             offset += 1
-            var scalars = String.UnicodeScalarView()
-            var raw: [UInt8] = []
-            func flush() throws(Failure) {
-                guard !raw.isEmpty else { return }
-                guard let text = String(validating: raw, as: UTF8.self) else { throw Failure(message: "invalid UTF-8 in a string") }
-                scalars.append(contentsOf: text.unicodeScalars)
-                raw.removeAll(keepingCapacity: true)
-            }
+            var decoded: [UInt8] = []
+            var run = offset
             while offset < bytes.count {
                 let b = bytes[offset]
                 switch b {
                 case UInt8(ascii: "\""):
+                    let text: String?
+                    if decoded.isEmpty {
+                        text = String(validating: bytes[run..<offset], as: UTF8.self)
+                    } else {
+                        decoded.append(contentsOf: bytes[run..<offset])
+                        text = String(validating: decoded, as: UTF8.self)
+                    }
                     offset += 1
-                    try flush()
-                    return String(scalars)
+                    guard let text else { throw Failure(message: "invalid UTF-8 in a string") }
+                    return text
                 case UInt8(ascii: "\\"):
-                    try flush()
+                    decoded.append(contentsOf: bytes[run..<offset])
                     offset += 1
                     guard offset < bytes.count else { break }
                     let e = bytes[offset]
                     offset += 1
                     switch e {
-                    case UInt8(ascii: "\""): scalars.append("\"")
-                    case UInt8(ascii: "\\"): scalars.append("\\")
-                    case UInt8(ascii: "/"): scalars.append("/")
-                    case UInt8(ascii: "b"): scalars.append("\u{08}")
-                    case UInt8(ascii: "f"): scalars.append("\u{0C}")
-                    case UInt8(ascii: "n"): scalars.append("\n")
-                    case UInt8(ascii: "r"): scalars.append("\r")
-                    case UInt8(ascii: "t"): scalars.append("\t")
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): decoded.append(e)
+                    case UInt8(ascii: "b"): decoded.append(0x08)
+                    case UInt8(ascii: "f"): decoded.append(0x0C)
+                    case UInt8(ascii: "n"): decoded.append(0x0A)
+                    case UInt8(ascii: "r"): decoded.append(0x0D)
+                    case UInt8(ascii: "t"): decoded.append(0x09)
                     case UInt8(ascii: "u"):
                         var unit = try hex4()
                         if (0xD800...0xDBFF).contains(unit) {
@@ -177,13 +184,13 @@ enum StrictJSON: Equatable {
                             throw failure("unpaired surrogate")
                         }
                         guard let scalar = Unicode.Scalar(unit) else { throw failure("invalid escape") }
-                        scalars.append(scalar)
+                        UTF8.encode(scalar) { decoded.append($0) }
                     default:
                         throw failure("invalid escape")
                     }
+                    run = offset
                 default:
                     guard b >= 0x20 else { throw failure("control character in a string") }
-                    raw.append(b)
                     offset += 1
                 }
             }

@@ -52,11 +52,29 @@ struct SiloDocument: Encodable {
 
     init(_ silo: Silo, zone: DomainName) {
         id = silo.id
+        let zoneText = zone.wire.count == 1 ? "" : zone.description
         dnsrecords = silo.records.map { record in
-            let name = DDNSRequestValidation.servedName(hostname: record.hostname, siloID: silo.id, zone: zone)
-            return Record(hostname: record.hostname, ip: record.address.description, ttl: record.ttl,
-                          name: name.map { "\($0)" } ?? record.hostname)
+            Record(hostname: record.hostname, ip: record.address.description, ttl: record.ttl,
+                   name: Self.servedNameText(hostname: record.hostname, siloID: silo.id, zone: zone, zoneText: zoneText))
         }
+    }
+
+    /// The served name as text: `DDNSRequestValidation.servedName`'s description, or the hostname
+    /// when it has none. For the usual record (lowercase letter-digit-hyphen labels that fit) it
+    /// is spelled directly — the text a DomainName of those labels prints — without building one;
+    /// anything else takes the DomainName path. (`DDNSCallTests` checks both agree.)
+    static func servedNameText(hostname: String, siloID: String, zone: DomainName, zoneText: String) -> String {
+        func plainLabel(_ text: String) -> Bool {
+            let bytes = text.utf8
+            guard (1...63).contains(bytes.count) else { return false }
+            return bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
+        }
+        if plainLabel(hostname), plainLabel(siloID),
+           1 + hostname.utf8.count + 1 + siloID.utf8.count + zone.wire.count <= 255 {
+            return hostname + "." + siloID + "." + zoneText
+        }
+        let name = DDNSRequestValidation.servedName(hostname: hostname, siloID: siloID, zone: zone)
+        return name.map { "\($0)" } ?? hostname
     }
 }
 

@@ -132,19 +132,20 @@ public enum DDNSRequestValidation {
         var checked: [DDNSRecord] = []
         checked.reserveCapacity(records.count)
         for (index, original) in records.enumerated() {
-            let field = "dnsrecords[\(index)]"
+            // Built only for a message (an update's records pass without one).
+            func field() -> String { "dnsrecords[\(index)]" }
             var record = original
-            let name = try hostname(record.hostname, field: "\(field).hostname", siloID: siloID, rules: rules)
+            let name = try hostname(record.hostname, field: "\(field()).hostname", siloID: siloID, rules: rules)
             record.hostname = name.stored
             if let why = refusal(name.served) {
-                throw DDNSAPIError(.badRequest, "\(field).hostname: \(quoted(original.hostname)): \(why)")
+                throw DDNSAPIError(.badRequest, "\(field()).hostname: \(quoted(original.hostname)): \(why)")
             }
             if let ttl = record.ttl, !(1...maxTTL).contains(ttl) {
-                throw DDNSAPIError(.badRequest, "\(field).ttl: \(ttl) is not from 1 to \(maxTTL)")
+                throw DDNSAPIError(.badRequest, "\(field()).ttl: \(ttl) is not from 1 to \(maxTTL)")
             }
             let key = "\(record.hostname) \(familyName(record.address))"
             if let earlier = seen[key] {
-                throw DDNSAPIError(.badRequest, "\(field): duplicate of dnsrecords[\(earlier)] (hostname \(quoted(record.hostname)), \(familyName(record.address)))")
+                throw DDNSAPIError(.badRequest, "\(field()): duplicate of dnsrecords[\(earlier)] (hostname \(quoted(record.hostname)), \(familyName(record.address)))")
             }
             seen[key] = index
             checked.append(record)
@@ -181,9 +182,9 @@ public enum DDNSRequestValidation {
 
     // MARK: Pieces
 
-    private static func record(_ value: StrictJSON, field: String) throws(DDNSAPIError) -> DDNSRecord {
+    private static func record(_ value: StrictJSON, field: @autoclosure () -> String) throws(DDNSAPIError) -> DDNSRecord {
         guard case .object(let members) = value else {
-            throw DDNSAPIError(.badRequest, "\(field): must be an object {\"hostname\": ..., \"ip\": ...}")
+            throw DDNSAPIError(.badRequest, "\(field()): must be an object {\"hostname\": ..., \"ip\": ...}")
         }
         var hostname: String?
         var address: IPAddress?
@@ -192,15 +193,15 @@ public enum DDNSRequestValidation {
             switch member.key {
             case "hostname":
                 guard case .string(let text) = member.value else {
-                    throw DDNSAPIError(.badRequest, "\(field).hostname: must be a string")
+                    throw DDNSAPIError(.badRequest, "\(field()).hostname: must be a string")
                 }
                 hostname = text
             case "ip":
                 guard case .string(let text) = member.value else {
-                    throw DDNSAPIError(.badRequest, "\(field).ip: must be a string")
+                    throw DDNSAPIError(.badRequest, "\(field()).ip: must be a string")
                 }
                 guard let parsed = IPAddress(text), text.utf8.count <= 45 else {
-                    throw DDNSAPIError(.badRequest, "\(field).ip: \(quoted(text)) is not an IP address")
+                    throw DDNSAPIError(.badRequest, "\(field()).ip: \(quoted(text)) is not an IP address")
                 }
                 address = parsed
             case "ttl":
@@ -210,57 +211,57 @@ public enum DDNSRequestValidation {
                 case .number(let text):
                     guard text.utf8.count <= 6, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                           let n = UInt32(text), (1...maxTTL).contains(n) else {
-                        throw DDNSAPIError(.badRequest, "\(field).ttl: \(text) is not a whole number from 1 to \(maxTTL)")
+                        throw DDNSAPIError(.badRequest, "\(field()).ttl: \(text) is not a whole number from 1 to \(maxTTL)")
                     }
                     ttl = n
                 default:
-                    throw DDNSAPIError(.badRequest, "\(field).ttl: must be a whole number from 1 to \(maxTTL)")
+                    throw DDNSAPIError(.badRequest, "\(field()).ttl: must be a whole number from 1 to \(maxTTL)")
                 }
             case "name":
                 // The served name, as GET returns it: read-only, so a GET body can be PUT back.
                 break
             default:
-                throw DDNSAPIError(.badRequest, "\(field).\(member.key): unknown field (expected hostname, ip, ttl)")
+                throw DDNSAPIError(.badRequest, "\(field()).\(member.key): unknown field (expected hostname, ip, ttl)")
             }
         }
-        guard let hostname else { throw DDNSAPIError(.badRequest, "\(field).hostname: missing") }
-        guard let address else { throw DDNSAPIError(.badRequest, "\(field).ip: missing") }
+        guard let hostname else { throw DDNSAPIError(.badRequest, "\(field()).hostname: missing") }
+        guard let address else { throw DDNSAPIError(.badRequest, "\(field()).ip: missing") }
         return DDNSRecord(hostname: hostname, address: address, ttl: ttl)
     }
 
     /// A checked hostname: how it is stored (lowercased label, or lowercased absolute name with
     /// its final dot) and the name it is served at.
-    private static func hostname(_ text: String, field: String, siloID: String,
+    private static func hostname(_ text: String, field: @autoclosure () -> String, siloID: String,
                                  rules: DDNSValidationRules) throws(DDNSAPIError) -> (stored: String, served: DomainName) {
         let bytes = Array(text.utf8)
         guard bytes.last == 0x2e else {
             guard isLDHLabel(bytes) else {
-                throw DDNSAPIError(.badRequest, "\(field): \(quoted(text)) is not a DNS label (letters, digits and inner hyphens, 1 to 63 characters) nor an absolute name ending in \".\"")
+                throw DDNSAPIError(.badRequest, "\(field()): \(quoted(text)) is not a DNS label (letters, digits and inner hyphens, 1 to 63 characters) nor an absolute name ending in \".\"")
             }
             let stored = String(decoding: bytes.map(asciiLower), as: UTF8.self)
             // Wire length: label, silo label, then the zone (RFC 1035 §2.3.4: 255 octets).
             let length = 1 + bytes.count + 1 + siloID.utf8.count + rules.zone.wire.count
             guard length <= 255, let served = try? DomainName(parsing: "\(stored).\(siloID)", origin: rules.zone) else {
-                throw DDNSAPIError(.badRequest, "\(field): \(quoted(text)) makes the name \(stored).\(siloID).\(rules.zone) \(length) octets long, over 255")
+                throw DDNSAPIError(.badRequest, "\(field()): \(quoted(text)) makes the name \(stored).\(siloID).\(rules.zone) \(length) octets long, over 255")
             }
             return (stored, served)
         }
         // An absolute name: LDH labels separated by single dots.
         let labels = bytes.dropLast().split(separator: 0x2e, omittingEmptySubsequences: false)
         guard bytes.count > 1, labels.allSatisfy({ isLDHLabel($0) }) else {
-            throw DDNSAPIError(.badRequest, "\(field): \(quoted(text)) is not a host name (DNS labels of letters, digits and inner hyphens, separated by dots)")
+            throw DDNSAPIError(.badRequest, "\(field()): \(quoted(text)) is not a host name (DNS labels of letters, digits and inner hyphens, separated by dots)")
         }
         guard bytes.count + 1 <= 255, let name = try? DomainName(parsing: text) else {
-            throw DDNSAPIError(.badRequest, "\(field): \(quoted(text)) is over 255 octets")
+            throw DDNSAPIError(.badRequest, "\(field()): \(quoted(text)) is over 255 octets")
         }
         let served = name.lowercased()
         if served.isSubdomain(of: rules.zone) {
-            throw DDNSAPIError(.badRequest, "\(field): \(quoted(text)) is inside the DDNS zone \(rules.zone); name it by its label (\"host\" in silo \"\(siloID)\" is host.\(siloID).\(rules.zone))")
+            throw DDNSAPIError(.badRequest, "\(field()): \(quoted(text)) is inside the DDNS zone \(rules.zone); name it by its label (\"host\" in silo \"\(siloID)\" is host.\(siloID).\(rules.zone))")
         }
         guard rules.allowNamesIn.contains(where: { served.isSubdomain(of: $0) }) else {
             let allowed = rules.allowNamesIn.isEmpty ? "none (ddns.allow_names_in is empty)"
                 : rules.allowNamesIn.map { "\($0)" }.joined(separator: ", ")
-            throw DDNSAPIError(.badRequest, "\(field): \(quoted(text)) is not in a zone where absolute names are allowed: \(allowed)")
+            throw DDNSAPIError(.badRequest, "\(field()): \(quoted(text)) is not in a zone where absolute names are allowed: \(allowed)")
         }
         return (String(decoding: served.description.utf8.map(asciiLower), as: UTF8.self), served)
     }

@@ -54,4 +54,25 @@ final class DDNSCallTests: XCTestCase {
             XCTAssertEqual(document.jsonText, DDNSReply.json(200, document).body, "\(silo)")
         }
     }
+
+    /// The served name spelled directly equals the DomainName path's, for plain and odd labels.
+    func testServedNameTextMatchesTheDomainNamePath() throws {
+        let long = String(repeating: "a", count: 63)
+        let zones = ["dyn.example.test.", "DYN.Example.TEST.", ".",
+                     Array(repeating: long, count: 3).joined(separator: ".") + ".x."]
+        let labels = ["www", "db-1", "0", long, "A", "Ab", "a_b", "a.b", "", String(repeating: "b", count: 64),
+                      "host.example.test.", "é", "a b", "-x"]
+        for zoneText in zones {
+            let zone = try DomainName(parsing: zoneText)
+            let printed = zone.wire.count == 1 ? "" : zone.description
+            for hostname in labels {
+                for silo in ["s1", long, "S1", "s_1"] {
+                    let expected = DDNSRequestValidation.servedName(hostname: hostname, siloID: silo, zone: zone)
+                        .map { "\($0)" } ?? hostname
+                    XCTAssertEqual(SiloDocument.servedNameText(hostname: hostname, siloID: silo, zone: zone, zoneText: printed),
+                                   expected, "\(hostname) in \(silo) under \(zoneText)")
+                }
+            }
+        }
+    }
 }
