@@ -57,7 +57,8 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
         version = try prepare("SELECT value FROM meta WHERE key = 'version'")
     }
 
-    /// Releases the statements; the connection cannot close while they exist. Idempotent.
+    /// Releases the statements; the connection cannot close while they exist. Idempotent. Called
+    /// on the queue (`SQLiteSiloStore.close`) or with no other reference left (deinit).
     func finalize() {
         guard !finalized else { return }
         finalized = true
@@ -69,6 +70,7 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     // MARK: Calls
 
     func containsSilo(_ id: String) throws -> Bool {
+        try checkOpen()
         defer { sqlite3_reset(contains) }
         try bind(contains, 1, id)
         return try step(contains)
@@ -76,6 +78,7 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
 
     /// The silo's records in order, or nil when there is no such silo.
     func silo(_ id: String, path: String) throws -> Silo? {
+        try checkOpen()
         defer { sqlite3_reset(records) }
         try bind(records, 1, id)
         var found = false
@@ -92,6 +95,7 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     /// Writes `silo` (in the caller's transaction) unless its records are stored already;
     /// returns the store's version after it and whether anything changed.
     func put(_ silo: Silo, path: String) throws -> (version: UInt64, changed: Bool) {
+        try checkOpen()
         let existing = try self.silo(silo.id, path: path)
         if let existing, existing.records == silo.records { return (try currentVersion(), false) }
         if existing == nil { try run(insertSilo, silo.id) }
@@ -114,6 +118,12 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     }
 
     // MARK: Helpers
+
+    /// A call that passed the store's closed check just before `close()` finalized the
+    /// statements runs after it on the queue: it fails instead of touching freed statements.
+    private func checkOpen() throws {
+        guard !finalized else { throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "the store is closed") }
+    }
 
     private func currentVersion() throws -> UInt64 {
         defer { sqlite3_reset(version) }
