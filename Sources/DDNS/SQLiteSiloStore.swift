@@ -211,7 +211,7 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
         }
         if !wasClosed {
             // The statements first: SQLite does not close a connection with statements open.
-            try? pool.inDatabase { [statements] _ in statements.finalize() }
+            pool.inDatabase { [statements] _ in statements.finalize() }
             try? pool.close()
         }
     }
