@@ -129,14 +129,7 @@ extension Router {
                 segments.append(.rotation(members))
                 if draw == .none { draw = .rotation; drawnFrom = members.count }
             case .leastLoad:
-                segments.append(.fixed(members.sorted { a, b in
-                    let aKnown = !a.load.isNaN
-                    let bKnown = !b.load.isNaN
-                    if aKnown != bKnown { return aKnown }
-                    if aKnown && a.load != b.load { return a.load < b.load }
-                    if a.hav != b.hav { return a.hav < b.hav }
-                    return a.address < b.address
-                }))
+                segments.append(.fixed(members.sorted(by: Candidate.leastLoadFirst)))
             }
         }
 

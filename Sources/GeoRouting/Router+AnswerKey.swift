@@ -55,14 +55,7 @@ extension Router {
             guard !group.isEmpty else { continue }
             switch ctx.policy {
             case .leastLoad:
-                group.sort { a, b in
-                    let aKnown = !a.load.isNaN
-                    let bKnown = !b.load.isNaN
-                    if aKnown != bKnown { return aKnown }
-                    if aKnown && a.load != b.load { return a.load < b.load }
-                    if a.hav != b.hav { return a.hav < b.hav }
-                    return a.address < b.address
-                }
+                group.sort(by: Candidate.leastLoadFirst)
             default:
                 group.sort { $0.hav != $1.hav ? $0.hav < $1.hav : $0.address < $1.address }
                 let threshold = bandThreshold(best: group[0].hav, tieBand: ctx.tieBand)

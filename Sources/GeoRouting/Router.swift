@@ -195,6 +195,17 @@ struct Candidate {
     var load: Double
     /// 0: healthy with room, 1: healthy at/over capacity, 2: not ranked (down).
     var tier: UInt8
+
+    /// The `leastLoad` order: members with a fresh load report first, least loaded first, then
+    /// nearest, then by address (so equal members always rank the same way).
+    static func leastLoadFirst(_ a: Candidate, _ b: Candidate) -> Bool {
+        let aKnown = !a.load.isNaN
+        let bKnown = !b.load.isNaN
+        if aKnown != bKnown { return aKnown }
+        if aKnown && a.load != b.load { return a.load < b.load }
+        if a.hav != b.hav { return a.hav < b.hav }
+        return a.address < b.address
+    }
 }
 
 /// The per-query inputs shared by the ranking helpers.
@@ -381,14 +392,7 @@ extension Router {
                 tail.reverse()
             }
         case .leastLoad:
-            sortRange(buf, range) { a, b in
-                let aKnown = !a.load.isNaN
-                let bKnown = !b.load.isNaN
-                if aKnown != bKnown { return aKnown }
-                if aKnown && a.load != b.load { return a.load < b.load }
-                if a.hav != b.hav { return a.hav < b.hav }
-                return a.address < b.address
-            }
+            sortRange(buf, range, by: Candidate.leastLoadFirst)
         }
     }
 

@@ -1,7 +1,5 @@
 import DNSWire
-#if canImport(Glibc)
-import Glibc
-#endif
+import Synchronization
 
 /// Response rate limiting settings (config `rrl`), as in Knot's `mod-rrl` and NSD's `rrl-*`.
 public struct RateLimitSettings: Sendable, Hashable {
@@ -296,31 +294,21 @@ final class RateLimitTable {
 /// under a mutex — deferred answers are few (bounded by the pending-lookup limit), so the lock is
 /// never on the per-query path. Without it, a flood of queries whose clients need a remote lookup
 /// would reach the spoofed source unlimited.
-public final class SharedResponseRateLimiter: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var limiter: ResponseRateLimiter?
+public final class SharedResponseRateLimiter: Sendable {
+    private let limiter = Mutex<ResponseRateLimiter?>(nil)
 
-    public init() {
-        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    public init() {}
 
     /// The response as it may be sent to `source` under `settings` (nil: rate limiting off):
     /// unchanged, nil (dropped), or cut to a TC=1 header and question (slipped).
     public func admit(_ response: [UInt8], source: IPAddress, now: Double, settings: RateLimitSettings?) -> [UInt8]? {
         guard let settings else { return response }
-        pthread_mutex_lock(mutex)
-        if limiter?.settings != settings { limiter = ResponseRateLimiter(settings: settings) }
-        let action = response.withUnsafeBytes {
-            limiter!.decide(response: $0, source: source, now: now, wildcardHash: nil)
+        let action = limiter.withLock { limiter in
+            if limiter?.settings != settings { limiter = ResponseRateLimiter(settings: settings) }
+            return response.withUnsafeBytes {
+                limiter!.decide(response: $0, source: source, now: now, wildcardHash: nil)
+            }
         }
-        pthread_mutex_unlock(mutex)
         switch action {
         case .send: return response
         case .drop: return nil

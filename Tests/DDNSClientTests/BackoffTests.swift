@@ -1,18 +1,6 @@
 import DDNSClient
 import XCTest
 
-/// A deterministic generator (SplitMix64) so jittered waits are reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 final class BackoffTests: XCTestCase {
     func testNominalScheduleDoublesUpToTheCap() {
         let b = Backoff(attempts: 10, initial: .seconds(1), maximum: .seconds(30))
@@ -25,7 +13,7 @@ final class BackoffTests: XCTestCase {
 
     func testEqualJitterStaysInTheUpperHalfAndAttemptsAreBounded() {
         let b = Backoff(attempts: 4)
-        var rng = SeededGenerator(state: 42)
+        var rng = SeededGenerator(seed: 42)
         for _ in 0..<500 {
             for failures in 1...3 {
                 let nominal = b.nominal(after: failures)
@@ -42,14 +30,14 @@ final class BackoffTests: XCTestCase {
 
     func testJitterSpreadsClientsApart() {
         let b = Backoff(attempts: 5)
-        var rng = SeededGenerator(state: 7)
+        var rng = SeededGenerator(seed: 7)
         let waits = Set((0..<100).map { _ in b.delay(after: 3, using: &rng)! })
         XCTAssertGreaterThan(waits.count, 90)
     }
 
     func testRetryAfterRaisesTheWaitButNotPastTheMaximum() {
         let b = Backoff(attempts: 3, initial: .seconds(1), maximum: .seconds(30))
-        var rng = SeededGenerator(state: 1)
+        var rng = SeededGenerator(seed: 1)
         XCTAssertEqual(b.delay(after: 1, retryAfter: .seconds(20), using: &rng), .seconds(20))
         XCTAssertEqual(b.delay(after: 1, retryAfter: .seconds(3600), using: &rng), .seconds(30))
         let small = b.delay(after: 2, retryAfter: .milliseconds(1), using: &rng)!

@@ -1,6 +1,12 @@
-/// SplitMix64 with a fixed seed: the sampled addresses are the same on every run.
+/// SplitMix64 with a fixed seed: what a test draws is the same on every run. One file, shared by
+/// symbolic link with the other test targets that need it (IntegrationTests, QueryEngineTests,
+/// DDNSClientTests).
 struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64 = 0x5EED_0F_A11_5C0FE
+    var state: UInt64
+
+    init(seed: UInt64 = 0x5EED_0F_A11_5C0FE) {
+        state = seed
+    }
 
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

@@ -1,0 +1,1 @@
+../../GeoIPTests/Support/SeededGenerator.swift
