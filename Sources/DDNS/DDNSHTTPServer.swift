@@ -102,7 +102,11 @@ final class DDNSHTTPServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addHandler(AdminByteGuard(connection: connection))
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+                    // No outbound header validation: every response header is written by this
+                    // module from constants and numbers (DDNSRequestHandler.respond), none from a
+                    // request, and the validator re-scanned them on every reply.
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
+                                                         withOutboundHeaderValidation: false)
                     try sync.addHandler(AdminHTTPGuard(connection: connection))
                     try sync.addHandler(DDNSRequestHandler(shared: handling,
                                                            peer: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) }))

@@ -9,9 +9,12 @@ import GRDBSQLite
 /// (argument arrays of `DatabaseValue`, `Row` objects, statement-cache lookups by SQL text,
 /// its transaction bookkeeping) cost about 13,000 instructions per statement, several times
 /// SQLite's own work, on the core the DNS workers share. GRDB still opens and configures the
-/// connection, migrates the schema and runs everything else; the transaction's `BEGIN` and
-/// `COMMIT` go through GRDB's (cached) statements so its view of the transaction stays exact,
-/// and only the statements between them, and the autocommit read `containsSilo`, are run here.
+/// connection, migrates the schema and runs everything else. The update's whole transaction runs
+/// here, `BEGIN IMMEDIATE` to `COMMIT` (GRDB's cached `BEGIN`/`COMMIT` cost about 25,000
+/// instructions per update, measured with `Scripts/bench.d/ddns-cost --instructions`): it opens
+/// and closes inside one `inDatabase` call, ending in autocommit mode whether it commits or rolls
+/// back, so GRDB, which reads the transaction state from `sqlite3_get_autocommit` when it next
+/// runs a statement, never sees it half done.
 ///
 /// Used only inside the store's `DatabaseQueue` (one call at a time), hence `@unchecked Sendable`.
 final class SQLiteUpdateStatements: @unchecked Sendable {
@@ -23,6 +26,9 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     private let insertRecord: OpaquePointer
     private let bump: OpaquePointer
     private let version: OpaquePointer
+    private let begin: OpaquePointer
+    private let commit: OpaquePointer
+    private let rollback: OpaquePointer
     private var finalized = false
 
     /// SQLite copies text it is given with this destructor (the Swift string is temporary).
@@ -55,6 +61,9 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
         insertRecord = try prepare("INSERT INTO record (silo_id, position, hostname, ip, ttl) VALUES (?1, ?2, ?3, ?4, ?5)")
         bump = try prepare("UPDATE meta SET value = value + 1 WHERE key = 'version'")
         version = try prepare("SELECT value FROM meta WHERE key = 'version'")
+        begin = try prepare("BEGIN IMMEDIATE TRANSACTION")
+        commit = try prepare("COMMIT TRANSACTION")
+        rollback = try prepare("ROLLBACK TRANSACTION")
     }
 
     /// Releases the statements; the connection cannot close while they exist. Idempotent. Called
@@ -62,7 +71,7 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     func finalize() {
         guard !finalized else { return }
         finalized = true
-        for statement in [contains, records, insertSilo, deleteRecords, insertRecord, bump, version] {
+        for statement in [contains, records, insertSilo, deleteRecords, insertRecord, bump, version, begin, commit, rollback] {
             sqlite3_finalize(statement)
         }
     }
@@ -92,10 +101,24 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
         return found ? Silo(id: id, records: result) : nil
     }
 
-    /// Writes `silo` (in the caller's transaction) unless its records are stored already;
-    /// returns the store's version after it and whether anything changed.
+    /// Writes `silo` in one transaction of its own unless its records are stored already;
+    /// returns the store's version after it and whether anything changed. Returns only after
+    /// `COMMIT`; on any error the transaction is rolled back and nothing is written.
     func put(_ silo: Silo, path: String) throws -> (version: UInt64, changed: Bool) {
         try checkOpen()
+        try run(begin)
+        do {
+            let result = try write(silo, path: path)
+            try run(commit)
+            return result
+        } catch {
+            // A failed COMMIT (the disk is full) leaves the transaction open too.
+            if sqlite3_get_autocommit(connection) == 0 { try? run(rollback) }
+            throw error
+        }
+    }
+
+    private func write(_ silo: Silo, path: String) throws -> (version: UInt64, changed: Bool) {
         let existing = try self.silo(silo.id, path: path)
         if let existing, existing.records == silo.records { return (try currentVersion(), false) }
         if existing == nil { try run(insertSilo, silo.id) }

@@ -155,19 +155,8 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
 
     public func put(_ silo: Silo) async throws -> (version: UInt64, changed: Bool) {
         try access { [statements, path] queue in
-            try queue.inDatabase { db in
-                // BEGIN and COMMIT through GRDB (cached statements), so GRDB tracks the transaction;
-                // the statements between them through SQLite's C API (SQLiteUpdateStatements).
-                try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
-                do {
-                    let result = try statements.put(silo, path: path)
-                    try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
-                    return result
-                } catch {
-                    if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
-                    throw error
-                }
-            }
+            // The whole transaction through SQLite's C API (SQLiteUpdateStatements.put).
+            try queue.inDatabase { _ in try statements.put(silo, path: path) }
         }
     }
 
