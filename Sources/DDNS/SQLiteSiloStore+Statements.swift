@@ -10,8 +10,8 @@ import GRDBSQLite
 /// its transaction bookkeeping) cost about 13,000 instructions per statement, several times
 /// SQLite's own work, on the core the DNS workers share. GRDB still opens and configures the
 /// connection, migrates the schema and runs everything else. The update's whole transaction runs
-/// here, `BEGIN IMMEDIATE` to `COMMIT` (GRDB's cached `BEGIN`/`COMMIT` cost about 25,000
-/// instructions per update, measured with `Scripts/bench.d/ddns-cost --instructions`): it opens
+/// here, `BEGIN IMMEDIATE` to `COMMIT` (through GRDB's cached statements the two cost about 7,000
+/// more instructions per update, measured with `Scripts/bench.d/ddns-cost --instructions`): it opens
 /// and closes inside one `inDatabase` call, ending in autocommit mode whether it commits or rolls
 /// back, so GRDB, which reads the transaction state from `sqlite3_get_autocommit` when it next
 /// runs a statement, never sees it half done.
