@@ -209,19 +209,21 @@ final class DDNSAPI: Sendable {
                                                                refusal: { namePolicy.refusal(for: $0) })
             try takeBudget(id)
             let created: Bool = try await gate.run {
-                let exists = try await storeCall { try await store.containsSilo(id: id) }
-                if !exists {
-                    // A silo token can only exist for an existing silo; this is a deleted one.
-                    guard role == .admin else { throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist") }
-                    let count = try await storeCall { try await store.siloCount() }
-                    guard count < settings.maxSilos else {
-                        throw DDNSAPIError(.conflict, "the store holds \(count) silos, the most ddns.max_silos allows (\(settings.maxSilos)); delete one first")
-                    }
-                }
                 try await checkAbsoluteNamesAreFree(silo)
-                let (version, changed) = try await storeCall { try await store.put(silo) }
-                if changed { publisher.apply([.upsert(silo)], version: version) }
-                return !exists
+                // A silo token can only exist for an existing silo: without the admin's, a
+                // missing silo is a deleted one, not created again.
+                let outcome = try await storeCall {
+                    try await store.update(silo, mayCreate: role == .admin, maxSilos: settings.maxSilos)
+                }
+                switch outcome {
+                case .written(let version, let changed, let created):
+                    if changed { publisher.apply([.upsert(silo)], version: version) }
+                    return created
+                case .noSuchSilo:
+                    throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist")
+                case .full(let count):
+                    throw DDNSAPIError(.conflict, "the store holds \(count) silos, the most ddns.max_silos allows (\(settings.maxSilos)); delete one first")
+                }
             }
             logger.info("ddns silo \(created ? "created" : "replaced")", metadata: [
                 "silo": "\(id)", "records": "\(silo.records.count)", "by": "\(role == .admin ? "admin" : "silo token")"])

@@ -23,6 +23,14 @@ final class DDNSWriteGate: Sendable {
     }
 
     private func acquire() async {
+        // The usual case, no write in progress: take it without suspending (a continuation
+        // suspends the task and re-enqueues it on its executor, a visible part of an update).
+        let free = state.withLockedValue { s -> Bool in
+            guard !s.busy else { return false }
+            s.busy = true
+            return true
+        }
+        if free { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLockedValue { s -> Bool in
                 if !s.busy {

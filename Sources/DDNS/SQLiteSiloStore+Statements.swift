@@ -5,16 +5,22 @@ import GRDBSQLite
 /// The statements of an update, prepared once on the store's connection and run through SQLite's
 /// C API (`Database.sqliteConnection`, which GRDB provides for this).
 ///
-/// Why: an update is a handful of one-row statements, and GRDB's generic statement path
-/// (argument arrays of `DatabaseValue`, `Row` objects, statement-cache lookups by SQL text,
-/// its transaction bookkeeping) cost about 13,000 instructions per statement, several times
-/// SQLite's own work, on the core the DNS workers share. GRDB still opens and configures the
-/// connection, migrates the schema and runs everything else. The update's whole transaction runs
-/// here, `BEGIN IMMEDIATE` to `COMMIT` (through GRDB's cached statements the two cost about 7,000
-/// more instructions per update, measured with `Scripts/bench.d/ddns-cost --instructions`): it opens
-/// and closes inside one `inDatabase` call, ending in autocommit mode whether it commits or rolls
-/// back, so GRDB, which reads the transaction state from `sqlite3_get_autocommit` when it next
-/// runs a statement, never sees it half done.
+/// Why: an update is one or two one-row statements, and GRDB's generic statement path (argument
+/// arrays of `DatabaseValue`, `Row` objects, statement-cache lookups by SQL text, its transaction
+/// bookkeeping) cost about 13,000 instructions per statement, several times SQLite's own work, on
+/// the core the DNS workers share. GRDB still opens and configures the connection, migrates the
+/// schema and runs everything else.
+///
+/// An update is one statement (schema v2): the silo's row holds its records and the version of
+/// its last change, so `UPDATE silo …` (or `INSERT` for a new silo) changes one row on one page and
+/// runs as its own transaction in autocommit mode — committed when it returns, rolled back by
+/// SQLite when it fails, with no `BEGIN`/`COMMIT` around it and one WAL frame written.
+///
+/// It also remembers what it has read or committed (`known`, `knownVersion`): the store is the
+/// file's only writer (`locking_mode=EXCLUSIVE`), so the committed state cannot change behind it,
+/// and an update decides "unchanged", "new silo" and the next version without reading the file.
+/// Entries are added only after a successful read or commit; a failed update leaves them as they
+/// were. At most one entry per silo in the file.
 ///
 /// Used only inside the store's `DatabaseQueue` (one call at a time), hence `@unchecked Sendable`.
 final class SQLiteUpdateStatements: @unchecked Sendable {
@@ -22,14 +28,14 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     private let contains: OpaquePointer
     private let records: OpaquePointer
     private let insertSilo: OpaquePointer
-    private let deleteRecords: OpaquePointer
-    private let insertRecord: OpaquePointer
-    private let bump: OpaquePointer
+    private let updateSilo: OpaquePointer
     private let version: OpaquePointer
-    private let begin: OpaquePointer
-    private let commit: OpaquePointer
-    private let rollback: OpaquePointer
+    private let count: OpaquePointer
     private var finalized = false
+    /// The committed records of every silo read or written so far (see above).
+    private var known: [String: [DDNSRecord]] = [:]
+    /// The committed version (`SQLiteSiloStore.versionSQL`), once read.
+    private var knownVersion: UInt64?
 
     /// SQLite copies text it is given with this destructor (the Swift string is temporary).
     private static let transient = unsafeBitCast(Int(-1), to: sqlite3_destructor_type.self)
@@ -51,19 +57,11 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
             return statement
         }
         contains = try prepare("SELECT 1 FROM silo WHERE id = ?1")
-        // One row per record, or one row of NULLs for a silo without records; none: no silo.
-        records = try prepare("""
-            SELECT r.hostname, r.ip, r.ttl FROM silo s LEFT JOIN record r ON r.silo_id = s.id
-            WHERE s.id = ?1 ORDER BY r.position
-            """)
-        insertSilo = try prepare("INSERT INTO silo (id) VALUES (?1)")
-        deleteRecords = try prepare("DELETE FROM record WHERE silo_id = ?1")
-        insertRecord = try prepare("INSERT INTO record (silo_id, position, hostname, ip, ttl) VALUES (?1, ?2, ?3, ?4, ?5)")
-        bump = try prepare("UPDATE meta SET value = value + 1 WHERE key = 'version'")
-        version = try prepare("SELECT value FROM meta WHERE key = 'version'")
-        begin = try prepare("BEGIN IMMEDIATE TRANSACTION")
-        commit = try prepare("COMMIT TRANSACTION")
-        rollback = try prepare("ROLLBACK TRANSACTION")
+        records = try prepare("SELECT records FROM silo WHERE id = ?1")
+        insertSilo = try prepare("INSERT INTO silo (id, records, version) VALUES (?1, ?2, ?3)")
+        updateSilo = try prepare("UPDATE silo SET records = ?2, version = ?3 WHERE id = ?1")
+        version = try prepare(SQLiteSiloStore.versionSQL)
+        count = try prepare("SELECT count(*) FROM silo")
     }
 
     /// Releases the statements; the connection cannot close while they exist. Idempotent. Called
@@ -71,7 +69,8 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     func finalize() {
         guard !finalized else { return }
         finalized = true
-        for statement in [contains, records, insertSilo, deleteRecords, insertRecord, bump, version, begin, commit, rollback] {
+        known = [:]
+        for statement in [contains, records, insertSilo, updateSilo, version, count] {
             sqlite3_finalize(statement)
         }
     }
@@ -80,6 +79,7 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
 
     func containsSilo(_ id: String) throws -> Bool {
         try checkOpen()
+        if known[id] != nil { return true }
         defer { sqlite3_reset(contains) }
         try bind(contains, 1, id)
         return try step(contains)
@@ -88,56 +88,46 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     /// The silo's records in order, or nil when there is no such silo.
     func silo(_ id: String, path: String) throws -> Silo? {
         try checkOpen()
+        if let records = known[id] { return Silo(id: id, records: records) }
         defer { sqlite3_reset(records) }
         try bind(records, 1, id)
-        var found = false
-        var result: [DDNSRecord] = []
-        while try step(records) {
-            found = true
-            guard sqlite3_column_type(records, 0) != SQLITE_NULL else { continue }
-            let ttl = sqlite3_column_type(records, 2) == SQLITE_NULL ? nil : sqlite3_column_int64(records, 2)
-            result.append(try SQLiteSiloStore.record(hostname: text(records, 0), ipText: text(records, 1), ttl: ttl, path: path))
-        }
-        return found ? Silo(id: id, records: result) : nil
+        guard try step(records) else { return nil }
+        let result = try SQLiteSiloStore.decodeRecords(text(records, 0), siloID: id, path: path)
+        known[id] = result
+        return Silo(id: id, records: result)
     }
 
-    /// Writes `silo` in one transaction of its own unless its records are stored already;
-    /// returns the store's version after it and whether anything changed. Returns only after
-    /// `COMMIT`; on any error the transaction is rolled back and nothing is written.
-    func put(_ silo: Silo, path: String) throws -> (version: UInt64, changed: Bool) {
-        try checkOpen()
-        try run(begin)
-        do {
-            let result = try write(silo, path: path)
-            try run(commit)
-            return result
-        } catch {
-            // A failed COMMIT (the disk is full) leaves the transaction open too.
-            if sqlite3_get_autocommit(connection) == 0 { try? run(rollback) }
-            throw error
-        }
-    }
-
-    private func write(_ silo: Silo, path: String) throws -> (version: UInt64, changed: Bool) {
+    /// Writes `silo` unless its records are stored already; returns the store's version after it,
+    /// whether anything changed and whether the silo is new. Returns only after the commit; on any
+    /// error nothing is written. With `mayCreate` false (or `maxSilos` silos stored), a silo that
+    /// does not exist is not created: `.noSuchSilo` (`.full`).
+    func update(_ silo: Silo, mayCreate: Bool, maxSilos: Int, path: String) throws -> SiloUpdate {
         let existing = try self.silo(silo.id, path: path)
-        if let existing, existing.records == silo.records { return (try currentVersion(), false) }
-        if existing == nil { try run(insertSilo, silo.id) }
-        try run(deleteRecords, silo.id)
-        for (position, record) in silo.records.enumerated() {
-            defer { sqlite3_reset(insertRecord) }
-            try bind(insertRecord, 1, silo.id)
-            try check(sqlite3_bind_int64(insertRecord, 2, Int64(position)))
-            try bind(insertRecord, 3, record.hostname)
-            try bind(insertRecord, 4, record.address.description)
-            if let ttl = record.ttl {
-                try check(sqlite3_bind_int64(insertRecord, 5, Int64(ttl)))
-            } else {
-                try check(sqlite3_bind_null(insertRecord, 5))
-            }
-            _ = try step(insertRecord)
+        if let existing, existing.records == silo.records {
+            return .written(version: try currentVersion(), changed: false, created: false)
         }
-        try run(bump)
-        return (try currentVersion(), true)
+        if existing == nil {
+            guard mayCreate else { return .noSuchSilo }
+            let count = try siloCount()
+            guard count < maxSilos else { return .full(count: count) }
+        }
+        let next = try currentVersion() &+ 1
+        let statement = existing == nil ? insertSilo : updateSilo
+        defer { sqlite3_reset(statement) }
+        try bind(statement, 1, silo.id)
+        try bind(statement, 2, SQLiteSiloStore.encodeRecords(silo.records))
+        try check(sqlite3_bind_int64(statement, 3, Int64(clamping: next)))
+        _ = try step(statement)
+        knownVersion = next
+        known[silo.id] = silo.records
+        return .written(version: next, changed: true, created: existing == nil)
+    }
+
+    /// After a change made outside these statements (a delete through GRDB): forget what it may
+    /// have changed.
+    func forget(_ id: String) {
+        known[id] = nil
+        knownVersion = nil
     }
 
     // MARK: Helpers
@@ -149,16 +139,16 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
     }
 
     private func currentVersion() throws -> UInt64 {
+        if let knownVersion { return knownVersion }
         defer { sqlite3_reset(version) }
-        guard try step(version) else { return 0 }
-        return UInt64(clamping: sqlite3_column_int64(version, 0))
+        let value = try step(version) ? UInt64(clamping: sqlite3_column_int64(version, 0)) : 0
+        knownVersion = value
+        return value
     }
 
-    /// Runs a statement that returns no rows, with text arguments.
-    private func run(_ statement: OpaquePointer, _ arguments: String...) throws {
-        defer { sqlite3_reset(statement) }
-        for (i, argument) in arguments.enumerated() { try bind(statement, Int32(i + 1), argument) }
-        _ = try step(statement)
+    private func siloCount() throws -> Int {
+        defer { sqlite3_reset(count) }
+        return try step(count) ? Int(clamping: sqlite3_column_int64(count, 0)) : 0
     }
 
     private func bind(_ statement: OpaquePointer, _ index: Int32, _ value: String) throws {

@@ -15,8 +15,9 @@ import NIOConcurrencyHelpers
 /// `strace -c` on the API thread). A backup is taken through the API (`GET /silos`) or with the
 /// server stopped.
 ///
-/// Durability: every `put` and `delete` is one transaction that also increments `meta.version`;
-/// the call returns only after `COMMIT`. The connection runs `synchronous=NORMAL`: in WAL mode a
+/// Durability: every `put` and `delete` is one transaction that moves the store's version on (a
+/// put writes it into the silo's row, a delete into `meta`); the call returns only after the
+/// commit. The connection runs `synchronous=NORMAL`: in WAL mode a
 /// commit is then written to the WAL file with write(2) before it returns, so it survives the
 /// process being killed (`kill -9`) at any point after — the kernel holds the bytes — and the WAL
 /// is fsynced at every checkpoint. What NORMAL gives up against FULL is the last commits before an
@@ -26,13 +27,18 @@ import NIOConcurrencyHelpers
 /// issue's target is 2,000 committed updates/s through the API and its durability requirement is
 /// a killed process, which NORMAL meets. See docs/ddns.md, "Stores".
 ///
-/// Schema (versioned by GRDB's `DatabaseMigrator` and mirrored in `PRAGMA user_version`):
-/// `meta(key, value)` holds `version`; `silo(id, token_hash)`; `record(silo_id, position,
-/// hostname, ip, ttl)` with `ON DELETE CASCADE`. A file whose schema is newer than this build's
-/// is refused with `SiloStoreError.incompatible` naming the file, never migrated down or written.
+/// Schema (versioned by GRDB's `DatabaseMigrator` and mirrored in `PRAGMA user_version`), v2:
+/// `silo(id, token_hash, records, version)`: `records` is the silo's records as a JSON array
+/// (`[{"hostname":…,"ip":…,"ttl":…}]`, `ttl` only when set), `version` the store's version when
+/// the silo last changed; `meta(key, value)` holds `version`, moved on by deletes. The store's
+/// version is the larger of `meta.version` and every silo's `version`. One row per silo makes an
+/// update one statement on one page (v1 kept records in a table of their own and a counter row
+/// apart: three pages and five statements per update). A v1 file is migrated in place at open.
+/// A file whose schema is newer than this build's is refused with `SiloStoreError.incompatible`
+/// naming the file, never migrated down or written.
 public final class SQLiteSiloStore: SiloStore, Sendable {
     /// The schema version this build writes and reads.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
 
     /// The file.
     public let path: String
@@ -113,6 +119,49 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
                 PRAGMA user_version = 1;
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            // Each silo's records move into its row, in their order, as the JSON the store
+            // writes. Stored text is copied as it is (a hand-edited address stays what it was,
+            // and reading it later names it); a TTL that is not an integer is kept as text,
+            // which reading refuses by name.
+            try db.execute(sql: """
+                ALTER TABLE silo ADD COLUMN records TEXT NOT NULL DEFAULT '[]';
+                ALTER TABLE silo ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+                """)
+            var grouped: [String: String] = [:]
+            var current: (id: String, items: [String])?
+            func flush() {
+                if let current { grouped[current.id] = "[" + current.items.joined(separator: ",") + "]" }
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT silo_id, hostname, ip, ttl FROM record ORDER BY silo_id, position") {
+                let id: String = row["silo_id"]
+                if current?.id != id {
+                    flush()
+                    current = (id, [])
+                }
+                var item = #"{"hostname":"#
+                SiloDocument.appendString(row["hostname"], to: &item)
+                item += #","ip":"#
+                SiloDocument.appendString(row["ip"], to: &item)
+                let ttl: DatabaseValue = row["ttl"]
+                switch ttl.storage {
+                case .null: break
+                case .int64(let value): item += #","ttl":\#(value)"#
+                default:
+                    item += #","ttl":"#
+                    SiloDocument.appendString(String(describing: ttl), to: &item)
+                }
+                current?.items.append(item + "}")
+            }
+            flush()
+            for (id, records) in grouped {
+                try db.execute(sql: "UPDATE silo SET records = ? WHERE id = ?", arguments: [records, id])
+            }
+            try db.execute(sql: """
+                DROP TABLE record;
+                PRAGMA user_version = 2;
+                """)
+        }
         return migrator
     }
 
@@ -122,17 +171,9 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
         try access { [path] in
             try $0.inDatabase { db in
                 let version = try Self.version(db)
-                var silos: [Silo] = []
-                var index: [String: Int] = [:]
-                for id in try String.fetchAll(db, sql: "SELECT id FROM silo ORDER BY id") {
-                    index[id] = silos.count
-                    silos.append(Silo(id: id, records: []))
-                }
-                let rows = try Row.fetchAll(db, sql: "SELECT silo_id, hostname, ip, ttl FROM record ORDER BY silo_id, position")
-                for row in rows {
-                    let id: String = row["silo_id"]
-                    guard let i = index[id] else { continue }
-                    silos[i].records.append(try Self.record(row, path: path))
+                let silos = try Row.fetchAll(db, sql: "SELECT id, records FROM silo ORDER BY id").map { row in
+                    let id: String = row["id"]
+                    return Silo(id: id, records: try Self.decodeRecords(row["records"], siloID: id, path: path))
                 }
                 return (silos, version)
             }
@@ -154,18 +195,28 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
     }
 
     public func put(_ silo: Silo) async throws -> (version: UInt64, changed: Bool) {
+        switch try await update(silo, mayCreate: true, maxSilos: .max) {
+        case .written(let version, let changed, _): return (version, changed)
+        case .noSuchSilo, .full: throw SiloStoreError.noSuchSilo(silo.id)  // (not with these arguments)
+        }
+    }
+
+    public func update(_ silo: Silo, mayCreate: Bool, maxSilos: Int) async throws -> SiloUpdate {
         try access { [statements, path] queue in
-            // The whole transaction through SQLite's C API (SQLiteUpdateStatements.put).
-            try queue.inDatabase { _ in try statements.put(silo, path: path) }
+            // The whole check-and-write through SQLite's C API (SQLiteUpdateStatements.update).
+            try queue.inDatabase { _ in try statements.update(silo, mayCreate: mayCreate, maxSilos: maxSilos, path: path) }
         }
     }
 
     public func delete(id: String) async throws -> UInt64? {
-        try access {
+        try access { [statements] in
             try Self.transaction($0) { db in
+                statements.forget(id)
+                let next = try Self.version(db) &+ 1
                 try db.execute(sql: "DELETE FROM silo WHERE id = ?", arguments: [id])
                 guard db.changesCount > 0 else { return nil }
-                return try Self.bump(db)
+                try db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'version'", arguments: [Int64(clamping: next)])
+                return next
             }
         }
     }
@@ -252,19 +303,57 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
         return SiloStoreError.unavailable("\(path): \(error)")
     }
 
+    /// The store's version: the last change's, a put's (in its silo's row) or a delete's (`meta`).
+    static let versionSQL = """
+        SELECT max((SELECT value FROM meta WHERE key = 'version'), (SELECT coalesce(max(version), 0) FROM silo))
+        """
+
     private static func version(_ db: Database) throws -> UInt64 {
-        let value = try Int64.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = 'version'")) ?? 0
-        return UInt64(clamping: value)
+        UInt64(clamping: try Int64.fetchOne(db.cachedStatement(sql: versionSQL)) ?? 0)
     }
 
-    /// Increments the change counter in the caller's transaction and returns the new value.
-    private static func bump(_ db: Database) throws -> UInt64 {
-        try db.cachedStatement(sql: "UPDATE meta SET value = value + 1 WHERE key = 'version'").execute()
-        return try version(db)
+    /// A silo's records as its row stores them: a JSON array of `{"hostname", "ip", "ttl"?}`.
+    static func encodeRecords(_ records: [DDNSRecord]) -> String {
+        var out = "["
+        for (i, record) in records.enumerated() {
+            out += i == 0 ? #"{"hostname":"# : #",{"hostname":"#
+            SiloDocument.appendString(record.hostname, to: &out)
+            out += #","ip":""# + record.address.description + #"""#
+            if let ttl = record.ttl { out += #","ttl":\#(ttl)"# }
+            out += "}"
+        }
+        return out + "]"
     }
 
-    private static func record(_ row: Row, path: String) throws -> DDNSRecord {
-        try record(hostname: row["hostname"], ipText: row["ip"], ttl: row["ttl"], path: path)
+    /// The records of a silo's row, checked: a file edited by hand or by a newer version is
+    /// refused naming the file, the silo and what is wrong.
+    static func decodeRecords(_ text: String, siloID: String, path: String) throws -> [DDNSRecord] {
+        func refuse(_ why: String) -> SiloStoreError {
+            .incompatible("\(path): silo \(siloID): records \(why)")
+        }
+        let document: StrictJSON
+        do throws(StrictJSON.Failure) {
+            document = try StrictJSON.parse(Array(text.utf8))
+        } catch {
+            throw refuse("are not JSON: \(error.message)")
+        }
+        guard case .array(let items) = document else { throw refuse("are not a JSON array") }
+        return try items.map { item in
+            guard case .string(let hostname)? = item["hostname"], case .string(let ip)? = item["ip"] else {
+                throw refuse("hold an entry without a \"hostname\" and an \"ip\" string")
+            }
+            switch item["ttl"] {
+            case nil, .null?:
+                return try record(hostname: hostname, ipText: ip, ttl: nil, path: path)
+            case .number(let text)?:
+                guard let ttl = Int64(text) else {
+                    throw SiloStoreError.incompatible("\(path): record \(hostname) holds TTL \(text), out of range")
+                }
+                return try record(hostname: hostname, ipText: ip, ttl: ttl, path: path)
+            default:
+                throw SiloStoreError.incompatible("\(path): record \(hostname) holds a TTL that is not a number")
+            }
+        }
     }
 
     /// A stored record, checked: a file edited by hand or by a newer version is refused by name.

@@ -17,6 +17,10 @@ public protocol SiloStore: Sendable {
     /// Creates or replaces a silo's records. `changed` is false when the stored records were
     /// already equal (nothing written, version unchanged: dyndns2's `nochg`).
     func put(_ silo: Silo) async throws -> (version: UInt64, changed: Bool)
+    /// An API update: `put`, except that a silo that does not exist is created only when
+    /// `mayCreate` and fewer than `maxSilos` silos exist. A store may do it in one step (SQLite);
+    /// the default asks `containsSilo`, `siloCount` and `put` in turn.
+    func update(_ silo: Silo, mayCreate: Bool, maxSilos: Int) async throws -> SiloUpdate
     /// Removes a silo, its records and its token. Nil when there was none.
     func delete(id: String) async throws -> UInt64?
     /// Stores the hash of a silo's (new) token, replacing any earlier one. The silo must exist.
@@ -29,6 +33,29 @@ public protocol SiloStore: Sendable {
     func externalChanges() -> AsyncStream<([DDNSChange], UInt64)>
     /// Closes connections; later calls throw.
     func close() async
+}
+
+/// What `SiloStore.update` did.
+public enum SiloUpdate: Sendable, Equatable {
+    /// Committed (or nothing to change: `changed` false); `created` when the silo is new.
+    case written(version: UInt64, changed: Bool, created: Bool)
+    /// The silo does not exist and `mayCreate` was false.
+    case noSuchSilo
+    /// The silo does not exist and the store already holds `count` silos, the most allowed.
+    case full(count: Int)
+}
+
+extension SiloStore {
+    public func update(_ silo: Silo, mayCreate: Bool, maxSilos: Int) async throws -> SiloUpdate {
+        let exists = try await containsSilo(id: silo.id)
+        if !exists {
+            guard mayCreate else { return .noSuchSilo }
+            let count = try await siloCount()
+            guard count < maxSilos else { return .full(count: count) }
+        }
+        let (version, changed) = try await put(silo)
+        return .written(version: version, changed: changed, created: !exists)
+    }
 }
 
 /// Why a store call failed, as the API maps it to HTTP.

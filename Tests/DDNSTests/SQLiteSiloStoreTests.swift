@@ -90,7 +90,9 @@ final class SQLiteSiloStoreTests: XCTestCase {
             await store.close()
         }
         let queue = try DatabaseQueue(path: path)
-        try await queue.write { try $0.execute(sql: "UPDATE record SET ip = 'nonsense' WHERE silo_id = 'a'") }
+        try await queue.write {
+            try $0.execute(sql: #"UPDATE silo SET records = '[{"hostname":"h","ip":"nonsense"}]' WHERE id = 'a'"#)
+        }
         try queue.close()
 
         let store = try SQLiteSiloStore(path: path)
@@ -101,8 +103,8 @@ final class SQLiteSiloStoreTests: XCTestCase {
             guard case .incompatible(let why) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(why.contains(path) && why.contains("nonsense"), why)
         }
-        // The update reads the stored records first, fails inside its transaction, and rolls it
-        // back: the next update commits.
+        // The update reads the stored records first and fails before it writes anything: the
+        // next update commits.
         do {
             _ = try await store.put(Silo(id: "a", records: []))
             XCTFail("an update over an unreadable record was committed")
@@ -146,23 +148,105 @@ final class SQLiteSiloStoreTests: XCTestCase {
             await store.close()
         }
         let queue = try DatabaseQueue(path: path)
-        try await queue.write { try $0.execute(sql: "PRAGMA user_version = 2") }
+        try await queue.write { try $0.execute(sql: "PRAGMA user_version = 3") }
         try queue.close()
         XCTAssertThrowsError(try SQLiteSiloStore(path: path)) { error in
             guard case .incompatible(let message) = error as? SiloStoreError else { return XCTFail("\(error)") }
-            XCTAssertEqual(message, "\(path): DDNS store schema version 2 is newer than this proxima's (1); use a newer proxima or another file")
+            XCTAssertEqual(message, "\(path): DDNS store schema version 3 is newer than this proxima's (2); use a newer proxima or another file")
         }
         // A migration this build does not know (user_version left alone) is refused too.
         let queue2 = try DatabaseQueue(path: path)
         try await queue2.write {
-            try $0.execute(sql: "PRAGMA user_version = 1")
-            try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')")
+            try $0.execute(sql: "PRAGMA user_version = 2")
+            try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v3')")
         }
         try queue2.close()
         XCTAssertThrowsError(try SQLiteSiloStore(path: path)) { error in
             guard case .incompatible(let message) = error as? SiloStoreError else { return XCTFail("\(error)") }
             XCTAssertTrue(message.hasPrefix(path + ": "), message)
         }
+    }
+
+    /// A file written by the v1 schema (records in a table of their own) opens with every silo,
+    /// record (in order, TTL or none), token and the version kept, and is written as v2 after.
+    func testVersionOneFileIsMigratedKeepingEverything() async throws {
+        let path = directory + "/v1.sqlite3"
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in
+            try db.execute(sql: """
+                CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                INSERT INTO grdb_migrations (identifier) VALUES ('v1');
+                CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO meta (key, value) VALUES ('version', 7);
+                CREATE TABLE silo (id TEXT PRIMARY KEY NOT NULL, token_hash BLOB) WITHOUT ROWID;
+                CREATE TABLE record (
+                    silo_id TEXT NOT NULL REFERENCES silo(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    hostname TEXT NOT NULL,
+                    ip TEXT NOT NULL,
+                    ttl INTEGER,
+                    PRIMARY KEY (silo_id, position)
+                ) WITHOUT ROWID;
+                INSERT INTO silo (id, token_hash) VALUES ('a', x'0102'), ('b', NULL), ('e', NULL);
+                INSERT INTO record VALUES ('a', 1, 'web', '2001:db8::7', NULL), ('a', 0, 'db', '192.0.2.1', 30),
+                                          ('b', 0, 'q"uote', '192.0.2.2', NULL);
+                PRAGMA user_version = 1;
+                """)
+        }
+        try queue.close()
+
+        let store = try SQLiteSiloStore(path: path)
+        let (silos, version) = try await store.loadAll()
+        XCTAssertEqual(silos, [
+            Silo(id: "a", records: [DDNSRecord(hostname: "db", address: IPAddress("192.0.2.1")!, ttl: 30),
+                                    DDNSRecord(hostname: "web", address: IPAddress("2001:db8::7")!)]),
+            Silo(id: "b", records: [DDNSRecord(hostname: "q\"uote", address: IPAddress("192.0.2.2")!)]),
+            Silo(id: "e", records: []),
+        ])
+        XCTAssertEqual(version, 7)
+        let hash = try await store.tokenHash(siloID: "a")
+        XCTAssertEqual(hash, [1, 2])
+        let put = try await store.put(Silo(id: "b", records: []))
+        XCTAssertEqual(put.version, 8)
+        let deleted = try await store.delete(id: "e")
+        XCTAssertEqual(deleted, 9)
+        await store.close()
+
+        let reopened = try SQLiteSiloStore(path: path)
+        let after = try await reopened.loadAll()
+        XCTAssertEqual(after.silos.map(\.id), ["a", "b"])
+        XCTAssertEqual(after.version, 9)
+        await reopened.close()
+        let check = try DatabaseQueue(path: path)
+        let schema = try await check.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
+        XCTAssertEqual(schema, 2)
+        let recordTable = try await check.read { try $0.tableExists("record") }
+        XCTAssertFalse(recordTable)
+        try check.close()
+    }
+
+    /// The version never goes back: not when the silo holding the latest change is deleted, nor
+    /// across a reopen.
+    func testVersionSurvivesDeletesAndReopen() async throws {
+        let path = directory + "/v.sqlite3"
+        do {
+            let store = try SQLiteSiloStore(path: path)
+            _ = try await store.put(a)                                    // 1
+            _ = try await store.put(Silo(id: "b", records: []))           // 2
+            let deleted = try await store.delete(id: "b")                 // 3
+            XCTAssertEqual(deleted, 3)
+            let put = try await store.put(Silo(id: "c", records: []))     // 4
+            XCTAssertEqual(put.version, 4)
+            let again = try await store.delete(id: "c")                   // 5
+            XCTAssertEqual(again, 5)
+            await store.close()
+        }
+        let store = try SQLiteSiloStore(path: path)
+        let (_, version) = try await store.loadAll()
+        XCTAssertEqual(version, 5)
+        let put = try await store.put(Silo(id: "a", records: []))
+        XCTAssertEqual(put.version, 6)
+        await store.close()
     }
 
     func testNotADatabaseIsRefusedNamingTheFile() throws {
