@@ -124,15 +124,15 @@ package final class AdminConnection {
         perform(machine.bytesRead(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 
-    func requestHead(context: ChannelHandlerContext) {
+    package func requestHead(context: ChannelHandlerContext) {
         perform(machine.requestHead(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 
-    func requestEnd(context: ChannelHandlerContext) {
+    package func requestEnd(context: ChannelHandlerContext) {
         perform(machine.requestEnd(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 
-    func responseEnd(context: ChannelHandlerContext) {
+    package func responseEnd(context: ChannelHandlerContext) {
         perform(machine.responseEnd(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 

@@ -19,9 +19,11 @@ struct DDNSReply: Sendable {
                          body: String(decoding: data, as: UTF8.self) + "\n")
     }
 
-    /// A silo as JSON (`SiloDocument.jsonText`).
-    static func document(_ status: Int, _ document: SiloDocument) -> DDNSReply {
-        DDNSReply(status: status, contentType: "application/json; charset=utf-8", body: document.jsonText)
+    /// A silo as JSON (`SiloDocument.jsonText`); `zoneText` is the DDNS zone as
+    /// `SiloDocument.zoneText` spells it.
+    static func document(_ status: Int, _ silo: Silo, zone: DomainName, zoneText: String) -> DDNSReply {
+        DDNSReply(status: status, contentType: "application/json; charset=utf-8",
+                  body: SiloDocument.jsonText(silo, zone: zone, zoneText: zoneText))
     }
 
     static func error(_ error: DDNSAPIError) -> DDNSReply {
@@ -52,7 +54,7 @@ struct SiloDocument: Encodable {
 
     init(_ silo: Silo, zone: DomainName) {
         id = silo.id
-        let zoneText = zone.wire.count == 1 ? "" : zone.description
+        let zoneText = Self.zoneText(zone)
         dnsrecords = silo.records.map { record in
             Record(hostname: record.hostname, ip: record.address.description, ttl: record.ttl,
                    name: Self.servedNameText(hostname: record.hostname, siloID: silo.id, zone: zone, zoneText: zoneText))
@@ -63,6 +65,11 @@ struct SiloDocument: Encodable {
     /// when it has none. For the usual record (lowercase letter-digit-hyphen labels that fit) it
     /// is spelled directly — the text a DomainName of those labels prints — without building one;
     /// anything else takes the DomainName path. (`DDNSCallTests` checks both agree.)
+    /// The zone as served names end in it: its text with the final dot, empty for the root.
+    static func zoneText(_ zone: DomainName) -> String {
+        zone.wire.count == 1 ? "" : zone.description
+    }
+
     static func servedNameText(hostname: String, siloID: String, zone: DomainName, zoneText: String) -> String {
         func plainLabel(_ text: String) -> Bool {
             let bytes = text.utf8
@@ -79,55 +86,62 @@ struct SiloDocument: Encodable {
 }
 
 extension SiloDocument {
-    /// The document as `DDNSReply.json` encodes it (sorted keys, slashes as they are, a final
-    /// newline), written directly: it is the reply to every update, and JSONEncoder's generic
-    /// walk was 5% of an update's CPU. `DDNSCallTests` checks it byte for byte against JSONEncoder.
-    var jsonText: String {
-        var out = #"{"dnsrecords":["#
-        for (i, record) in dnsrecords.enumerated() {
-            out += i == 0 ? #"{"hostname":"# : #",{"hostname":"#
-            Self.appendString(record.hostname, to: &out)
-            out += #","ip":"#
-            Self.appendString(record.ip, to: &out)
-            out += #","name":"#
-            Self.appendString(record.name, to: &out)
-            if let ttl = record.ttl { out += #","ttl":\#(ttl)"# }
-            out += "}"
+    /// `SiloDocument(silo, zone:)` as `DDNSReply.json` encodes it (sorted keys, slashes as they
+    /// are, a final newline), written straight from the silo: it is the reply to every update,
+    /// and JSONEncoder's generic walk (then the document's own copies of every string) showed in
+    /// an update's CPU. `zoneText` is `zoneText(zone)`. `DDNSCallTests` checks it byte for byte
+    /// against JSONEncoder.
+    static func jsonText(_ silo: Silo, zone: DomainName, zoneText: String) -> String {
+        // Bytes, not String appends: a String append re-checks capacity, ASCII-ness and
+        // breadcrumbs for every piece, and an update's reply is a few dozen pieces.
+        var out: [UInt8] = []
+        out.reserveCapacity(32 + silo.id.utf8.count + silo.records.count * (80 + zoneText.utf8.count))
+        out.append(contentsOf: #"{"dnsrecords":["#.utf8)
+        for (i, record) in silo.records.enumerated() {
+            out.append(contentsOf: (i == 0 ? #"{"hostname":"# : #",{"hostname":"#).utf8)
+            appendString(record.hostname, to: &out)
+            // An address's text never needs an escape.
+            out.append(contentsOf: #","ip":""#.utf8)
+            out.append(contentsOf: record.address.description.utf8)
+            out.append(contentsOf: #"","name":"#.utf8)
+            appendString(servedNameText(hostname: record.hostname, siloID: silo.id, zone: zone, zoneText: zoneText), to: &out)
+            if let ttl = record.ttl {
+                out.append(contentsOf: #","ttl":"#.utf8)
+                out.append(contentsOf: String(ttl).utf8)
+            }
+            out.append(UInt8(ascii: "}"))
         }
-        out += #"],"id":"#
-        Self.appendString(id, to: &out)
-        out += "}\n"
-        return out
+        out.append(contentsOf: #"],"id":"#.utf8)
+        appendString(silo.id, to: &out)
+        out.append(contentsOf: "}\n".utf8)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// A JSON string literal, escaped as JSONEncoder does (RFC 8259 §7: quote, backslash and
-    /// control characters; `\b \f \n \r \t` by name, the others as `\u00xx`).
-    static func appendString(_ text: String, to out: inout String) {
-        out += "\""
-        // Every character that needs an escape is ASCII, so the UTF-8 scan finds them and the
-        // text between them is copied whole (the usual case: one copy, nothing escaped).
-        let bytes = text.utf8
-        var plain = bytes.startIndex
-        for index in bytes.indices {
-            let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            out += text[plain..<index]
-            switch byte {
-            case UInt8(ascii: "\""): out += "\\\""
-            case UInt8(ascii: "\\"): out += "\\\\"
-            case UInt8(ascii: "\n"): out += "\\n"
-            case UInt8(ascii: "\r"): out += "\\r"
-            case UInt8(ascii: "\t"): out += "\\t"
-            case 0x08: out += "\\b"
-            case 0x0C: out += "\\f"
-            default:
-                let hex = String(byte, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    /// control characters; `\b \f \n \r \t` by name, the others as `\u00xx`), as UTF-8.
+    static func appendString(_ text: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
+                out.append(byte)
+                continue
             }
-            plain = bytes.index(after: index)
+            out.append(UInt8(ascii: "\\"))
+            switch byte {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
+            case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
+            case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
+            case 0x08: out.append(UInt8(ascii: "b"))
+            case 0x0C: out.append(UInt8(ascii: "f"))
+            default:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                        hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+            }
         }
-        out += text[plain...]
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }
 
@@ -145,6 +159,8 @@ final class DDNSAPI: Sendable {
     let namePolicy: any DDNSNamePolicy
     let logger: Logger
     let rules: DDNSValidationRules
+    /// `SiloDocument.zoneText(settings.zone)`, spelled once.
+    let zoneText: String
     private let adminHash: [UInt8]?
     private let limiter: NIOLockedValueBox<DDNSRateLimiter>
     let gate = DDNSWriteGate()
@@ -160,6 +176,7 @@ final class DDNSAPI: Sendable {
         self.now = now
         rules = DDNSValidationRules(zone: settings.zone, allowNamesIn: settings.allowNamesIn,
                                     maxRecordsPerSilo: settings.maxRecordsPerSilo)
+        zoneText = SiloDocument.zoneText(settings.zone)
         adminHash = settings.adminToken.flatMap { $0.isEmpty ? nil : DDNSToken.hash($0) }
         limiter = NIOLockedValueBox(DDNSRateLimiter(perMinute: settings.maxUpdatesPerMinute,
                                                     maxEntries: min(max(settings.maxSilos, 1024), 1_000_000)))
@@ -192,7 +209,7 @@ final class DDNSAPI: Sendable {
             guard let silo = try await storeCall({ try await store.silo(id: id) }) else {
                 throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist")
             }
-            return .document(200, SiloDocument(silo, zone: settings.zone))
+            return .document(200, silo, zone: settings.zone, zoneText: zoneText)
         }
     }
 
@@ -227,7 +244,7 @@ final class DDNSAPI: Sendable {
             }
             logger.info("ddns silo \(created ? "created" : "replaced")", metadata: [
                 "silo": "\(id)", "records": "\(silo.records.count)", "by": "\(role == .admin ? "admin" : "silo token")"])
-            return .document(created ? 201 : 200, SiloDocument(silo, zone: settings.zone))
+            return .document(created ? 201 : 200, silo, zone: settings.zone, zoneText: zoneText)
         }
     }
 
@@ -286,17 +303,23 @@ final class DDNSAPI: Sendable {
     }
 
     /// The token of `Bearer <token>` (scheme case-insensitive, RFC 7235 §2.1).
-    /// Spaces and tabs around the token are ignored. (Plain Substring slicing: the Foundation
-    /// split/trim it replaces showed in the per-update profile.)
+    /// Spaces and tabs around the token are ignored. (Scanned as UTF-8 bytes: the Foundation
+    /// split/trim, then the Character-wise slicing, it replaces showed in the per-update profile.
+    /// Space and tab are ASCII, so every cut falls on a character boundary.)
     static func bearer(_ header: String) -> Substring? {
-        let blank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        let text = Substring(header).drop(while: blank)
-        guard let gap = text.firstIndex(where: blank) else { return nil }
-        let scheme = text[..<gap].utf8
-        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
-        var token = text[gap...].drop(while: blank)
-        while let last = token.last, blank(last) { token = token.dropLast() }
-        return token.isEmpty ? nil : token
+        let bytes = header.utf8
+        func blank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+        var start = bytes.startIndex
+        while start < bytes.endIndex, blank(bytes[start]) { start = bytes.index(after: start) }
+        var gap = start
+        while gap < bytes.endIndex, !blank(bytes[gap]) { gap = bytes.index(after: gap) }
+        guard gap < bytes.endIndex, bytes.distance(from: start, to: gap) == 6,
+              zip(bytes[start..<gap], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+        var first = gap
+        while first < bytes.endIndex, blank(bytes[first]) { first = bytes.index(after: first) }
+        var end = bytes.endIndex
+        while end > first, blank(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
+        return first < end ? header[first..<end] : nil
     }
 
     /// The caller's address: the peer, or, when the peer is a trusted proxy, the right-most

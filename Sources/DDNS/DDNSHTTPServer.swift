@@ -12,9 +12,10 @@ import ServiceLifecycle
 /// The DDNS API's HTTP listener (`ddns.listen`, TLS when `ddns.tls` is set): a plain SwiftNIO
 /// HTTP/1.1 server on one event loop of its own.
 ///
-///     [TLS] → AdminByteGuard → HTTP/1 codec → AdminHTTPGuard → DDNSRequestHandler
+///     [TLS] → AdminByteGuard → HTTP/1 request decoder → DDNSRequestHandler
 ///
-/// Connections get the admin API's rules (`AdminByteGuard`, `AdminHTTPGuard`): a total and a
+/// Connections get the admin API's rules (`AdminByteGuard`, and in `DDNSRequestHandler` what
+/// `AdminHTTPGuard` does for the admin API): a total and a
 /// per-address cap, the longest idle one evicted when full, a request (head, then body) deadline
 /// and an idle deadline; HTTP/1.0 and `Connection: close` exchanges are closed after the reply.
 ///
@@ -102,13 +103,10 @@ final class DDNSHTTPServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addHandler(AdminByteGuard(connection: connection))
-                    // No outbound header validation: every response header is written by this
-                    // module from constants and numbers (DDNSRequestHandler.respond), none from a
-                    // request, and the validator re-scanned them on every reply.
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false,
-                                                         withOutboundHeaderValidation: false)
-                    try sync.addHandler(AdminHTTPGuard(connection: connection))
-                    try sync.addHandler(DDNSRequestHandler(shared: handling,
+                    // NIO's request decoder; responses are written as bytes by the handler
+                    // (`DDNSResponseBytes`), which also does `AdminHTTPGuard`'s part.
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try sync.addHandler(DDNSRequestHandler(shared: handling, connection: connection,
                                                            peer: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) }))
                 }
             }

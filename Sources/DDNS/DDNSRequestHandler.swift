@@ -1,3 +1,4 @@
+import AdminAPI
 import DNSWire
 import Logging
 import NIOCore
@@ -19,7 +20,13 @@ struct DDNSRequest: Sendable {
     var declaredLength: Int?
 }
 
-/// Answers one connection's HTTP requests, one at a time, on the connection's event loop.
+/// Answers one connection's HTTP requests, one at a time, on the connection's event loop, and
+/// writes each response's bytes itself (`DDNSResponseBytes`: head and body in one buffer, one
+/// write), where NIO's response encoder took three pipeline writes and a header list per reply.
+/// It also does for the DDNS listener what `AdminHTTPGuard` does for the admin API: request heads
+/// and ends drive the connection's timeouts (`AdminConnection`), and a request that does not keep
+/// the connection alive (HTTP/1.0 without `keep-alive`, `Connection: close`) is answered with
+/// `Connection: close` and the connection closed after.
 ///
 /// A request is read whole (head, and a body of at most 64 KiB), then its call runs as one task on
 /// the loop's own executor; the reply is written from that task. Requests a client pipelined
@@ -30,8 +37,8 @@ struct DDNSRequest: Sendable {
 /// nothing about sizes) and the connection closed, as it is after a malformed request.
 final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// What every connection's handler shares.
     struct Shared: Sendable {
@@ -44,8 +51,13 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static let maxPendingParts = 256
 
     private let shared: Shared
+    private let connection: AdminConnection
     private let peer: IPAddress?
+    /// False once a request did not ask to keep the connection (then it closes after the reply).
+    private var keepAlive = true
     private var head: HTTPRequestHead?
+    /// The header fields of `head` the API reads, found in one pass.
+    private var fields = DDNSRequestFields()
     private var body: ByteBuffer?
     /// A call is in progress: new parts wait in `pending`, reads are held.
     private var busy = false
@@ -55,8 +67,9 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readHeld = false
     private var removed = false
 
-    init(shared: Shared, peer: IPAddress?) {
+    init(shared: Shared, connection: AdminConnection, peer: IPAddress?) {
         self.shared = shared
+        self.connection = connection
         self.peer = peer
     }
 
@@ -66,6 +79,15 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        switch part {
+        case .head(let head):
+            keepAlive = keepAlive && head.isKeepAlive
+            connection.requestHead(context: context)
+        case .body:
+            break
+        case .end:
+            connection.requestEnd(context: context)
+        }
         if closing { return }
         if busy {
             guard pending.count < Self.maxPendingParts else {
@@ -100,6 +122,7 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         // A framing error: the stream cannot be resynchronised; say so and close.
+        keepAlive = false
         closing = true
         respond(.error(DDNSAPIError(.badRequest, "malformed HTTP request (\(error))")), version: .http1_1, context: context)
     }
@@ -109,14 +132,17 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch part {
         case .head(let request):
             head = request
+            fields = DDNSRequestFields(request.headers)
             body = nil
-            if let length = request.headers.first(name: "content-length").flatMap({ Int($0) }), length > limit {
+            if let length = fields.contentLength, length > limit {
                 dispatch(context: context, oversized: true, declaredLength: length)
                 return
             }
-            if request.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: .continue))),
-                                      promise: nil)
+            // An interim response only to HTTP/1.1 and later (RFC 9110 §15.2: never to 1.0).
+            if (request.version.major, request.version.minor) >= (1, 1), fields.expectsContinue {
+                var buffer = context.channel.allocator.buffer(capacity: 25)
+                buffer.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+                context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             }
         case .body(var chunk):
             guard head != nil else { return }
@@ -141,10 +167,10 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let head else { return }
         var request = DDNSRequest(
             method: head.method, target: head.uri,
-            authorization: head.headers.first(name: "authorization"),
-            forwardedFor: head.headers["x-forwarded-for"],
-            origin: head.headers.first(name: "origin"),
-            secFetchSite: head.headers.first(name: "sec-fetch-site"),
+            authorization: fields.authorization,
+            forwardedFor: fields.forwardedFor,
+            origin: fields.origin,
+            secFetchSite: fields.secFetchSite,
             peer: peer, body: [])
         if oversized {
             request.bodyTooLarge = true
@@ -174,24 +200,16 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func respond(_ reply: DDNSReply, version: HTTPVersion, context: ChannelHandlerContext) {
         busy = false
         guard !removed, context.channel.isActive else { return }
-        let bytes = reply.body.utf8
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(3 + reply.headers.count)
-        headers.add(name: "Content-Type", value: reply.contentType)
-        headers.add(name: "Content-Length", value: String(bytes.count))
-        for (name, value) in reply.headers { headers.add(name: name, value: value) }
-        if closing { headers.add(name: "Connection", value: "close") }
-        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
-        buffer.writeString(reply.body)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: reply.status),
-                                                             headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        if !keepAlive { closing = true }
+        connection.responseEnd(context: context)
+        var buffer = context.channel.allocator.buffer(capacity: DDNSResponseBytes.capacity(reply))
+        DDNSResponseBytes.write(reply, version: version, close: closing, into: &buffer)
         if closing {
             let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in boundContext.value.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in boundContext.value.close(promise: nil) }
             return
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
         while !busy, !closing, let part = pending.popFirst() {
             handle(part, context: context)
         }
@@ -270,5 +288,100 @@ enum DDNSBrowserGuard {
         if path == "/nic/update" { return .text(403, "badagent") }
         return .json(403, [
             "error": "requests from web pages are refused (Origin or Sec-Fetch-Site header): the DDNS API is for update clients"])
+    }
+}
+
+/// The request header fields the API reads, found in one pass over the head (names compared
+/// case-insensitively, RFC 9110 §5.1): where a lookup per field scanned every header each time.
+/// The first of repeated single-valued fields counts, as `HTTPHeaders.first(name:)` did.
+struct DDNSRequestFields {
+    var authorization: String?
+    var origin: String?
+    var secFetchSite: String?
+    var forwardedFor: [String] = []
+    /// `Content-Length` as a number (nil: absent or not a number; the decoder refuses the latter).
+    var contentLength: Int?
+    /// `Expect: 100-continue` (any element of the list, any case).
+    var expectsContinue = false
+
+    init() {}
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 6 where Self.named(name, "origin"):
+                if origin == nil { origin = value }
+            case 6 where Self.named(name, "expect"):
+                // A list (RFC 9110 §10.1.1, §5.6.1): any element, blanks around it ignored.
+                expectsContinue = expectsContinue || value.utf8.split(separator: UInt8(ascii: ",")).contains { element in
+                    let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+                    let trimmed = element.drop(while: blank).reversed().drop(while: blank).reversed()
+                    return Self.named(trimmed, "100-continue")
+                }
+            case 13 where Self.named(name, "authorization"):
+                if authorization == nil { authorization = value }
+            case 14 where Self.named(name, "content-length"):
+                if contentLength == nil { contentLength = Int(value) }
+            case 14 where Self.named(name, "sec-fetch-site"):
+                if secFetchSite == nil { secFetchSite = value }
+            case 15 where Self.named(name, "x-forwarded-for"):
+                forwardedFor.append(value)
+            default:
+                break
+            }
+        }
+    }
+
+    /// `name` is `lowercase` in any ASCII case.
+    static func named(_ name: String, _ lowercase: StaticString) -> Bool {
+        named(name.utf8, lowercase)
+    }
+
+    static func named(_ name: some Collection<UInt8>, _ lowercase: StaticString) -> Bool {
+        let wanted = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        guard name.count == wanted.count else { return false }
+        return zip(name, wanted).allSatisfy { byte, want in
+            (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == want
+        }
+    }
+}
+
+/// An HTTP/1.x response as bytes: status line, `Content-Type`, `Content-Length`, the reply's own
+/// headers, `Connection: close` when the connection closes after it, then the body. Every header
+/// is a constant or a number written here, or a reply header the API sets from constants (none
+/// carries request text), so nothing needs the validation NIO's encoder would apply.
+enum DDNSResponseBytes {
+    /// Enough room for the response of `reply` (a guess that is exact or over, never reallocating
+    /// for the API's replies).
+    static func capacity(_ reply: DDNSReply) -> Int {
+        var count = 128 + reply.contentType.utf8.count + reply.body.utf8.count
+        for (name, value) in reply.headers { count += name.utf8.count + value.utf8.count + 4 }
+        return count
+    }
+
+    static func write(_ reply: DDNSReply, version: HTTPVersion, close: Bool, into buffer: inout ByteBuffer) {
+        let status = HTTPResponseStatus(statusCode: reply.status)
+        buffer.writeStaticString("HTTP/")
+        buffer.writeString(String(version.major))
+        buffer.writeStaticString(".")
+        buffer.writeString(String(version.minor))
+        buffer.writeStaticString(" ")
+        buffer.writeString(String(status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(status.reasonPhrase)
+        buffer.writeStaticString("\r\nContent-Type: ")
+        buffer.writeString(reply.contentType)
+        buffer.writeStaticString("\r\nContent-Length: ")
+        buffer.writeString(String(reply.body.utf8.count))
+        buffer.writeStaticString("\r\n")
+        for (name, value) in reply.headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        if close { buffer.writeStaticString("Connection: close\r\n") }
+        buffer.writeStaticString("\r\n")
+        buffer.writeString(reply.body)
     }
 }

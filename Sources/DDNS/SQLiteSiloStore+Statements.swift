@@ -115,7 +115,7 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
         let statement = existing == nil ? insertSilo : updateSilo
         defer { sqlite3_reset(statement) }
         try bind(statement, 1, silo.id)
-        try bind(statement, 2, SQLiteSiloStore.encodeRecords(silo.records))
+        try bind(statement, 2, utf8: SQLiteSiloStore.encodeRecords(silo.records))
         try check(sqlite3_bind_int64(statement, 3, Int64(clamping: next)))
         _ = try step(statement)
         knownVersion = next
@@ -153,6 +153,14 @@ final class SQLiteUpdateStatements: @unchecked Sendable {
 
     private func bind(_ statement: OpaquePointer, _ index: Int32, _ value: String) throws {
         try check(sqlite3_bind_text(statement, index, value, -1, Self.transient))
+    }
+
+    private func bind(_ statement: OpaquePointer, _ index: Int32, utf8 text: [UInt8]) throws {
+        let code = text.withUnsafeBufferPointer { bytes in
+            sqlite3_bind_text(statement, index, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                              Int32(clamping: bytes.count), Self.transient)
+        }
+        try check(code)
     }
 
     /// True for a row, false when done.

@@ -139,19 +139,19 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
                     flush()
                     current = (id, [])
                 }
-                var item = #"{"hostname":"#
+                var item = Array(#"{"hostname":"#.utf8)
                 SiloDocument.appendString(row["hostname"], to: &item)
-                item += #","ip":"#
+                item += #","ip":"#.utf8
                 SiloDocument.appendString(row["ip"], to: &item)
                 let ttl: DatabaseValue = row["ttl"]
                 switch ttl.storage {
                 case .null: break
-                case .int64(let value): item += #","ttl":\#(value)"#
+                case .int64(let value): item += #","ttl":\#(value)"#.utf8
                 default:
-                    item += #","ttl":"#
+                    item += #","ttl":"#.utf8
                     SiloDocument.appendString(String(describing: ttl), to: &item)
                 }
-                current?.items.append(item + "}")
+                current?.items.append(String(decoding: item, as: UTF8.self) + "}")
             }
             flush()
             for (id, records) in grouped {
@@ -313,16 +313,23 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
     }
 
     /// A silo's records as its row stores them: a JSON array of `{"hostname", "ip", "ttl"?}`.
-    static func encodeRecords(_ records: [DDNSRecord]) -> String {
-        var out = "["
+    static func encodeRecords(_ records: [DDNSRecord]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(2 + 64 * records.count)
         for (i, record) in records.enumerated() {
-            out += i == 0 ? #"{"hostname":"# : #",{"hostname":"#
+            out.append(contentsOf: (i == 0 ? #"{"hostname":"# : #",{"hostname":"#).utf8)
             SiloDocument.appendString(record.hostname, to: &out)
-            out += #","ip":""# + record.address.description + #"""#
-            if let ttl = record.ttl { out += #","ttl":\#(ttl)"# }
-            out += "}"
+            out.append(contentsOf: #","ip":""#.utf8)
+            out.append(contentsOf: record.address.description.utf8)
+            out.append(UInt8(ascii: "\""))
+            if let ttl = record.ttl {
+                out.append(contentsOf: #","ttl":"#.utf8)
+                out.append(contentsOf: String(ttl).utf8)
+            }
+            out.append(UInt8(ascii: "}"))
         }
-        return out + "]"
+        out.append(UInt8(ascii: "]"))
+        return out
     }
 
     /// The records of a silo's row, checked: a file edited by hand or by a newer version is

@@ -144,7 +144,22 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
     public var description: String {
         switch self {
         case .v4(let a):
-            return "\(a >> 24).\((a >> 16) & 0xff).\((a >> 8) & 0xff).\(a & 0xff)"
+            // Digits straight into at most 15 bytes (a small string, no allocation): the
+            // interpolated form cost a dozen String appends, and DDNS writes one per record.
+            var text: (UInt64, UInt64) = (0, 0)
+            let count = withUnsafeMutableBytes(of: &text) { buffer -> Int in
+                var n = 0
+                for shift in stride(from: 24, through: 0, by: -8) {
+                    let octet = Int((a >> UInt32(shift)) & 0xff)
+                    if octet >= 100 { buffer[n] = UInt8(48 + octet / 100); n += 1 }
+                    if octet >= 10 { buffer[n] = UInt8(48 + octet / 10 % 10); n += 1 }
+                    buffer[n] = UInt8(48 + octet % 10)
+                    n += 1
+                    if shift > 0 { buffer[n] = UInt8(ascii: "."); n += 1 }
+                }
+                return n
+            }
+            return withUnsafeBytes(of: &text) { String(decoding: $0.prefix(count), as: UTF8.self) }
         case .v6(let hi, let lo):
             var g = [UInt16](repeating: 0, count: 8)
             for i in 0..<4 { g[i] = UInt16((hi >> UInt64(48 - 16 * i)) & 0xffff) }

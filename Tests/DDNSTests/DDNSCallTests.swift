@@ -51,7 +51,8 @@ final class DDNSCallTests: XCTestCase {
         silos += strange.map { Silo(id: $0, records: [DDNSRecord(hostname: $0, address: IPAddress("192.0.2.3")!, ttl: UInt32.max)]) }
         for silo in silos {
             let document = SiloDocument(silo, zone: zone)
-            XCTAssertEqual(document.jsonText, DDNSReply.json(200, document).body, "\(silo)")
+            XCTAssertEqual(SiloDocument.jsonText(silo, zone: zone, zoneText: SiloDocument.zoneText(zone)),
+                           DDNSReply.json(200, document).body, "\(silo)")
         }
     }
 
@@ -64,7 +65,7 @@ final class DDNSCallTests: XCTestCase {
                       "host.example.test.", "é", "a b", "-x"]
         for zoneText in zones {
             let zone = try DomainName(parsing: zoneText)
-            let printed = zone.wire.count == 1 ? "" : zone.description
+            let printed = SiloDocument.zoneText(zone)
             for hostname in labels {
                 for silo in ["s1", long, "S1", "s_1"] {
                     let expected = DDNSRequestValidation.servedName(hostname: hostname, siloID: silo, zone: zone)
@@ -74,5 +75,31 @@ final class DDNSCallTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The header fields read in one pass: names in any case, the first of a repeated field,
+    /// every X-Forwarded-For line, and `100-continue` as any element of an Expect list.
+    func testRequestFieldsAreFoundInOnePass() {
+        let headers = HTTPHeaders([
+            ("AUTHORIZATION", "Bearer one"), ("authorization", "Bearer two"), ("Origin", "https://x.test"),
+            ("Sec-Fetch-Site", "none"), ("X-Forwarded-For", "192.0.2.1, 192.0.2.2"), ("x-forwarded-for", "192.0.2.3"),
+            ("Content-Length", "52"), ("Expect", "foo, 100-Continue \t"), ("X-Authorization", "Bearer three"),
+        ])
+        let fields = DDNSRequestFields(headers)
+        XCTAssertEqual(fields.authorization, "Bearer one")
+        XCTAssertEqual(fields.origin, "https://x.test")
+        XCTAssertEqual(fields.secFetchSite, "none")
+        XCTAssertEqual(fields.forwardedFor, ["192.0.2.1, 192.0.2.2", "192.0.2.3"])
+        XCTAssertEqual(fields.contentLength, 52)
+        XCTAssertTrue(fields.expectsContinue)
+        let plain = DDNSRequestFields(HTTPHeaders([("Expect", "100-continuex"), ("Content-Length", "nine"), ("Origim", "x")]))
+        XCTAssertFalse(plain.expectsContinue)
+        XCTAssertNil(plain.contentLength)
+        XCTAssertNil(plain.origin)
+        XCTAssertNil(plain.authorization)
+        XCTAssertEqual(plain.forwardedFor, [])
+        // Only ASCII letters fold: "\r" is not "-".
+        XCTAssertFalse(DDNSRequestFields.named("sec\rfetch\rsite", "sec-fetch-site"))
+        XCTAssertTrue(DDNSRequestFields.named("SEC-Fetch-SITE", "sec-fetch-site"))
     }
 }

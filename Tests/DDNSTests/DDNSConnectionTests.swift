@@ -67,6 +67,42 @@ final class DDNSConnectionTests: XCTestCase {
         await h.stop()
     }
 
+    /// The response's bytes (written by the handler, not NIO's encoder): status line, headers,
+    /// body, and the connection rules `AdminHTTPGuard` applies to the admin API.
+    func testResponsesAreWellFormedAndCloseWhenTheRequestAsks() async throws {
+        let h = try await DDNSHarness.start()
+        // HTTP/1.1, keep-alive by default: exact head, the connection stays open.
+        let keep = try LoopbackSocket(port: h.port)
+        keep.write("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        let ping = keep.read(until: { $0.contains("}\n") })
+        XCTAssertFalse(ping.closed)
+        XCTAssertEqual(ping.text, "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+                       + "Content-Length: 19\r\n\r\n{\"message\":\"PONG\"}\n")
+        // `Connection: close` on 1.1: answered with it, then closed.
+        keep.write("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        let last = keep.read(until: { _ in false })
+        XCTAssertTrue(last.closed)
+        XCTAssertTrue(last.text.hasPrefix("HTTP/1.1 200 OK\r\n") && last.text.contains("\r\nConnection: close\r\n"), last.text)
+        // HTTP/1.0 without keep-alive: a 1.0 status line, then closed.
+        let old = try LoopbackSocket(port: h.port)
+        old.write("GET /ping HTTP/1.0\r\n\r\n")
+        let answer = old.read(until: { _ in false })
+        XCTAssertTrue(answer.closed, "an HTTP/1.0 connection without keep-alive was left open")
+        XCTAssertTrue(answer.text.hasPrefix("HTTP/1.0 200 OK\r\n") && answer.text.hasSuffix("{\"message\":\"PONG\"}\n"), answer.text)
+        // HTTP/1.0 asking for keep-alive: kept.
+        let alive = try LoopbackSocket(port: h.port)
+        alive.write("GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        let kept = alive.read(until: { $0.contains("}\n") })
+        XCTAssertFalse(kept.closed)
+        XCTAssertFalse(kept.text.lowercased().contains("connection: close"), kept.text)
+        // A reply header of the API's own (401's WWW-Authenticate) is written too.
+        alive.write("GET /silos HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        let unauthorized = alive.read(until: { $0.contains("}\n") })
+        XCTAssertTrue(unauthorized.text.hasPrefix("HTTP/1.0 401 Unauthorized\r\n"), unauthorized.text)
+        XCTAssertTrue(unauthorized.text.contains("\r\nWWW-Authenticate: Bearer realm=\"proxima-ddns\"\r\n"), unauthorized.text)
+        await h.stop()
+    }
+
     func testMalformedRequestIs400AndTheConnectionCloses() async throws {
         let h = try await DDNSHarness.start()
         let socket = try LoopbackSocket(port: h.port)

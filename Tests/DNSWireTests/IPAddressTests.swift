@@ -11,6 +11,22 @@ final class IPAddressTests: XCTestCase {
         XCTAssertEqual(IPAddress("2001:DB8:0:0:0:0:0:1")?.description, "2001:db8::1")
     }
 
+    /// IPv4 text is written digit by digit: every octet value in every position, against the
+    /// plain interpolated spelling.
+    func testIPv4TextMatchesTheDecimalSpelling() {
+        for octet in UInt32(0)...255 {
+            for position in 0..<4 {
+                let others: [UInt32] = [0, 9, 10, 99, 100, 255]
+                for other in others {
+                    var parts = [other, other, other, other]
+                    parts[position] = octet
+                    let value = parts[0] << 24 | parts[1] << 16 | parts[2] << 8 | parts[3]
+                    XCTAssertEqual(IPAddress.v4(value).description, parts.map { "\($0)" }.joined(separator: "."))
+                }
+            }
+        }
+    }
+
     func testRejectsBadText() {
         for c in ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1::2::3", "12345::", "a.b.c.d", "1.2.3.4/8"] {
             XCTAssertNil(IPAddress(c), c)
