@@ -80,6 +80,18 @@ public enum DDNSRequestValidation {
         guard body.count <= maxBodyBytes else {
             throw DDNSAPIError(.tooLarge, "body: \(body.count) bytes, at most \(maxBodyBytes)")
         }
+        let records: [DDNSRecord]
+        if let plain = plainRecords(body, maxRecords: rules.maxRecordsPerSilo) {
+            records = plain
+        } else {
+            records = try documentRecords(body, siloID: siloID, rules: rules)
+        }
+        return Silo(id: siloID, records: try checkRecords(records, siloID: siloID, rules: rules, refusal: refusal))
+    }
+
+    /// The records of a body, read through the whole-document parser (`StrictJSON`): every
+    /// form the API accepts, and the message for every one it refuses.
+    static func documentRecords(_ body: [UInt8], siloID: String, rules: DDNSValidationRules) throws(DDNSAPIError) -> [DDNSRecord] {
         let document: StrictJSON
         do throws(StrictJSON.Failure) {
             document = try StrictJSON.parse(body)
@@ -117,7 +129,88 @@ public enum DDNSRequestValidation {
         for (index, item) in list.enumerated() {
             records.append(try record(item, field: "dnsrecords[\(index)]"))
         }
-        return Silo(id: siloID, records: try checkRecords(records, siloID: siloID, rules: rules, refusal: refusal))
+        return records
+    }
+
+    /// The records of a body in the plain form update clients send —
+    /// `{"dnsrecords": [{"hostname": "…", "ip": "…", "ttl": N}, …]}`, keys in any order, `ttl`
+    /// optional, strings of printable ASCII without escapes, any JSON whitespace — read in one
+    /// pass without building a document (`StrictJSON`'s tree, with a String and an array per value,
+    /// was the largest part of reading an update). Nil for anything else, valid or not (an `id`
+    /// member, a `name`, an escape, a `null` TTL, a syntax error, more records than `maxRecords` or
+    /// 256): `documentRecords` then decides, with its messages. For every body it accepts, it
+    /// returns exactly what `documentRecords` does (fuzz-ddns checks this on every input).
+    static func plainRecords(_ body: [UInt8], maxRecords: Int) -> [DDNSRecord]? {
+        var i = 0
+        let n = body.count
+        func skipSpace() {
+            while i < n, body[i] == 0x20 || body[i] == 0x09 || body[i] == 0x0A || body[i] == 0x0D { i += 1 }
+        }
+        func take(_ byte: UInt8) -> Bool {
+            skipSpace()
+            guard i < n, body[i] == byte else { return false }
+            i += 1
+            return true
+        }
+        /// A string of printable ASCII other than quote and backslash: its bytes' range.
+        func plainString() -> Range<Int>? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = i
+            while i < n, body[i] != UInt8(ascii: "\"") {
+                guard body[i] >= 0x20, body[i] < 0x7F, body[i] != UInt8(ascii: "\\") else { return nil }
+                i += 1
+            }
+            guard i < n else { return nil }
+            i += 1
+            return start..<(i - 1)
+        }
+        func key(_ range: Range<Int>, is name: StaticString) -> Bool {
+            range.count == name.utf8CodeUnitCount
+                && body[range].elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+        }
+        /// 1 to 86400 as JSON writes it: digits, no leading zero.
+        func plainTTL() -> UInt32? {
+            skipSpace()
+            var value: UInt32 = 0
+            let start = i
+            while i < n, body[i] >= 0x30, body[i] <= 0x39, i - start < 6 {
+                value = value * 10 + UInt32(body[i] - 0x30)
+                i += 1
+            }
+            guard i > start, body[start] != 0x30, (1...maxTTL).contains(value) else { return nil }
+            return value
+        }
+
+        guard take(UInt8(ascii: "{")), let top = plainString(), key(top, is: "dnsrecords"),
+              take(UInt8(ascii: ":")), take(UInt8(ascii: "[")) else { return nil }
+        var records: [DDNSRecord] = []
+        if !take(UInt8(ascii: "]")) {
+            repeat {
+                guard records.count < min(maxRecords, 256), take(UInt8(ascii: "{")) else { return nil }
+                var hostname: String?
+                var address: IPAddress?
+                var ttl: UInt32?
+                repeat {
+                    guard let name = plainString(), take(UInt8(ascii: ":")) else { return nil }
+                    if key(name, is: "hostname"), hostname == nil, let value = plainString() {
+                        hostname = String(decoding: body[value], as: UTF8.self)
+                    } else if key(name, is: "ip"), address == nil, let value = plainString(), value.count <= 45,
+                              let parsed = IPAddress(String(decoding: body[value], as: UTF8.self)) {
+                        address = parsed
+                    } else if key(name, is: "ttl"), ttl == nil, let value = plainTTL() {
+                        ttl = value
+                    } else {
+                        return nil
+                    }
+                } while take(UInt8(ascii: ","))
+                guard take(UInt8(ascii: "}")), let hostname, let address else { return nil }
+                records.append(DDNSRecord(hostname: hostname, address: address, ttl: ttl))
+            } while take(UInt8(ascii: ","))
+            guard take(UInt8(ascii: "]")) else { return nil }
+        }
+        guard take(UInt8(ascii: "}")) else { return nil }
+        skipSpace()
+        return i == n ? records : nil
     }
 
     /// Checks records built elsewhere (a dyndns2 update) or parsed above: hostnames, names'
@@ -128,7 +221,6 @@ public enum DDNSRequestValidation {
         guard records.count <= rules.maxRecordsPerSilo else {
             throw DDNSAPIError(.badRequest, "dnsrecords: \(records.count) records, at most \(rules.maxRecordsPerSilo) per silo (ddns.max_records_per_silo)")
         }
-        var seen: [String: Int] = [:]
         var checked: [DDNSRecord] = []
         checked.reserveCapacity(records.count)
         for (index, original) in records.enumerated() {
@@ -143,14 +235,16 @@ public enum DDNSRequestValidation {
             if let ttl = record.ttl, !(1...maxTTL).contains(ttl) {
                 throw DDNSAPIError(.badRequest, "\(field()).ttl: \(ttl) is not from 1 to \(maxTTL)")
             }
-            let key = "\(record.hostname) \(familyName(record.address))"
-            if let earlier = seen[key] {
-                throw DDNSAPIError(.badRequest, "\(field()): duplicate of dnsrecords[\(earlier)] (hostname \(quoted(record.hostname)), \(familyName(record.address)))")
-            }
-            seen[key] = index
             checked.append(record)
         }
-        return checked.sorted(by: recordOrder)
+        // Sorted, a duplicate (same hostname and family) is next to its twin; the message names
+        // both by their positions in the request.
+        let order = checked.indices.sorted { recordOrder(checked[$0], checked[$1]) || (!recordOrder(checked[$1], checked[$0]) && $0 < $1) }
+        for (a, b) in zip(order, order.dropFirst())
+        where checked[a].hostname == checked[b].hostname && checked[a].address.bitWidth == checked[b].address.bitWidth {
+            throw DDNSAPIError(.badRequest, "dnsrecords[\(b)]: duplicate of dnsrecords[\(a)] (hostname \(quoted(checked[b].hostname)), \(familyName(checked[b].address)))")
+        }
+        return order.map { checked[$0] }
     }
 
     /// The order records are stored and returned in: hostname, then A before AAAA.
@@ -229,6 +323,24 @@ public enum DDNSRequestValidation {
         return DDNSRecord(hostname: hostname, address: address, ttl: ttl)
     }
 
+    /// `label.siloID.zone`: for a silo id that is one LDH label (every id the API accepts), the
+    /// wire form is put together directly (the label is checked LDH by the caller); any other id
+    /// takes the presentation-format parser, as before.
+    private static func servedName(label: [UInt8], siloID: String, zone: DomainName) -> DomainName? {
+        let silo = Array(siloID.utf8)
+        guard isLDHLabel(silo) else {
+            return try? DomainName(parsing: String(decoding: label, as: UTF8.self) + "." + siloID, origin: zone)
+        }
+        var wire: [UInt8] = []
+        wire.reserveCapacity(2 + label.count + silo.count + zone.wire.count)
+        wire.append(UInt8(truncatingIfNeeded: label.count))
+        wire += label
+        wire.append(UInt8(truncatingIfNeeded: silo.count))
+        wire += silo
+        wire += zone.wire
+        return try? DomainName(wire: wire)
+    }
+
     /// A checked hostname: how it is stored (lowercased label, or lowercased absolute name with
     /// its final dot) and the name it is served at.
     private static func hostname(_ text: String, field: @autoclosure () -> String, siloID: String,
@@ -238,10 +350,11 @@ public enum DDNSRequestValidation {
             guard isLDHLabel(bytes) else {
                 throw DDNSAPIError(.badRequest, "\(field()): \(quoted(text)) is not a DNS label (letters, digits and inner hyphens, 1 to 63 characters) nor an absolute name ending in \".\"")
             }
-            let stored = String(decoding: bytes.map(asciiLower), as: UTF8.self)
+            let lowered = bytes.map(asciiLower)
+            let stored = String(decoding: lowered, as: UTF8.self)
             // Wire length: label, silo label, then the zone (RFC 1035 §2.3.4: 255 octets).
             let length = 1 + bytes.count + 1 + siloID.utf8.count + rules.zone.wire.count
-            guard length <= 255, let served = try? DomainName(parsing: "\(stored).\(siloID)", origin: rules.zone) else {
+            guard length <= 255, let served = servedName(label: lowered, siloID: siloID, zone: rules.zone) else {
                 throw DDNSAPIError(.badRequest, "\(field()): \(quoted(text)) makes the name \(stored).\(siloID).\(rules.zone) \(length) octets long, over 255")
             }
             return (stored, served)

@@ -1,4 +1,4 @@
-import DDNS
+@testable import DDNS
 import DNSWire
 import XCTest
 
@@ -73,5 +73,41 @@ final class DDNSValidationTests: XCTestCase {
         XCTAssertTrue(DDNSToken.matches(t1, hash: hash))
         XCTAssertFalse(DDNSToken.matches(t2, hash: hash))
         XCTAssertFalse(DDNSToken.constantTimeEqual([1, 2], [1, 2, 3]))
+    }
+
+    /// The one-pass reader takes the plain bodies clients send and returns what the document
+    /// parser reads from them; anything else it leaves to the document parser (nil).
+    func testPlainBodiesAreReadInOnePassLikeTheDocumentParser() throws {
+        let rules = DDNSValidationRules(zone: try DomainName(parsing: "dyn.example.test."), allowNamesIn: [], maxRecordsPerSilo: 4)
+        let plain = [
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1"}]}"#,
+            #" {"dnsrecords" : [ {"ip" : "2001:db8::7" , "ttl" : 86400 , "hostname" : "Web-1"} ,"#
+                + "\n\t\r" + #"{"hostname":"db","ip":"192.0.2.1","ttl":1}] } "#,
+            #"{"dnsrecords":[]}"#,
+            #"{"dnsrecords":[{"hostname":"not a label!","ip":"::ffff:192.0.2.9"}]}"#,
+        ]
+        for body in plain {
+            let bytes = Array(body.utf8)
+            let read = try XCTUnwrap(DDNSRequestValidation.plainRecords(bytes, maxRecords: 4), body)
+            XCTAssertEqual(read, try DDNSRequestValidation.documentRecords(bytes, siloID: "s1", rules: rules), body)
+        }
+        let other = [
+            #"{"id":"s1","dnsrecords":[]}"#, #"{"dnsrecords":[{"hostname":"d\u0062","ip":"192.0.2.1"}]}"#,
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1","ttl":null}]}"#,
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1","ttl":0}]}"#,
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1","ttl":086}]}"#,
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1","ttl":86401}]}"#,
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1","ttl":1.5}]}"#,
+            #"{"dnsrecords":[{"hostname":"db","hostname":"x","ip":"192.0.2.1"}]}"#,
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.300"}]}"#,
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1","name":"x"}]}"#,
+            #"{"dnsrecords":[{"hostname":"db"}]}"#, #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1"}]"#,
+            #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1"}]}x"#, #"{"dnsrecords":[{"hostname":"db","ip":"192.0.2.1"},]}"#,
+            #"{"dnsrecords":[{"hostname":"é","ip":"192.0.2.1"}]}"#, "",
+            #"{"dnsrecords":["# + Array(repeating: #"{"hostname":"a","ip":"192.0.2.1"}"#, count: 5).joined(separator: ",") + "]}",
+        ]
+        for body in other {
+            XCTAssertNil(DDNSRequestValidation.plainRecords(Array(body.utf8), maxRecords: 4), body)
+        }
     }
 }

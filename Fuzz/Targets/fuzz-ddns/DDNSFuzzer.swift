@@ -10,7 +10,9 @@ import FuzzSupport
 // allowed under example.test.; bit 3: the name policy refuses www.example.test.); the rest is
 // the body. Checks: an accepted silo keeps the rules — at most max records, LDH lowercased
 // hostnames or absolute names in an allowed zone, served names ≤ 255 octets, no duplicate
-// (hostname, family), TTLs 1...86400, sorted — and every refusal is a 400 or 413 with a message.
+// (hostname, family), TTLs 1...86400, sorted — and every refusal is a 400 or 413 with a message;
+// and the one-pass reader of plain bodies (`plainRecords`) returns, whenever it accepts a body,
+// exactly the records the document parser reads from it.
 //
 // Bit 4 of byte 0 switches to the API's routing (`DDNSCall`, symbolic link to Sources/DDNS): the
 // rest is `METHOD SP request-target`. Checks: routing and query decoding never trap; decoding
@@ -34,6 +36,15 @@ public func ddnsFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -
     let rules = DDNSValidationRules(zone: zone, allowNamesIn: control & 4 != 0 ? [allowed] : [],
                                     maxRecordsPerSilo: maxRecords)
     let policy = control & 8 != 0
+    // The one-pass reader of plain bodies agrees with the document parser on all it accepts.
+    if let plain = DDNSRequestValidation.plainRecords(body, maxRecords: maxRecords) {
+        do throws(DDNSAPIError) {
+            let full = try DDNSRequestValidation.documentRecords(body, siloID: "s1", rules: rules)
+            precondition(plain == full, "plain reader \(plain) differs from the document's \(full)")
+        } catch {
+            preconditionFailure("plain reader accepted a body the document parser refuses: \(error)")
+        }
+    }
     do throws(DDNSAPIError) {
         let silo = try DDNSRequestValidation.parseSiloBody(body, siloID: "s1", rules: rules) { name in
             policy && name == refused ? "refused by policy" : nil
