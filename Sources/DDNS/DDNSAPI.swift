@@ -155,6 +155,8 @@ final class DDNSAPI: Sendable {
 
     let settings: DDNSSettings
     let store: any SiloStore
+    /// `store` when its updates can run on the caller's thread (`putSiloNow`).
+    private let synchronousStore: (any SynchronousSiloStore)?
     let publisher: any DDNSPublisher
     let namePolicy: any DDNSNamePolicy
     let logger: Logger
@@ -170,6 +172,7 @@ final class DDNSAPI: Sendable {
          logger: Logger, now: @escaping @Sendable () -> UInt64) {
         self.settings = settings
         self.store = store
+        synchronousStore = store as? any SynchronousSiloStore
         self.publisher = publisher
         self.namePolicy = namePolicy
         self.logger = logger
@@ -222,29 +225,63 @@ final class DDNSAPI: Sendable {
     /// `PUT /silos/{id}` once authorized and the body is read.
     func putSilo(id: String, role: Role, body: [UInt8]) async -> DDNSReply {
         await reply {
-            let silo = try DDNSRequestValidation.parseSiloBody(body, siloID: id, rules: rules,
-                                                               refusal: { namePolicy.refusal(for: $0) })
+            let silo = try parseSilo(id: id, body: body)
             try takeBudget(id)
-            let created: Bool = try await gate.run {
+            let outcome = try await gate.run {
                 try await checkAbsoluteNamesAreFree(silo)
                 // A silo token can only exist for an existing silo: without the admin's, a
                 // missing silo is a deleted one, not created again.
-                let outcome = try await storeCall {
+                return try await storeCall {
                     try await store.update(silo, mayCreate: role == .admin, maxSilos: settings.maxSilos)
                 }
-                switch outcome {
-                case .written(let version, let changed, let created):
-                    if changed { publisher.apply([.upsert(silo)], version: version) }
-                    return created
-                case .noSuchSilo:
-                    throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist")
-                case .full(let count):
-                    throw DDNSAPIError(.conflict, "the store holds \(count) silos, the most ddns.max_silos allows (\(settings.maxSilos)); delete one first")
-                }
             }
+            return try finishPut(silo, role: role, outcome: outcome)
+        }
+    }
+
+    /// `PUT /silos/{id}` with the admin token, answered on the calling thread — the API's event
+    /// loop — when the store's update runs there too (SQLite), the write gate is free and the
+    /// silo names no absolute name (whose check reads every silo): the same checks, budget,
+    /// store call and reply as `putSilo`, without a task and its hops (a visible part of an
+    /// update's CPU on the DNS core). Nil, having changed nothing, when it cannot: the caller
+    /// then takes the usual path.
+    func putSiloNow(rawID: String, authorization: String?, body: [UInt8]) -> DDNSReply? {
+        guard let synchronousStore, let adminHash, let header = authorization, let token = Self.bearer(header),
+              DDNSToken.matches(token, hash: adminHash) else { return nil }
+        do throws(DDNSAPIError) {
+            let id = try DDNSRequestValidation.siloID(rawID)
+            let silo = try parseSilo(id: id, body: body)
+            guard !silo.records.contains(where: { $0.hostname.hasSuffix(".") }), gate.tryAcquire() else { return nil }
+            defer { gate.release() }
+            try takeBudget(id)
+            let outcome: SiloUpdate
+            do {
+                outcome = try synchronousStore.updateNow(silo, mayCreate: true, maxSilos: settings.maxSilos)
+            } catch {
+                throw storeError(error)
+            }
+            return try finishPut(silo, role: .admin, outcome: outcome)
+        } catch {
+            return .error(error)
+        }
+    }
+
+    private func parseSilo(id: String, body: [UInt8]) throws(DDNSAPIError) -> Silo {
+        try DDNSRequestValidation.parseSiloBody(body, siloID: id, rules: rules, refusal: { namePolicy.refusal(for: $0) })
+    }
+
+    /// A put's outcome as the reply, the change published and logged (called inside the gate).
+    private func finishPut(_ silo: Silo, role: Role, outcome: SiloUpdate) throws(DDNSAPIError) -> DDNSReply {
+        switch outcome {
+        case .written(let version, let changed, let created):
+            if changed { publisher.apply([.upsert(silo)], version: version) }
             logger.info("ddns silo \(created ? "created" : "replaced")", metadata: [
-                "silo": "\(id)", "records": "\(silo.records.count)", "by": "\(role == .admin ? "admin" : "silo token")"])
+                "silo": "\(silo.id)", "records": "\(silo.records.count)", "by": "\(role == .admin ? "admin" : "silo token")"])
             return .document(created ? 201 : 200, silo, zone: settings.zone, zoneText: zoneText)
+        case .noSuchSilo:
+            throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(silo.id)) does not exist")
+        case .full(let count):
+            throw DDNSAPIError(.conflict, "the store holds \(count) silos, the most ddns.max_silos allows (\(settings.maxSilos)); delete one first")
         }
     }
 
@@ -371,22 +408,30 @@ final class DDNSAPI: Sendable {
     func storeCall<T: Sendable>(_ body: () async throws -> T) async throws(DDNSAPIError) -> T {
         do {
             return try await body()
-        } catch let error as SiloStoreError {
+        } catch {
+            throw storeError(error)
+        }
+    }
+
+    /// A store failure as the API's error (logged when it is the server's).
+    func storeError(_ error: any Error) -> DDNSAPIError {
+        switch error {
+        case let error as SiloStoreError:
             switch error {
             case .unavailable(let why):
                 logger.warning("ddns store unavailable: \(why)")
-                throw DDNSAPIError(.unavailable, "the DDNS store is unavailable; try again later")
+                return DDNSAPIError(.unavailable, "the DDNS store is unavailable; try again later")
             case .noSuchSilo(let id):
-                throw DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist")
+                return DDNSAPIError(.notFound, "silo \(DDNSRequestValidation.quoted(id)) does not exist")
             case .incompatible(let why):
                 logger.error("ddns store: \(why)")
-                throw DDNSAPIError(.internal, "the DDNS store failed")
+                return DDNSAPIError(.internal, "the DDNS store failed")
             }
-        } catch let error as DDNSAPIError {
-            throw error
-        } catch {
+        case let error as DDNSAPIError:
+            return error
+        default:
             logger.error("ddns store: \(error)")
-            throw DDNSAPIError(.unavailable, "the DDNS store is unavailable; try again later")
+            return DDNSAPIError(.unavailable, "the DDNS store is unavailable; try again later")
         }
     }
 

@@ -183,6 +183,12 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.body = nil
         busy = true
         let version = head.version
+        // An admin's plain update on a store that commits on this thread is answered here and
+        // now (`DDNSAPI.putSiloNow`); everything else runs as a task on this loop.
+        if let reply = shared.answerNow(request) {
+            respond(reply, version: version, context: context)
+            return
+        }
         let loop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: loop)
         let boundContext = NIOLoopBound(context, eventLoop: loop)
@@ -221,6 +227,20 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 }
 
 extension DDNSRequestHandler.Shared {
+    /// The reply to a request that can be answered on the event loop without a task: a
+    /// `PUT /silos/{id}` that `DDNSAPI.putSiloNow` takes (after the browser guard, as `answer`).
+    /// Nil for every other request, and for a PUT it leaves to `answer`.
+    func answerNow(_ request: DDNSRequest) -> DDNSReply? {
+        guard request.method == .PUT, !request.bodyTooLarge else { return nil }
+        let question = request.target.firstIndex(where: { $0 == "?" || $0 == "#" })
+        let path = request.target[..<(question ?? request.target.endIndex)]
+        guard case .putSilo(let rawID) = DDNSCall(method: request.method.rawValue, path: path) else { return nil }
+        if let refusal = DDNSBrowserGuard.refusal(origin: request.origin, secFetchSite: request.secFetchSite, path: path) {
+            return refusal
+        }
+        return api.putSiloNow(rawID: rawID, authorization: request.authorization, body: request.body)
+    }
+
     /// The reply to one request: the browser guard (`DDNSBrowserGuard`), then the call.
     func answer(_ request: DDNSRequest) async -> DDNSReply {
         let question = request.target.firstIndex(where: { $0 == "?" || $0 == "#" })

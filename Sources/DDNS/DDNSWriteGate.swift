@@ -22,15 +22,20 @@ final class DDNSWriteGate: Sendable {
         return try await body()
     }
 
-    private func acquire() async {
-        // The usual case, no write in progress: take it without suspending (a continuation
-        // suspends the task and re-enqueues it on its executor, a visible part of an update).
-        let free = state.withLockedValue { s -> Bool in
+    /// Takes the gate if no write holds it (then the caller must `release()` it); false otherwise.
+    /// What a write that runs on the caller's thread (`DDNSAPI.putSiloNow`) uses: it never waits.
+    func tryAcquire() -> Bool {
+        state.withLockedValue { s -> Bool in
             guard !s.busy else { return false }
             s.busy = true
             return true
         }
-        if free { return }
+    }
+
+    private func acquire() async {
+        // The usual case, no write in progress: take it without suspending (a continuation
+        // suspends the task and re-enqueues it on its executor, a visible part of an update).
+        if tryAcquire() { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let now = state.withLockedValue { s -> Bool in
                 if !s.busy {
@@ -44,7 +49,8 @@ final class DDNSWriteGate: Sendable {
         }
     }
 
-    private func release() {
+    /// Lets the next waiting write through (or frees the gate).
+    func release() {
         let next = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
             guard s.head < s.waiters.count else {
                 s.busy = false

@@ -36,7 +36,7 @@ import NIOConcurrencyHelpers
 /// apart: three pages and five statements per update). A v1 file is migrated in place at open.
 /// A file whose schema is newer than this build's is refused with `SiloStoreError.incompatible`
 /// naming the file, never migrated down or written.
-public final class SQLiteSiloStore: SiloStore, Sendable {
+public final class SQLiteSiloStore: SynchronousSiloStore, Sendable {
     /// The schema version this build writes and reads.
     public static let schemaVersion = 2
 
@@ -202,6 +202,10 @@ public final class SQLiteSiloStore: SiloStore, Sendable {
     }
 
     public func update(_ silo: Silo, mayCreate: Bool, maxSilos: Int) async throws -> SiloUpdate {
+        try updateNow(silo, mayCreate: mayCreate, maxSilos: maxSilos)
+    }
+
+    public func updateNow(_ silo: Silo, mayCreate: Bool, maxSilos: Int) throws -> SiloUpdate {
         try access { [statements, path] queue in
             // The whole check-and-write through SQLite's C API (SQLiteUpdateStatements.update).
             try queue.inDatabase { _ in try statements.update(silo, mayCreate: mayCreate, maxSilos: maxSilos, path: path) }

@@ -35,6 +35,14 @@ public protocol SiloStore: Sendable {
     func close() async
 }
 
+/// A store whose update runs on the caller's thread and returns at once (the embedded SQLite
+/// store: a commit is a write(2) to its WAL). The API answers an admin's plain update through it
+/// without a task (`DDNSAPI.putSiloNow`).
+public protocol SynchronousSiloStore: SiloStore {
+    /// `update`, on the calling thread.
+    func updateNow(_ silo: Silo, mayCreate: Bool, maxSilos: Int) throws -> SiloUpdate
+}
+
 /// What `SiloStore.update` did.
 public enum SiloUpdate: Sendable, Equatable {
     /// Committed (or nothing to change: `changed` false); `created` when the silo is new.

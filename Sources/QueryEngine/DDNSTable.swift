@@ -148,7 +148,7 @@ public final class DDNSTable: Sendable {
                     guard let name = try? DomainName(parsing: r.hostname) else { continue }
                     node.absolute[name.lowercased(), default: Addresses()].add(r)
                 } else {
-                    guard !r.hostname.isEmpty, !r.hostname.contains(".") else { continue }
+                    guard !r.hostname.isEmpty, !r.hostname.utf8.contains(UInt8(ascii: ".")) else { continue }
                     node.hosts[DDNSTable.key(r.hostname), default: Addresses()].add(r)
                 }
             }
