@@ -71,17 +71,22 @@ struct SiloDocument: Encodable {
     }
 
     static func servedNameText(hostname: String, siloID: String, zone: DomainName, zoneText: String) -> String {
+        if isPlain(hostname: hostname, siloID: siloID, zone: zone) {
+            return hostname + "." + siloID + "." + zoneText
+        }
+        let name = DDNSRequestValidation.servedName(hostname: hostname, siloID: siloID, zone: zone)
+        return name.map { "\($0)" } ?? hostname
+    }
+
+    /// The usual record: hostname and silo id lowercase letter-digit-hyphen labels whose served
+    /// name fits 255 octets (then it is spelled `hostname.silo.zoneText`).
+    static func isPlain(hostname: String, siloID: String, zone: DomainName) -> Bool {
         func plainLabel(_ text: String) -> Bool {
             let bytes = text.utf8
             guard (1...63).contains(bytes.count) else { return false }
             return bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
         }
-        if plainLabel(hostname), plainLabel(siloID),
-           1 + hostname.utf8.count + 1 + siloID.utf8.count + zone.wire.count <= 255 {
-            return hostname + "." + siloID + "." + zoneText
-        }
-        let name = DDNSRequestValidation.servedName(hostname: hostname, siloID: siloID, zone: zone)
-        return name.map { "\($0)" } ?? hostname
+        return plainLabel(hostname) && plainLabel(siloID) && 1 + hostname.utf8.count + 1 + siloID.utf8.count + zone.wire.count <= 255
     }
 }
 
@@ -104,7 +109,18 @@ extension SiloDocument {
             out.append(contentsOf: #","ip":""#.utf8)
             out.append(contentsOf: record.address.description.utf8)
             out.append(contentsOf: #"","name":"#.utf8)
-            appendString(servedNameText(hostname: record.hostname, siloID: silo.id, zone: zone, zoneText: zoneText), to: &out)
+            if isPlain(hostname: record.hostname, siloID: silo.id, zone: zone) {
+                // servedNameText's plain spelling, straight into the bytes (the labels need no escape).
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: record.hostname.utf8)
+                out.append(UInt8(ascii: "."))
+                out.append(contentsOf: silo.id.utf8)
+                out.append(UInt8(ascii: "."))
+                appendEscaped(zoneText, to: &out)
+                out.append(UInt8(ascii: "\""))
+            } else {
+                appendString(servedNameText(hostname: record.hostname, siloID: silo.id, zone: zone, zoneText: zoneText), to: &out)
+            }
             if let ttl = record.ttl {
                 out.append(contentsOf: #","ttl":"#.utf8)
                 out.append(contentsOf: String(ttl).utf8)
@@ -121,6 +137,12 @@ extension SiloDocument {
     /// control characters; `\b \f \n \r \t` by name, the others as `\u00xx`), as UTF-8.
     static func appendString(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        appendEscaped(text, to: &out)
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// `text`'s characters as inside a JSON string literal (`appendString` without the quotes).
+    static func appendEscaped(_ text: String, to out: inout [UInt8]) {
         for byte in text.utf8 {
             guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
                 out.append(byte)
@@ -141,7 +163,6 @@ extension SiloDocument {
                                         hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
             }
         }
-        out.append(UInt8(ascii: "\""))
     }
 }
 

@@ -58,7 +58,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// Parses dotted-quad IPv4 or RFC 4291 §2.2 IPv6 text (including `::` and an embedded IPv4 tail).
     public init?(_ text: some StringProtocol) {
         let s = Substring(text)
-        if s.contains(":") {
+        if s.utf8.contains(UInt8(ascii: ":")) {
             guard let v6 = IPAddress.parseV6(s) else { return nil }
             self = v6
         } else {
@@ -111,7 +111,7 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible, Comparable {
             var out: [UInt16] = []
             let fields = part.split(separator: ":", omittingEmptySubsequences: false)
             for (i, f) in fields.enumerated() {
-                if f.contains(".") {
+                if f.utf8.contains(UInt8(ascii: ".")) {
                     guard allowV4Tail, i == fields.count - 1, let v4 = parseV4(f) else { return nil }
                     out.append(UInt16(v4 >> 16))
                     out.append(UInt16(v4 & 0xffff))

@@ -49,10 +49,15 @@ final class DDNSCallTests: XCTestCase {
                                               DDNSRecord(hostname: "db", address: IPAddress("2001:db8::7")!, ttl: 30),
                                               DDNSRecord(hostname: "host.example.test.", address: IPAddress("192.0.2.2")!, ttl: 0)])]
         silos += strange.map { Silo(id: $0, records: [DDNSRecord(hostname: $0, address: IPAddress("192.0.2.3")!, ttl: UInt32.max)]) }
-        for silo in silos {
-            let document = SiloDocument(silo, zone: zone)
-            XCTAssertEqual(SiloDocument.jsonText(silo, zone: zone, zoneText: SiloDocument.zoneText(zone)),
-                           DDNSReply.json(200, document).body, "\(silo)")
+        // Zones whose text needs JSON escapes too (the plain served name is written straight).
+        let zones = [zone, try DomainName(parsing: "DYN.Example.TEST."), .root,
+                     try DomainName(parsing: #"we\"ird\\.example.test."#), try DomainName(parsing: #"tab\009.test."#)]
+        for zone in zones {
+            for silo in silos {
+                let document = SiloDocument(silo, zone: zone)
+                XCTAssertEqual(SiloDocument.jsonText(silo, zone: zone, zoneText: SiloDocument.zoneText(zone)),
+                               DDNSReply.json(200, document).body, "\(silo) in \(zone)")
+            }
         }
     }
 
