@@ -124,11 +124,26 @@ package final class AdminConnection {
         perform(machine.bytesRead(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 
-    package func requestHead(context: ChannelHandlerContext) {
+    /// A parsed request part went by: heads and ends drive the timeouts. False for a head that
+    /// does not keep the connection alive (HTTP/1.0 without `keep-alive`, `Connection: close`).
+    package func requestPart(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) -> Bool {
+        switch part {
+        case .head(let head):
+            requestHead(context: context)
+            return head.isKeepAlive
+        case .body:
+            return true
+        case .end:
+            requestEnd(context: context)
+            return true
+        }
+    }
+
+    func requestHead(context: ChannelHandlerContext) {
         perform(machine.requestHead(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 
-    package func requestEnd(context: ChannelHandlerContext) {
+    func requestEnd(context: ChannelHandlerContext) {
         perform(machine.requestEnd(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 
@@ -229,15 +244,8 @@ package final class AdminHTTPGuard: ChannelDuplexHandler, RemovableChannelHandle
     package init(connection: AdminConnection) { self.connection = connection }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            keepAlive = keepAlive && head.isKeepAlive
-            connection.requestHead(context: context)
-        case .body:
-            break
-        case .end:
-            connection.requestEnd(context: context)
-        }
+        let keep = connection.requestPart(unwrapInboundIn(data), context: context)
+        keepAlive = keepAlive && keep
         context.fireChannelRead(data)
     }
 

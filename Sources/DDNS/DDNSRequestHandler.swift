@@ -28,8 +28,9 @@ struct DDNSRequest: Sendable {
 /// the connection alive (HTTP/1.0 without `keep-alive`, `Connection: close`) is answered with
 /// `Connection: close` and the connection closed after.
 ///
-/// A request is read whole (head, and a body of at most 64 KiB), then its call runs as one task on
-/// the loop's own executor; the reply is written from that task. Requests a client pipelined
+/// A request is read whole (head, and a body of at most 64 KiB), then answered: an admin's plain
+/// update on a store that commits on this thread at once (`Shared.answerNow`), any other call as
+/// one task on the loop's own executor, the reply written from that task. Requests a client pipelined
 /// behind a call in progress wait in `pending`, and then reads are held (`read`) until the call is
 /// answered; `pending` is bounded (`maxPendingParts`, the connection is closed past it), so a
 /// connection has one call in progress and a bounded backlog. A body over the
@@ -79,15 +80,8 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        switch part {
-        case .head(let head):
-            keepAlive = keepAlive && head.isKeepAlive
-            connection.requestHead(context: context)
-        case .body:
-            break
-        case .end:
-            connection.requestEnd(context: context)
-        }
+        let keep = connection.requestPart(part, context: context)
+        keepAlive = keepAlive && keep
         if closing { return }
         if busy {
             guard pending.count < Self.maxPendingParts else {
