@@ -61,15 +61,15 @@ struct SiloDocument: Encodable {
         }
     }
 
-    /// The served name as text: `DDNSRequestValidation.servedName`'s description, or the hostname
-    /// when it has none. For the usual record (lowercase letter-digit-hyphen labels that fit) it
-    /// is spelled directly — the text a DomainName of those labels prints — without building one;
-    /// anything else takes the DomainName path. (`DDNSCallTests` checks both agree.)
     /// The zone as served names end in it: its text with the final dot, empty for the root.
     static func zoneText(_ zone: DomainName) -> String {
         zone.wire.count == 1 ? "" : zone.description
     }
 
+    /// The served name as text: `DDNSRequestValidation.servedName`'s description, or the hostname
+    /// when it has none. For the usual record (lowercase letter-digit-hyphen labels that fit) it
+    /// is spelled directly — the text a DomainName of those labels prints — without building one;
+    /// anything else takes the DomainName path. (`DDNSCallTests` checks both agree.)
     static func servedNameText(hostname: String, siloID: String, zone: DomainName, zoneText: String) -> String {
         if isPlain(hostname: hostname, siloID: siloID, zone: zone) {
             return hostname + "." + siloID + "." + zoneText
@@ -158,9 +158,9 @@ extension SiloDocument {
             case 0x08: out.append(UInt8(ascii: "b"))
             case 0x0C: out.append(UInt8(ascii: "f"))
             default:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                        hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+                // byte < 0x20 here: "u00" and two lowercase hex digits.
+                func hex(_ digit: UInt8) -> UInt8 { digit < 10 ? 0x30 + digit : 0x61 + digit - 10 }
+                out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex(byte >> 4), hex(byte & 0x0F)])
             }
         }
     }
