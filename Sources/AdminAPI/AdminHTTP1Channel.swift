@@ -139,11 +139,11 @@ package final class AdminConnection {
         }
     }
 
-    func requestHead(context: ChannelHandlerContext) {
+    package func requestHead(context: ChannelHandlerContext) {
         perform(machine.requestHead(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 
-    func requestEnd(context: ChannelHandlerContext) {
+    package func requestEnd(context: ChannelHandlerContext) {
         perform(machine.requestEnd(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 

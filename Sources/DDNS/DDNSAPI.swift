@@ -365,19 +365,25 @@ final class DDNSAPI: Sendable {
     /// split/trim, then the Character-wise slicing, it replaces showed in the per-update profile.
     /// Space and tab are ASCII, so every cut falls on a character boundary.)
     static func bearer(_ header: String) -> Substring? {
-        let bytes = header.utf8
-        func blank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
-        var start = bytes.startIndex
-        while start < bytes.endIndex, blank(bytes[start]) { start = bytes.index(after: start) }
-        var gap = start
-        while gap < bytes.endIndex, !blank(bytes[gap]) { gap = bytes.index(after: gap) }
-        guard gap < bytes.endIndex, bytes.distance(from: start, to: gap) == 6,
-              zip(bytes[start..<gap], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
-        var first = gap
-        while first < bytes.endIndex, blank(bytes[first]) { first = bytes.index(after: first) }
-        var end = bytes.endIndex
-        while end > first, blank(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
-        return first < end ? header[first..<end] : nil
+        // Scanned as contiguous bytes (the header is a native string), then cut by offsets.
+        var text = header
+        let range: Range<Int>? = text.withUTF8 { bytes in
+            func blank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+            var start = 0
+            while start < bytes.count, blank(bytes[start]) { start += 1 }
+            var gap = start
+            while gap < bytes.count, !blank(bytes[gap]) { gap += 1 }
+            guard gap < bytes.count, gap - start == 6,
+                  zip(bytes[start..<gap], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+            var first = gap
+            while first < bytes.count, blank(bytes[first]) { first += 1 }
+            var end = bytes.count
+            while end > first, blank(bytes[end - 1]) { end -= 1 }
+            return first < end ? first..<end : nil
+        }
+        guard let range else { return nil }
+        let utf8 = header.utf8
+        return header[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(utf8.startIndex, offsetBy: range.upperBound)]
     }
 
     /// The caller's address: the peer, or, when the peer is a trusted proxy, the right-most

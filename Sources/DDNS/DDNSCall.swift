@@ -20,33 +20,50 @@ enum DDNSCall: Equatable {
     /// request target before `?`; empty segments are ignored, so a trailing slash is the same
     /// call; a silo id is percent-decoded).
     init(method: String, path: Substring) {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        // Split as bytes: "/" is ASCII, so UTF-8 segments are the text's segments, without
+        // Character (grapheme) iteration on a path every request routes.
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
         func only(_ wanted: String, _ call: DDNSCall) -> DDNSCall {
             method == wanted ? call : .methodNotAllowed(allowed: wanted)
         }
+        func id(_ segment: Substring.UTF8View.SubSequence) -> String {
+            let text = Substring(segment)
+            return DDNSCall.percentDecoded(text) ?? String(text)
+        }
+        func segment(_ index: Int, is word: StaticString) -> Bool {
+            segments[index].elementsEqual(UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount))
+        }
         switch segments.count {
         case 1:
-            switch segments[0] {
-            case "ping": self = only("GET", .ping)
-            case "ip": self = only("GET", .ip)
-            case "silos": self = only("GET", .listSilos)
-            default: self = .unknown
+            if segment(0, is: "ping") {
+                self = only("GET", .ping)
+            } else if segment(0, is: "ip") {
+                self = only("GET", .ip)
+            } else if segment(0, is: "silos") {
+                self = only("GET", .listSilos)
+            } else {
+                self = .unknown
             }
-        case 2 where segments[0] == "silos":
-            let id = DDNSCall.percentDecoded(segments[1]) ?? String(segments[1])
+        case 2 where segment(0, is: "silos"):
+            let id = id(segments[1])
             switch method {
             case "GET": self = .getSilo(id)
             case "PUT": self = .putSilo(id)
             case "DELETE": self = .deleteSilo(id)
             default: self = .methodNotAllowed(allowed: "GET, PUT, DELETE")
             }
-        case 2 where segments[0] == "nic" && segments[1] == "update":
+        case 2 where segment(0, is: "nic") && segment(1, is: "update"):
             self = only("GET", .dyndns2)
-        case 3 where segments[0] == "silos" && segments[2] == "token":
-            self = only("POST", .makeToken(DDNSCall.percentDecoded(segments[1]) ?? String(segments[1])))
+        case 3 where segment(0, is: "silos") && segment(2, is: "token"):
+            self = only("POST", .makeToken(id(segments[1])))
         default:
             self = .unknown
         }
+    }
+
+    /// Where the path of a request target ends: at its first `?` or `#`.
+    static func pathEnd(_ target: String) -> String.Index {
+        target.utf8.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? target.endIndex
     }
 
     /// `text` with `%XX` escapes decoded (RFC 3986 §2.1); nil when an escape is malformed or

@@ -12,7 +12,7 @@ import ServiceLifecycle
 /// The DDNS API's HTTP listener (`ddns.listen`, TLS when `ddns.tls` is set): a plain SwiftNIO
 /// HTTP/1.1 server on one event loop of its own.
 ///
-///     [TLS] → AdminByteGuard → HTTP/1 request decoder → DDNSRequestHandler
+///     [TLS] → AdminByteGuard → DDNSRequestHandler (DDNSHTTPParser)
 ///
 /// Connections get the admin API's rules (`AdminByteGuard`, and in `DDNSRequestHandler` what
 /// `AdminHTTPGuard` does for the admin API): a total and a
@@ -103,9 +103,8 @@ final class DDNSHTTPServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.addHandler(AdminByteGuard(connection: connection))
-                    // NIO's request decoder; responses are written as bytes by the handler
-                    // (`DDNSResponseBytes`), which also does `AdminHTTPGuard`'s part.
-                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                    // The handler reads requests (`DDNSHTTPParser`), writes responses as bytes
+                    // (`DDNSResponseBytes`) and does `AdminHTTPGuard`'s part.
                     try sync.addHandler(DDNSRequestHandler(shared: handling, connection: connection,
                                                            peer: channel.remoteAddress?.ipAddress.flatMap { IPAddress($0) }))
                 }

@@ -20,24 +20,24 @@ struct DDNSRequest: Sendable {
     var declaredLength: Int?
 }
 
-/// Answers one connection's HTTP requests, one at a time, on the connection's event loop, and
-/// writes each response's bytes itself (`DDNSResponseBytes`: head and body in one buffer, one
-/// write), where NIO's response encoder took three pipeline writes and a header list per reply.
-/// It also does for the DDNS listener what `AdminHTTPGuard` does for the admin API: request heads
-/// and ends drive the connection's timeouts (`AdminConnection`), and a request that does not keep
-/// the connection alive (HTTP/1.0 without `keep-alive`, `Connection: close`) is answered with
-/// `Connection: close` and the connection closed after.
+/// Answers one connection's HTTP requests, one at a time, on the connection's event loop: reads
+/// them with `DDNSHTTPParser` and writes each response's bytes itself (`DDNSResponseBytes`: head
+/// and body in one buffer, one write). It also does for the DDNS listener what `AdminHTTPGuard`
+/// does for the admin API: request heads and ends drive the connection's timeouts
+/// (`AdminConnection`), and a request that does not keep the connection alive (HTTP/1.0 without
+/// `keep-alive`, `Connection: close`) is answered with `Connection: close` and the connection
+/// closed after.
 ///
 /// A request is read whole (head, and a body of at most 64 KiB), then answered: an admin's plain
 /// update on a store that commits on this thread at once (`Shared.answerNow`), any other call as
-/// one task on the loop's own executor, the reply written from that task. Requests a client pipelined
-/// behind a call in progress wait in `pending`, and then reads are held (`read`) until the call is
-/// answered; `pending` is bounded (`maxPendingParts`, the connection is closed past it), so a
-/// connection has one call in progress and a bounded backlog. A body over the
+/// one task on the loop's own executor, the reply written from that task. Bytes a client
+/// pipelined behind a call in progress wait unparsed in `unread`, and then reads are held (`read`)
+/// until the call is answered; `unread` is bounded (`maxUnreadBytes`, the connection is closed
+/// past it), so a connection has one call in progress and a bounded backlog. A body over the
 /// limit is answered at once (after the call's authorization: an unauthorized caller learns
 /// nothing about sizes) and the connection closed, as it is after a malformed request.
 final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -48,23 +48,26 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let logger: Logger
     }
 
-    /// Most request parts waiting behind a call in progress before the connection is closed.
-    static let maxPendingParts = 256
+    /// Most bytes read and not yet parsed (waiting behind a call in progress) before the
+    /// connection is closed: room for a whole request of the largest size and more.
+    static let maxUnreadBytes = 4 * (DDNSHTTPParser.maxHeadBytes + DDNSRequestValidation.maxBodyBytes)
 
     private let shared: Shared
     private let connection: AdminConnection
     private let peer: IPAddress?
+    private var parser = DDNSHTTPParser()
+    /// Bytes read and not yet parsed.
+    private var unread: ByteBuffer?
     /// False once a request did not ask to keep the connection (then it closes after the reply).
     private var keepAlive = true
-    private var head: HTTPRequestHead?
-    /// The header fields of `head` the API reads, found in one pass.
-    private var fields = DDNSRequestFields()
+    private var head: DDNSHTTPRequestHead?
     private var body: ByteBuffer?
-    /// A call is in progress: new parts wait in `pending`, reads are held.
+    /// A call is in progress: input waits in `unread`, reads are held.
     private var busy = false
+    /// `parse` is on the stack (a reply given at once must not start a second one).
+    private var parsing = false
     /// The connection closes after the reply in progress; further input is ignored.
     private var closing = false
-    private var pending = CircularBuffer<HTTPServerRequestPart>()
     private var readHeld = false
     private var removed = false
 
@@ -79,27 +82,26 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        let keep = connection.requestPart(part, context: context)
-        keepAlive = keepAlive && keep
+        var bytes = unwrapInboundIn(data)
         if closing { return }
-        if busy {
-            guard pending.count < Self.maxPendingParts else {
-                closing = true
-                context.close(promise: nil)
-                return
-            }
-            pending.append(part)
+        if unread == nil || unread!.readableBytes == 0 {
+            unread = bytes
+        } else {
+            unread!.writeBuffer(&bytes)
+        }
+        guard unread!.readableBytes <= Self.maxUnreadBytes else {
+            closing = true
+            context.close(promise: nil)
             return
         }
-        handle(part, context: context)
+        if !busy { parse(context: context) }
     }
 
     func read(context: ChannelHandlerContext) {
-        // Held only when a client pipelines (requests wait behind the call in progress): a
-        // client that waits for each reply never has its reads held, which would cost two
-        // `epoll_ctl` calls per request.
-        if busy && !pending.isEmpty {
+        // Held only when a client pipelines (input waits behind the call in progress): a client
+        // that waits for each reply never has its reads held, which would cost two `epoll_ctl`
+        // calls per request.
+        if busy, let unread, unread.readableBytes > 0 {
             readHeld = true
         } else {
             context.read()
@@ -107,39 +109,67 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard error is HTTPParserError, !busy, !closing else {
-            if !(error is HTTPParserError) {
-                shared.logger.debug("ddns API connection error; closing", metadata: ["error": "\(error)"])
-            }
-            closing = true
-            context.close(promise: nil)
-            return
-        }
-        // A framing error: the stream cannot be resynchronised; say so and close.
-        keepAlive = false
+        shared.logger.debug("ddns API connection error; closing", metadata: ["error": "\(error)"])
         closing = true
-        respond(.error(DDNSAPIError(.badRequest, "malformed HTTP request (\(error))")), version: .http1_1, context: context)
+        context.close(promise: nil)
     }
 
-    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+    /// Reads and handles requests from `unread` until a call is in progress, the input runs out
+    /// or the connection is closing.
+    private func parse(context: ChannelHandlerContext) {
+        guard !parsing else { return }
+        parsing = true
+        defer { parsing = false }
+        while !busy, !closing {
+            let step: (event: DDNSHTTPParser.Event?, consumed: Int)
+            do throws(DDNSHTTPFailure) {
+                if let unread {
+                    step = try unread.withUnsafeReadableBytes { bytes throws(DDNSHTTPFailure) in try parser.next(bytes) }
+                } else {
+                    // Nothing unread: the parser may still end a request (a head without a body).
+                    step = try parser.next(UnsafeRawBufferPointer(start: nil, count: 0))
+                }
+            } catch {
+                // A framing error: the stream cannot be resynchronised; say so and close.
+                keepAlive = false
+                closing = true
+                unread = nil
+                let message = error.status == 400 ? "malformed HTTP request (\(error.message))" : error.message
+                respond(.json(error.status, ["error": message]), version: .http1_1, context: context)
+                return
+            }
+            var chunk: ByteBuffer?
+            if case .body(let range) = step.event, let unread {
+                chunk = unread.getSlice(at: unread.readerIndex + range.lowerBound, length: range.count)
+            }
+            if step.consumed > 0 { unread?.moveReaderIndex(forwardBy: step.consumed) }
+            // Not kept once read: NIO reuses its receive buffer only when nothing else holds it.
+            if unread?.readableBytes == 0 { unread = nil }
+            guard let event = step.event else { return }
+            handle(event, chunk: chunk, context: context)
+        }
+    }
+
+    private func handle(_ event: DDNSHTTPParser.Event, chunk: ByteBuffer?, context: ChannelHandlerContext) {
         let limit = DDNSRequestValidation.maxBodyBytes
-        switch part {
+        switch event {
         case .head(let request):
+            connection.requestHead(context: context)
+            keepAlive = keepAlive && request.keepAlive
             head = request
-            fields = DDNSRequestFields(request.headers)
             body = nil
-            if let length = fields.contentLength, length > limit {
-                dispatch(context: context, oversized: true, declaredLength: length)
+            if let length = request.fields.contentLength, length > limit {
+                dispatch(context: context, oversized: true, declaredLength: length == Int.max ? nil : length)
                 return
             }
             // An interim response only to HTTP/1.1 and later (RFC 9110 §15.2: never to 1.0).
-            if (request.version.major, request.version.minor) >= (1, 1), fields.expectsContinue {
+            if request.minorVersion >= 1, request.fields.expectsContinue {
                 var buffer = context.channel.allocator.buffer(capacity: 25)
                 buffer.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
                 context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             }
-        case .body(var chunk):
-            guard head != nil else { return }
+        case .body:
+            guard head != nil, var chunk else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > limit {
                 dispatch(context: context, oversized: true, declaredLength: nil)
                 return
@@ -150,6 +180,7 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 body!.writeBuffer(&chunk)
             }
         case .end:
+            connection.requestEnd(context: context)
             guard head != nil else { return }
             dispatch(context: context, oversized: false, declaredLength: nil)
         }
@@ -160,11 +191,11 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func dispatch(context: ChannelHandlerContext, oversized: Bool, declaredLength: Int?) {
         guard let head else { return }
         var request = DDNSRequest(
-            method: head.method, target: head.uri,
-            authorization: fields.authorization,
-            forwardedFor: fields.forwardedFor,
-            origin: fields.origin,
-            secFetchSite: fields.secFetchSite,
+            method: HTTPMethod(rawValue: head.method), target: head.target,
+            authorization: head.fields.authorization,
+            forwardedFor: head.fields.forwardedFor,
+            origin: head.fields.origin,
+            secFetchSite: head.fields.secFetchSite,
             peer: peer, body: [])
         if oversized {
             request.bodyTooLarge = true
@@ -176,7 +207,7 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.head = nil
         self.body = nil
         busy = true
-        let version = head.version
+        let version = HTTPVersion(major: 1, minor: head.minorVersion)
         // An admin's plain update on a store that commits on this thread is answered here and
         // now (`DDNSAPI.putSiloNow`); everything else runs as a task on this loop.
         if let reply = shared.answerNow(request) {
@@ -210,9 +241,8 @@ final class DDNSRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        while !busy, !closing, let part = pending.popFirst() {
-            handle(part, context: context)
-        }
+        // Requests pipelined behind this one (when called from `parse`, its loop goes on).
+        parse(context: context)
         if !busy, readHeld {
             readHeld = false
             context.read()
@@ -226,8 +256,7 @@ extension DDNSRequestHandler.Shared {
     /// Nil for every other request, and for a PUT it leaves to `answer`.
     func answerNow(_ request: DDNSRequest) -> DDNSReply? {
         guard request.method == .PUT, !request.bodyTooLarge else { return nil }
-        let question = request.target.firstIndex(where: { $0 == "?" || $0 == "#" })
-        let path = request.target[..<(question ?? request.target.endIndex)]
+        let path = request.target[..<DDNSCall.pathEnd(request.target)]
         guard case .putSilo(let rawID) = DDNSCall(method: request.method.rawValue, path: path) else { return nil }
         if let refusal = DDNSBrowserGuard.refusal(origin: request.origin, secFetchSite: request.secFetchSite, path: path) {
             return refusal
@@ -237,8 +266,8 @@ extension DDNSRequestHandler.Shared {
 
     /// The reply to one request: the browser guard (`DDNSBrowserGuard`), then the call.
     func answer(_ request: DDNSRequest) async -> DDNSReply {
-        let question = request.target.firstIndex(where: { $0 == "?" || $0 == "#" })
-        let path = request.target[..<(question ?? request.target.endIndex)]
+        let pathEnd = DDNSCall.pathEnd(request.target)
+        let path = request.target[..<pathEnd]
         if let refusal = DDNSBrowserGuard.refusal(origin: request.origin, secFetchSite: request.secFetchSite, path: path) {
             return refusal
         }
@@ -269,7 +298,9 @@ extension DDNSRequestHandler.Shared {
         case .makeToken(let id):
             return await api.makeToken(rawID: id, authorization: request.authorization)
         case .dyndns2:
-            let query = question.map { request.target[request.target.index(after: $0)...] } ?? ""
+            // The query: after the `?` (a `#` fragment has none; clients do not send fragments).
+            let query = pathEnd < request.target.endIndex && request.target.utf8[pathEnd] == UInt8(ascii: "?")
+                ? request.target[request.target.index(after: pathEnd)...] : ""
             return await api.dyndns2Update(authorization: request.authorization,
                                            hostname: DDNSCall.queryValue(query, "hostname"),
                                            myip: DDNSCall.queryValue(query, "myip"),
@@ -305,61 +336,6 @@ enum DDNSBrowserGuard {
     }
 }
 
-/// The request header fields the API reads, found in one pass over the head (names compared
-/// case-insensitively, RFC 9110 §5.1): where a lookup per field scanned every header each time.
-/// The first of repeated single-valued fields counts, as `HTTPHeaders.first(name:)` did.
-struct DDNSRequestFields {
-    var authorization: String?
-    var origin: String?
-    var secFetchSite: String?
-    var forwardedFor: [String] = []
-    /// `Content-Length` as a number (nil: absent or not a number; the decoder refuses the latter).
-    var contentLength: Int?
-    /// `Expect: 100-continue` (any element of the list, any case).
-    var expectsContinue = false
-
-    init() {}
-
-    init(_ headers: HTTPHeaders) {
-        for (name, value) in headers {
-            switch name.utf8.count {
-            case 6 where Self.named(name, "origin"):
-                if origin == nil { origin = value }
-            case 6 where Self.named(name, "expect"):
-                // A list (RFC 9110 §10.1.1, §5.6.1): any element, blanks around it ignored.
-                expectsContinue = expectsContinue || value.utf8.split(separator: UInt8(ascii: ",")).contains { element in
-                    let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
-                    let trimmed = element.drop(while: blank).reversed().drop(while: blank).reversed()
-                    return Self.named(trimmed, "100-continue")
-                }
-            case 13 where Self.named(name, "authorization"):
-                if authorization == nil { authorization = value }
-            case 14 where Self.named(name, "content-length"):
-                if contentLength == nil { contentLength = Int(value) }
-            case 14 where Self.named(name, "sec-fetch-site"):
-                if secFetchSite == nil { secFetchSite = value }
-            case 15 where Self.named(name, "x-forwarded-for"):
-                forwardedFor.append(value)
-            default:
-                break
-            }
-        }
-    }
-
-    /// `name` is `lowercase` in any ASCII case.
-    static func named(_ name: String, _ lowercase: StaticString) -> Bool {
-        named(name.utf8, lowercase)
-    }
-
-    static func named(_ name: some Collection<UInt8>, _ lowercase: StaticString) -> Bool {
-        let wanted = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
-        guard name.count == wanted.count else { return false }
-        return zip(name, wanted).allSatisfy { byte, want in
-            (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == want
-        }
-    }
-}
-
 /// An HTTP/1.x response as bytes: status line, `Content-Type`, `Content-Length`, the reply's own
 /// headers, `Connection: close` when the connection closes after it, then the body. Every header
 /// is a constant or a number written here, or a reply header the API sets from constants (none
@@ -374,19 +350,21 @@ enum DDNSResponseBytes {
     }
 
     static func write(_ reply: DDNSReply, version: HTTPVersion, close: Bool, into buffer: inout ByteBuffer) {
-        let status = HTTPResponseStatus(statusCode: reply.status)
-        buffer.writeStaticString("HTTP/")
-        buffer.writeString(String(version.major))
-        buffer.writeStaticString(".")
-        buffer.writeString(String(version.minor))
-        buffer.writeStaticString(" ")
-        buffer.writeString(String(status.code))
-        buffer.writeStaticString(" ")
-        buffer.writeString(status.reasonPhrase)
+        buffer.writeStaticString(version.minor == 0 && version.major == 1 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        // The API's usual statuses as constants; any other through NIO's table.
+        switch reply.status {
+        case 200: buffer.writeStaticString("200 OK")
+        case 201: buffer.writeStaticString("201 Created")
+        default:
+            let status = HTTPResponseStatus(statusCode: reply.status)
+            writeDecimal(status.code, into: &buffer)
+            buffer.writeStaticString(" ")
+            buffer.writeString(status.reasonPhrase)
+        }
         buffer.writeStaticString("\r\nContent-Type: ")
         buffer.writeString(reply.contentType)
         buffer.writeStaticString("\r\nContent-Length: ")
-        buffer.writeString(String(reply.body.utf8.count))
+        writeDecimal(UInt(reply.body.utf8.count), into: &buffer)
         buffer.writeStaticString("\r\n")
         for (name, value) in reply.headers {
             buffer.writeString(name)
@@ -397,5 +375,17 @@ enum DDNSResponseBytes {
         if close { buffer.writeStaticString("Connection: close\r\n") }
         buffer.writeStaticString("\r\n")
         buffer.writeString(reply.body)
+    }
+
+    /// `value` in decimal digits.
+    static func writeDecimal(_ value: UInt, into buffer: inout ByteBuffer) {
+        var divisor: UInt = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            buffer.writeInteger(UInt8(truncatingIfNeeded: 0x30 + rest / divisor))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 }

@@ -31,15 +31,15 @@ public enum DDNSToken {
     /// True when `token` hashes to `stored`; the comparison takes the same time wherever the
     /// bytes differ (no early exit), so response times do not leak how much of a hash matched.
     public static func matches(_ token: some StringProtocol, hash stored: [UInt8]) -> Bool {
-        constantTimeEqual(hash(token), stored)
-    }
-
-    /// Compares two byte strings without an early exit (lengths are not secret: both are hashes).
-    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for i in 0..<a.count { difference |= a[i] ^ b[i] }
-        return difference == 0
+        // Hashed from the text's own bytes and compared in place (no arrays on every request).
+        let digest = token.utf8.withContiguousStorageIfAvailable { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+            ?? SHA256.hash(data: Array(token.utf8))
+        return digest.withUnsafeBytes { computed in
+            guard computed.count == stored.count else { return false }
+            var difference: UInt8 = 0
+            for i in 0..<stored.count { difference |= computed[i] ^ stored[i] }
+            return difference == 0
+        }
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {

@@ -1,6 +1,5 @@
 @testable import DDNS
 import DNSWire
-import NIOHTTP1
 import XCTest
 
 /// The DDNS API's routing and its percent-decoding of path and query (the HTTP layer the API's
@@ -80,31 +79,5 @@ final class DDNSCallTests: XCTestCase {
                 }
             }
         }
-    }
-
-    /// The header fields read in one pass: names in any case, the first of a repeated field,
-    /// every X-Forwarded-For line, and `100-continue` as any element of an Expect list.
-    func testRequestFieldsAreFoundInOnePass() {
-        let headers = HTTPHeaders([
-            ("AUTHORIZATION", "Bearer one"), ("authorization", "Bearer two"), ("Origin", "https://x.test"),
-            ("Sec-Fetch-Site", "none"), ("X-Forwarded-For", "192.0.2.1, 192.0.2.2"), ("x-forwarded-for", "192.0.2.3"),
-            ("Content-Length", "52"), ("Expect", "foo, 100-Continue \t"), ("X-Authorization", "Bearer three"),
-        ])
-        let fields = DDNSRequestFields(headers)
-        XCTAssertEqual(fields.authorization, "Bearer one")
-        XCTAssertEqual(fields.origin, "https://x.test")
-        XCTAssertEqual(fields.secFetchSite, "none")
-        XCTAssertEqual(fields.forwardedFor, ["192.0.2.1, 192.0.2.2", "192.0.2.3"])
-        XCTAssertEqual(fields.contentLength, 52)
-        XCTAssertTrue(fields.expectsContinue)
-        let plain = DDNSRequestFields(HTTPHeaders([("Expect", "100-continuex"), ("Content-Length", "nine"), ("Origim", "x")]))
-        XCTAssertFalse(plain.expectsContinue)
-        XCTAssertNil(plain.contentLength)
-        XCTAssertNil(plain.origin)
-        XCTAssertNil(plain.authorization)
-        XCTAssertEqual(plain.forwardedFor, [])
-        // Only ASCII letters fold: "\r" is not "-".
-        XCTAssertFalse(DDNSRequestFields.named("sec\rfetch\rsite", "sec-fetch-site"))
-        XCTAssertTrue(DDNSRequestFields.named("SEC-Fetch-SITE", "sec-fetch-site"))
     }
 }

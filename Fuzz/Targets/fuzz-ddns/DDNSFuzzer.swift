@@ -18,6 +18,12 @@ import FuzzSupport
 // rest is `METHOD SP request-target`. Checks: routing and query decoding never trap; decoding
 // never grows a value and leaves text without escapes as it is; a silo id is routed only from the
 // silo paths, never empty; a 405 does not refuse an allowed method.
+//
+// Bit 5 of byte 0 switches to the listener's HTTP parser (`DDNSHTTPParser`, symbolic link): byte
+// 1 is a piece size, the rest a connection's bytes. Checks: read whole and read in pieces of that
+// size (as a slow client sends them), the requests (heads, body bytes, ends) and the refusal are
+// the same; bodies never hold more bytes than were sent; a refusal's status is 400, 431, 501 or
+// 505 with a message; heads have a token method, a non-empty target, version 1.0 or 1.1.
 
 let zone = try! DomainName(parsing: "dyn.example.test.")
 let allowed = try! DomainName(parsing: "example.test.")
@@ -28,6 +34,10 @@ public func ddnsFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -
     let input = FuzzDriver.bytes(data, size)
     guard let control = input.first else { return 0 }
     let body = Array(input.dropFirst())
+    if control & 32 != 0 {
+        http(body)
+        return 0
+    }
     if control & 16 != 0 {
         route(String(decoding: body, as: UTF8.self))
         return 0
@@ -99,6 +109,73 @@ func route(_ line: String) {
         precondition(decoded.utf8.count <= path.utf8.count, "decoding grew the text")
         precondition(path.utf8.contains(UInt8(ascii: "%")) || decoded == String(path),
                      "a path without escapes changed when decoded")
+    }
+}
+
+/// One connection's requests as the parser read them, and its refusal if any.
+struct HTTPReading: Equatable {
+    var heads: [DDNSHTTPRequestHead] = []
+    var bodies: [[UInt8]] = []
+    var ended: [Bool] = []
+    var failure: DDNSHTTPFailure?
+}
+
+/// Feeds `input` to a parser in pieces of `piece` bytes (0: whole), keeping what it did not
+/// consume, as `DDNSRequestHandler` does.
+func readHTTP(_ input: [UInt8], piece: Int) -> HTTPReading {
+    var parser = DDNSHTTPParser()
+    var reading = HTTPReading()
+    var unread: [UInt8] = []
+    var fed = 0
+    while true {
+        let step: (event: DDNSHTTPParser.Event?, consumed: Int)
+        do {
+            step = try unread.withUnsafeBytes { try parser.next($0) }
+        } catch {
+            reading.failure = error as? DDNSHTTPFailure
+            return reading
+        }
+        precondition(step.consumed >= 0 && step.consumed <= unread.count, "consumed \(step.consumed) of \(unread.count)")
+        switch step.event {
+        case .head(let head):
+            reading.heads.append(head)
+            reading.bodies.append([])
+            reading.ended.append(false)
+        case .body(let range):
+            precondition(!reading.heads.isEmpty && !reading.ended.last!, "body outside a request")
+            precondition(!range.isEmpty && range.upperBound <= step.consumed, "body range \(range) past \(step.consumed)")
+            reading.bodies[reading.bodies.count - 1] += unread[range]
+        case .end:
+            precondition(!reading.heads.isEmpty && !reading.ended.last!, "end outside a request")
+            reading.ended[reading.ended.count - 1] = true
+        case nil:
+            break
+        }
+        unread.removeFirst(step.consumed)
+        if step.event == nil {
+            guard fed < input.count else { return reading }
+            let next = piece == 0 ? input.count : min(input.count, fed + piece)
+            unread += input[fed..<next]
+            fed = next
+        }
+    }
+}
+
+func http(_ bytes: [UInt8]) {
+    guard let first = bytes.first else { return }
+    let input = Array(bytes.dropFirst())
+    let whole = readHTTP(input, piece: 0)
+    let pieces = readHTTP(input, piece: Int(first % 17) + 1)
+    precondition(whole == pieces, "whole \(whole) differs from pieces of \(Int(first % 17) + 1): \(pieces)")
+    precondition(whole.bodies.reduce(0) { $0 + $1.count } <= input.count, "more body than input")
+    for head in whole.heads {
+        precondition(!head.method.isEmpty && head.method.utf8.allSatisfy(DDNSHTTPParser.isTokenByte), "method \(head.method)")
+        precondition(!head.target.isEmpty && !head.target.utf8.contains(0x20), "target \(head.target)")
+        precondition(head.minorVersion == 0 || head.minorVersion == 1, "version 1.\(head.minorVersion)")
+        if let length = head.fields.contentLength { precondition(length >= 0, "negative length") }
+    }
+    if let failure = whole.failure {
+        precondition([400, 431, 501, 505].contains(failure.status) && !failure.message.isEmpty, "refusal \(failure)")
     }
 }
 

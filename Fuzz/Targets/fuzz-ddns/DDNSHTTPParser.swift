@@ -1,0 +1,1 @@
+../../../Sources/DDNS/DDNSHTTPParser.swift
