@@ -7,6 +7,7 @@ import Logging
 import ProximaConfig
 import QueryEngine
 import ServiceLifecycle
+import Synchronization
 
 /// Applies the store's committed changes to the DDNS table the query path reads (issue #9, "The
 /// DNS path never waits on the store"). `apply` builds the next immutable table (copying only the
@@ -31,8 +32,14 @@ public final class DDNSOverlayPublisher: DDNSPublisher {
 /// only `host.silo.<zone>`; elsewhere only absolute names in an `allow_names_in` zone, not a
 /// routed name (routed names cannot be DDNS names), not at or below a zone cut and not a CNAME
 /// owner (whose A/AAAA could never be answered).
+///
+/// Every record of every update is checked, so the common case is decided once per snapshot:
+/// when the DDNS zone is served, holds no zone cut, CNAME or DNAME (wildcards included), and no
+/// routed name and no other served zone lies below it, every `host.silo.<zone>` name passes
+/// (`PlainZone`), without the lookups `fullRefusal` makes.
 public struct ServingDDNSNamePolicy: DDNSNamePolicy {
     let store: SnapshotStore
+    private let plainZone = PlainZone()
 
     public init(store: SnapshotStore) {
         self.store = store
@@ -41,6 +48,16 @@ public struct ServingDDNSNamePolicy: DDNSNamePolicy {
     public func refusal(for name: DomainName) -> String? {
         guard let table = store.ddns else { return "the DDNS service is not configured" }
         let snapshot = store.snapshot
+        let zone = table.settings.zone
+        if name.labelCount == zone.labelCount + 2, name.isSubdomain(of: zone),
+           plainZone.holds(for: snapshot, zone: zone) {
+            return nil
+        }
+        return Self.fullRefusal(for: name, snapshot: snapshot, table: table)
+    }
+
+    /// The check itself, name by name.
+    static func fullRefusal(for name: DomainName, snapshot: EngineSnapshot, table: DDNSTable) -> String? {
         let lower = name.lowercased()
         if snapshot.routes[lower] != nil {
             return "\(name) is a routed name (routing.names); routed names cannot be DDNS names"
@@ -65,6 +82,38 @@ public struct ServingDDNSNamePolicy: DDNSNamePolicy {
             return "\(name) owns a CNAME in zone \(zone.origin)"
         default:
             return nil
+        }
+    }
+
+    /// Whether the DDNS zone of a snapshot is plain (see the type's comment), remembered for the
+    /// last snapshot (by its generation) and zone asked about.
+    final class PlainZone: Sendable {
+        private struct Known {
+            var generation: UInt64
+            var zone: DomainName
+            var plain: Bool
+        }
+
+        private let known = Mutex<Known?>(nil)
+
+        func holds(for snapshot: EngineSnapshot, zone: DomainName) -> Bool {
+            if let known = known.withLock({ $0 }), known.generation == snapshot.generation, known.zone == zone {
+                return known.plain
+            }
+            let plain = Self.isPlain(zone, in: snapshot)
+            known.withLock { $0 = Known(generation: snapshot.generation, zone: zone, plain: plain) }
+            return plain
+        }
+
+        static func isPlain(_ origin: DomainName, in snapshot: EngineSnapshot) -> Bool {
+            guard let zone = snapshot.zones.zone(for: origin), zone.origin == origin else { return false }
+            if snapshot.zones.zones.contains(where: { $0.origin != origin && $0.origin.isSubdomain(of: origin) }) {
+                return false
+            }
+            if snapshot.routes.keys.contains(where: { $0.isSubdomain(of: origin) }) { return false }
+            return !zone.allRecords().contains { record in
+                record.type == .cname || record.type == .dname || (record.type == .ns && record.name != origin)
+            }
         }
     }
 }

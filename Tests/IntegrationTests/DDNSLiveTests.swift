@@ -1,7 +1,7 @@
 import DDNS
 import DNSWire
 import Foundation
-import ProximaApp
+@testable import ProximaApp
 import XCTest
 
 /// Dynamic DNS records served by the real server (issue #9): changes applied through the
@@ -157,6 +157,93 @@ final class DDNSLiveTests: XCTestCase {
         publisher.apply([.delete(id: "silo1")], version: 302)
         XCTAssertEqual(try live.udp("dbserver.silo1.dyn.example.test.", .a).rcode, .nxDomain)
         XCTAssertEqual(addresses(try live.udp("www.example.test.", .a)), ["192.0.2.80"])
+    }
+
+    /// The name policy's per-snapshot shortcut (a plain DDNS zone accepts every
+    /// `host.silo.<zone>` without lookups) never accepts what the full check refuses: the DDNS
+    /// zone from a file, plain, then with a zone cut, a CNAME, a wildcard CNAME and a zone of its
+    /// own below it, then plain again (each a reload).
+    func testNamePolicyShortcutAgreesWithTheFullCheck() async throws {
+        func config(subZone: Bool) -> String {
+            """
+            listen:
+              - 127.0.0.1:0
+            udp_threads: 1
+            log_level: warning
+            zones:
+              - origin: example.test.
+                file: example.zone
+              - origin: dyn.example.test.
+                file: dyn.zone
+            \(subZone ? "  - origin: s2.dyn.example.test.\n    file: s2.zone" : "")
+            ddns:
+              zone: dyn.example.test.
+              allow_names_in: [example.test.]
+              listen: 127.0.0.1:0
+              store: sqlite:ddns.sqlite3
+              admin_token: test-admin-token
+            """
+        }
+        let plain = """
+            $ORIGIN dyn.example.test.
+            $TTL 300
+            @     SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 120
+                  NS  ns1.example.test.
+            """
+        let busy = plain + """
+
+            cut.s1  NS    ns.elsewhere.test.
+            alias.s1 CNAME www.example.test.
+            *.s3    CNAME www.example.test.
+            """
+        let sub = """
+            $ORIGIN s2.dyn.example.test.
+            $TTL 300
+            @     SOA ns1.example.test. hostmaster.example.test. 1 7200 3600 1209600 120
+                  NS  ns1.example.test.
+            """
+        let live = try await LiveServer.start(config: config(subZone: false), files: ["example.zone": Self.zone, "dyn.zone": plain, "s2.zone": sub])
+        defer { Task { await live.stop() } }
+        let store = live.server.snapshotStore
+        let policy = ServingDDNSNamePolicy(store: store)
+        let names = try ["h.s1", "cut.s1", "x.cut.s1", "alias.s1", "h.s3", "h.s2", "s1", "H.S1"].map {
+            try DomainName(parsing: $0 + ".dyn.example.test.")
+        } + [try DomainName(parsing: "www.example.test.")]
+        func agree(_ stage: String) throws -> [String?] {
+            let table = try XCTUnwrap(store.ddns)
+            let refusals = names.map { policy.refusal(for: $0) }
+            for (name, refusal) in zip(names, refusals) {
+                XCTAssertEqual(refusal, ServingDDNSNamePolicy.fullRefusal(for: name, snapshot: store.snapshot, table: table),
+                               "\(stage): \(name)")
+            }
+            return refusals
+        }
+        let zone = try DomainName(parsing: "dyn.example.test.")
+        XCTAssertTrue(ServingDDNSNamePolicy.PlainZone.isPlain(zone, in: store.snapshot))
+        var refusals = try agree("plain")
+        XCTAssertEqual(refusals.map { $0 == nil }, [true, true, false, true, true, true, false, true, true])
+
+        try live.write("dyn.zone", busy)
+        XCTAssertTrue(live.server.reload(reason: "test"))
+        XCTAssertFalse(ServingDDNSNamePolicy.PlainZone.isPlain(zone, in: store.snapshot))
+        refusals = try agree("cut, CNAME, wildcard")
+        XCTAssertEqual(refusals.map { $0 == nil }, [true, false, false, false, false, true, false, true, true])
+        XCTAssertTrue(refusals[1]?.contains("zone cut") == true, "\(refusals)")
+        XCTAssertTrue(refusals[3]?.contains("CNAME") == true, "\(refusals)")
+
+        try live.write("dyn.zone", plain)
+        try live.write("s2.zone", sub)
+        try live.write("proxima.yaml", config(subZone: true))
+        XCTAssertTrue(live.server.reload(reason: "test"))
+        XCTAssertFalse(ServingDDNSNamePolicy.PlainZone.isPlain(zone, in: store.snapshot))
+        refusals = try agree("a zone below")
+        XCTAssertTrue(refusals[5]?.contains("s2.dyn.example.test.") == true, "\(refusals)")
+
+        try live.write("proxima.yaml", config(subZone: false))
+        XCTAssertTrue(live.server.reload(reason: "test"))
+        XCTAssertTrue(ServingDDNSNamePolicy.PlainZone.isPlain(zone, in: store.snapshot))
+        refusals = try agree("plain again")
+        XCTAssertEqual(refusals.map { $0 == nil }, [true, true, false, true, true, true, false, true, true])
     }
 
     /// `proxima explain` and `proxima route` tell the truth about DDNS names: live (through the
