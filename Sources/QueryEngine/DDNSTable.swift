@@ -36,7 +36,7 @@ public final class DDNSTable: Sendable {
     /// hostnames by lowercased label, and its absolute names.
     struct SiloNode: Sendable {
         var silo: Silo
-        var hosts: [[UInt8]: Addresses]
+        var hosts: [LabelKey: Addresses]
         var absolute: [DomainName: Addresses]
     }
 
@@ -62,7 +62,7 @@ public final class DDNSTable: Sendable {
     /// path are valid while it is unchanged: its SOA serial follows every change).
     public let stamp: UInt64
     /// Silos by lowercased id.
-    let silos: [[[UInt8]: SiloNode]]
+    let silos: [[LabelKey: SiloNode]]
     /// Absolute names (lowercased) and their ancestors up to their zone.
     let absolute: [[DomainName: AbsoluteNode]]
     /// Silos holding at least one record.
@@ -75,7 +75,7 @@ public final class DDNSTable: Sendable {
                   absolute: Array(repeating: [:], count: Self.shardCount), siloCount: 0)
     }
 
-    init(settings: DDNSTableSettings, version: UInt64, absoluteStamp: UInt64, stamp: UInt64, silos: [[[UInt8]: SiloNode]],
+    init(settings: DDNSTableSettings, version: UInt64, absoluteStamp: UInt64, stamp: UInt64, silos: [[LabelKey: SiloNode]],
          absolute: [[DomainName: AbsoluteNode]], siloCount: Int) {
         self.settings = settings
         self.version = version
@@ -121,13 +121,32 @@ public final class DDNSTable: Sendable {
                          silos: b.silos, absolute: b.absolute, siloCount: b.siloCount)
     }
 
-    static func key(_ label: String) -> [UInt8] { Array(label.utf8).map(asciiLower) }
+    static func key(_ label: String) -> LabelKey { LabelKey(label.utf8.map(asciiLower)) }
 
-    static func shard<K: Hashable>(_ key: K) -> Int { key.hashValue & (shardCount - 1) }
+    static func shard(_ name: DomainName) -> Int { name.hashValue & (shardCount - 1) }
+
+    /// A lowercased label or silo id as a key: hashed as one block of bytes (an array of bytes
+    /// hashes element by element, a call each), and sharded by FNV-1a of its bytes rather than
+    /// a second full hash.
+    struct LabelKey: Hashable, Sendable {
+        let bytes: [UInt8]
+
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        func hash(into hasher: inout Hasher) {
+            bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+
+        var shard: Int {
+            var h: UInt32 = 2_166_136_261
+            for byte in bytes { h = (h ^ UInt32(byte)) &* 16_777_619 }
+            return Int(h) & (DDNSTable.shardCount - 1)
+        }
+    }
 
     /// Mutable copies of the shard arrays; only the shards touched are copied (copy-on-write).
     struct Builder {
-        var silos: [[[UInt8]: SiloNode]]
+        var silos: [[LabelKey: SiloNode]]
         var absolute: [[DomainName: AbsoluteNode]]
         var siloCount: Int
         var absoluteChanged = false
@@ -161,12 +180,12 @@ public final class DDNSTable: Sendable {
                     ancestor = a.parent
                 }
             }
-            silos[DDNSTable.shard(k)][k] = node
+            silos[k.shard][k] = node
             siloCount += 1
         }
 
-        mutating func remove(id k: [UInt8]) {
-            let s = DDNSTable.shard(k)
+        mutating func remove(id k: LabelKey) {
+            let s = k.shard
             guard let old = silos[s].removeValue(forKey: k) else { return }
             siloCount -= 1
             for name in old.absolute.keys {
@@ -197,11 +216,12 @@ public final class DDNSTable: Sendable {
             let relative = name.labelCount - origin.labelCount
             guard relative == 1 || relative == 2 else { return .none }
             let labels = name.labels
-            let siloKey = labels[relative - 1].map(asciiLower)
-            guard let node = silos[Self.shard(siloKey)][siloKey] else { return .none }
+            let siloKey = LabelKey(labels[relative - 1].map(asciiLower))
+            guard let node = silos[siloKey.shard][siloKey] else { return .none }
             if relative == 1 { return .emptyNonTerminal }
-            guard let a = node.hosts[labels[0].map(asciiLower)] else { return .none }
-            let hostname = node.silo.records.first { Self.key($0.hostname) == labels[0].map(asciiLower) }?.hostname
+            let hostKey = LabelKey(labels[0].map(asciiLower))
+            guard let a = node.hosts[hostKey] else { return .none }
+            let hostname = node.silo.records.first { Self.key($0.hostname) == hostKey }?.hostname
             return .records(a, silo: node.silo.id, hostname: hostname ?? String(decoding: labels[0], as: UTF8.self))
         }
         guard let n = absolute[Self.shard(name)][name] else { return .none }
