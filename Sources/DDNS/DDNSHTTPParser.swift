@@ -204,9 +204,9 @@ struct DDNSHTTPParser {
                     case .tooLarge:
                         throw DDNSHTTPFailure(status: 431, message: "trailer fields over \(Self.maxHeadBytes) bytes")
                     case .end(let length):
-                        try Self.eachLine(UnsafeRawBufferPointer(rebasing: rest[..<length])) { line throws(DDNSHTTPFailure) in
-                            if !line.isEmpty { _ = try Self.fieldLine(line) }
-                        }
+                        let section = UnsafeRawBufferPointer(rebasing: rest[..<length])
+                        var position = 0
+                        while try Self.nextField(section, at: &position) != nil {}
                         state = .head(scanned: 0)
                         return (.end, offset + length)
                     }
@@ -221,7 +221,11 @@ struct DDNSHTTPParser {
     // MARK: - The head
 
     private mutating func parseHead(_ head: UnsafeRawBufferPointer) throws(DDNSHTTPFailure) -> DDNSHTTPRequestHead {
-        var requestLine: UnsafeRawBufferPointer?
+        // The request line (every line of the section ends in LF, the last one empty).
+        var lineEnd = 0
+        while head[lineEnd] != 0x0A { lineEnd += 1 }
+        let requestLine = UnsafeRawBufferPointer(rebasing: head[..<(lineEnd > 0 && head[lineEnd - 1] == 0x0D ? lineEnd - 1 : lineEnd)])
+        let (method, target, minor) = try Self.requestLine(requestLine)
         var fields = DDNSRequestFields()
         var hosts = 0
         var contentLength: Int?
@@ -229,13 +233,10 @@ struct DDNSHTTPParser {
         var sawTransferEncoding = false
         var close = false
         var keepAliveToken = false
-        try Self.eachLine(head) { line throws(DDNSHTTPFailure) in
-            guard requestLine != nil else {
-                requestLine = line
-                return
-            }
-            guard !line.isEmpty else { return }
-            let (name, value) = try Self.fieldLine(line)
+        var position = lineEnd + 1
+        while let (nameRange, valueRange) = try Self.nextField(head, at: &position) {
+            let name = UnsafeRawBufferPointer(rebasing: head[nameRange])
+            let value = UnsafeRawBufferPointer(rebasing: head[valueRange])
             switch name.count {
             case 4 where DDNSRequestFields.named(name, "host"):
                 hosts += 1
@@ -258,10 +259,6 @@ struct DDNSHTTPParser {
                 fields.take(name: name, value: value)
             }
         }
-        guard let requestLine else {
-            throw DDNSHTTPFailure(status: 400, message: "no request line")
-        }
-        let (method, target, minor) = try Self.requestLine(requestLine)
         guard hosts <= 1 else {
             throw DDNSHTTPFailure(status: 400, message: "more than one Host field")
         }
@@ -291,6 +288,7 @@ struct DDNSHTTPParser {
     }
 
     private static func requestLine(_ line: UnsafeRawBufferPointer) throws(DDNSHTTPFailure) -> (String, String, Int) {
+        if line.contains(0x0D) { throw bareCR }
         let malformed = DDNSHTTPFailure(status: 400, message: "request line is not METHOD SP target SP HTTP-version")
         guard let first = line.firstIndex(of: 0x20) else { throw malformed }
         guard let second = line[(first + 1)...].firstIndex(of: 0x20) else { throw malformed }
@@ -315,29 +313,59 @@ struct DDNSHTTPParser {
         return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self), Int(version[7] - 0x30))
     }
 
-    /// A field line's name and value (value without the blanks around it).
-    private static func fieldLine(_ line: UnsafeRawBufferPointer) throws(DDNSHTTPFailure)
-        -> (UnsafeRawBufferPointer, UnsafeRawBufferPointer) {
-        if line[0] == 0x20 || line[0] == 0x09 {
-            throw DDNSHTTPFailure(status: 400, message: "a field line starts with a blank (obsolete line folding)")
+    /// The field line at `position` in `section` (a whole section: every line ends in LF, the
+    /// last one empty): its name's and value's ranges (the value without blanks around it), and
+    /// `position` moved past it; nil at the empty line. One pass over the line's bytes.
+    private static func nextField(_ section: UnsafeRawBufferPointer, at position: inout Int) throws(DDNSHTTPFailure)
+        -> (name: Range<Int>, value: Range<Int>)? {
+        let start = position
+        if section[start] == 0x0A {
+            position = start + 1
+            return nil
         }
-        guard let colon = line.firstIndex(of: 0x3A) else {
-            throw DDNSHTTPFailure(status: 400, message: "a field line has no colon")
+        if section[start] == 0x0D, section[start + 1] == 0x0A {
+            position = start + 2
+            return nil
         }
-        let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
-        guard !name.isEmpty, name.allSatisfy(isTokenByte) else {
-            throw DDNSHTTPFailure(status: 400, message: "a field name is not a token (or has blanks before its colon)")
+        var index = start
+        while isTokenByte(section[index]) { index += 1 }
+        guard index > start, section[index] == 0x3A else { throw fieldLineFailure(section, start) }
+        let name = start..<index
+        index += 1
+        while section[index] == 0x20 || section[index] == 0x09 { index += 1 }
+        let valueStart = index
+        var valueEnd = index
+        while true {
+            let byte = section[index]
+            if byte == 0x0A { break }
+            if byte == 0x0D {
+                guard section[index + 1] == 0x0A else { throw bareCR }
+                break
+            }
+            // field-vchar (visible ASCII and obs-text) and blanks inside; no other control byte.
+            guard byte >= 0x20 && byte != 0x7F || byte == 0x09 else {
+                throw DDNSHTTPFailure(status: 400, message: "field \(String(decoding: UnsafeRawBufferPointer(rebasing: section[name]), as: UTF8.self)) holds a control character")
+            }
+            index += 1
+            if byte != 0x20 && byte != 0x09 { valueEnd = index }
         }
-        var start = colon + 1
-        var end = line.count
-        while start < end, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
-        while end > start, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
-        let value = UnsafeRawBufferPointer(rebasing: line[start..<end])
-        // field-vchar (visible ASCII and obs-text) and blanks inside; no other control byte.
-        guard value.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 }) else {
-            throw DDNSHTTPFailure(status: 400, message: "field \(String(decoding: name, as: UTF8.self)) holds a control character")
+        position = section[index] == 0x0D ? index + 2 : index + 1
+        return (name, valueStart..<valueEnd)
+    }
+
+    /// Why the field line at `start` is malformed (its name is not a token followed by a colon).
+    private static func fieldLineFailure(_ section: UnsafeRawBufferPointer, _ start: Int) -> DDNSHTTPFailure {
+        if section[start] == 0x20 || section[start] == 0x09 {
+            return DDNSHTTPFailure(status: 400, message: "a field line starts with a blank (obsolete line folding)")
         }
-        return (name, value)
+        var end = start
+        while section[end] != 0x0A { end += 1 }
+        let line = section[start..<(end > start && section[end - 1] == 0x0D ? end - 1 : end)]
+        if line.contains(0x0D) { return bareCR }
+        guard line.contains(0x3A) else {
+            return DDNSHTTPFailure(status: 400, message: "a field line has no colon")
+        }
+        return DDNSHTTPFailure(status: 400, message: "a field name is not a token (or has blanks before its colon)")
     }
 
     private static func contentLength(_ value: UnsafeRawBufferPointer) throws(DDNSHTTPFailure) -> Int {
@@ -411,21 +439,6 @@ struct DDNSHTTPParser {
         return nil
     }
 
-    /// Calls `body` with each line of `section` (a whole section, every line LF-terminated),
-    /// without its CRLF or LF; a CR anywhere else is refused.
-    private static func eachLine(_ section: UnsafeRawBufferPointer,
-                                 _ body: (UnsafeRawBufferPointer) throws(DDNSHTTPFailure) -> Void) throws(DDNSHTTPFailure) {
-        var lineStart = 0
-        for index in section.indices where section[index] == 0x0A {
-            var end = index
-            if end > lineStart, section[end - 1] == 0x0D { end -= 1 }
-            let line = UnsafeRawBufferPointer(rebasing: section[lineStart..<end])
-            if line.contains(0x0D) { throw bareCR }
-            try body(line)
-            lineStart = index + 1
-        }
-    }
-
     /// The elements of a comma-separated list (RFC 9110 §5.6.1), blanks around each removed,
     /// empty elements skipped: ranges of `value`.
     static func listElements(_ value: UnsafeRawBufferPointer) -> [Range<Int>] {
@@ -442,16 +455,13 @@ struct DDNSHTTPParser {
         return elements
     }
 
-    /// tchar (RFC 9110 §5.6.2).
+    /// tchar (RFC 9110 §5.6.2): digits, letters and ``!#$%&'*+-.^_`|~``, as bit masks of the
+    /// bytes below 64 and from 64 to 127.
+    @inline(__always)
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
-             UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
-             UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default: return false
-        }
+        if byte < 64 { return (0x03FF_6CFA_0000_0000 as UInt64) >> byte & 1 == 1 }
+        if byte < 128 { return (0x57FF_FFFF_C7FF_FFFE as UInt64) >> (byte - 64) & 1 == 1 }
+        return false
     }
 
     private static func hexValue(_ byte: UInt8) -> Int? {

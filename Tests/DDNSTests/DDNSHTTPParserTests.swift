@@ -231,3 +231,13 @@ final class DDNSResponseBytesTests: XCTestCase {
         }
     }
 }
+
+extension DDNSHTTPParserTests {
+    /// The token bit masks are RFC 9110's tchar, byte for byte.
+    func testTokenBytes() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max {
+            XCTAssertEqual(DDNSHTTPParser.isTokenByte(byte), tchar.contains(byte), "byte \(byte)")
+        }
+    }
+}
