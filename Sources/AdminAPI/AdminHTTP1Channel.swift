@@ -126,7 +126,7 @@ package final class AdminConnection {
 
     /// A parsed request part went by: heads and ends drive the timeouts. False for a head that
     /// does not keep the connection alive (HTTP/1.0 without `keep-alive`, `Connection: close`).
-    package func requestPart(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) -> Bool {
+    func requestPart(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) -> Bool {
         switch part {
         case .head(let head):
             requestHead(context: context)
@@ -139,10 +139,12 @@ package final class AdminConnection {
         }
     }
 
+    /// A request's head was read (the body's deadline starts).
     package func requestHead(context: ChannelHandlerContext) {
         perform(machine.requestHead(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }
 
+    /// A request's body ended.
     package func requestEnd(context: ChannelHandlerContext) {
         perform(machine.requestEnd(now: NIODeadline.now().uptimeNanoseconds), context: context)
     }

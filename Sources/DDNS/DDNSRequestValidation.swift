@@ -237,6 +237,8 @@ public enum DDNSRequestValidation {
             }
             checked.append(record)
         }
+        // One record: nothing to sort or compare.
+        if checked.count == 1 { return checked }
         // Sorted, a duplicate (same hostname and family) is next to its twin; the message names
         // both by their positions in the request.
         let order = checked.indices.sorted { recordOrder(checked[$0], checked[$1]) || (!recordOrder(checked[$1], checked[$0]) && $0 < $1) }

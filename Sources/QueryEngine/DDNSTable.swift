@@ -33,11 +33,18 @@ public final class DDNSTable: Sendable {
     }
 
     /// One silo as the table keeps it: its records as stored, the addresses of its relative
-    /// hostnames by lowercased label, and its absolute names.
-    struct SiloNode: Sendable {
-        var silo: Silo
-        var hosts: [LabelKey: Addresses]
-        var absolute: [DomainName: Addresses]
+    /// hostnames by lowercased label, and its absolute names. A class, so that copying a shard
+    /// (every update copies the one it changes) retains one reference per silo.
+    final class SiloNode: Sendable {
+        let silo: Silo
+        let hosts: [LabelKey: Addresses]
+        let absolute: [DomainName: Addresses]
+
+        init(silo: Silo, hosts: [LabelKey: Addresses], absolute: [DomainName: Addresses]) {
+            self.silo = silo
+            self.hosts = hosts
+            self.absolute = absolute
+        }
     }
 
     /// An absolute name: the addresses each silo gives it, and how many (silo, name) pairs lie
@@ -161,16 +168,18 @@ public final class DDNSTable: Sendable {
             let k = DDNSTable.key(silo.id)
             remove(id: k)
             guard !silo.records.isEmpty else { return }
-            var node = SiloNode(silo: silo, hosts: [:], absolute: [:])
+            var hosts: [LabelKey: Addresses] = [:]
+            var absoluteNames: [DomainName: Addresses] = [:]
             for r in silo.records {
                 if r.hostname.hasSuffix(".") {
                     guard let name = try? DomainName(parsing: r.hostname) else { continue }
-                    node.absolute[name.lowercased(), default: Addresses()].add(r)
+                    absoluteNames[name.lowercased(), default: Addresses()].add(r)
                 } else {
                     guard !r.hostname.isEmpty, !r.hostname.utf8.contains(UInt8(ascii: ".")) else { continue }
-                    node.hosts[DDNSTable.key(r.hostname), default: Addresses()].add(r)
+                    hosts[DDNSTable.key(r.hostname), default: Addresses()].add(r)
                 }
             }
+            let node = SiloNode(silo: silo, hosts: hosts, absolute: absoluteNames)
             for (name, addresses) in node.absolute {
                 absoluteChanged = true
                 absolute[DDNSTable.shard(name)][name, default: AbsoluteNode()].owners[silo.id] = addresses
