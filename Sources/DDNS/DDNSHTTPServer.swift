@@ -3,7 +3,6 @@ import DNSWire
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ProximaConfig
