@@ -115,6 +115,38 @@ final class DDNSConnectionTests: XCTestCase {
         await h.stop()
     }
 
+    /// The listener's own parser over a real socket: a chunked body (extension and trailer
+    /// included) is read whole, and a framing it refuses gets its status and a closed connection.
+    func testChunkedBodiesAreReadAndRefusedFramingsClose() async throws {
+        let h = try await DDNSHarness.start()
+        let socket = try LoopbackSocket(port: h.port)
+        let body = #"{"dnsrecords": [{"hostname": "a", "ip": "192.0.2.1"}]}"#.utf8
+        let first = String(decoding: body.prefix(10), as: UTF8.self)
+        let rest = String(decoding: body.dropFirst(10), as: UTF8.self)
+        socket.write("PUT /silos/s1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(DDNSHarness.admin)\r\n"
+                     + "Transfer-Encoding: chunked\r\n\r\n"
+                     + String(10, radix: 16) + ";note=first\r\n" + first + "\r\n"
+                     + String(rest.utf8.count, radix: 16) + "\r\n" + rest + "\r\n0\r\nX-Trailer: t\r\n\r\n")
+        let created = socket.read(until: { $0.contains("}\n") })
+        XCTAssertFalse(created.closed)
+        XCTAssertTrue(created.text.hasPrefix("HTTP/1.1 201 Created\r\n"), created.text)
+        XCTAssertTrue(created.text.contains("a.s1.dyn.example.test."), created.text)
+        for (request, status) in [
+            ("GET /ping HTTP/2.0\r\nHost: x\r\n\r\n", "505 HTTP Version Not Supported"),
+            ("PUT /silos/s1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501 Not Implemented"),
+            ("GET /ping HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "a", count: 20_000) + "\r\n\r\n", "431 Request Header Fields Too Large"),
+            ("PUT /silos/s1 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "400 Bad Request"),
+        ] {
+            let refused = try LoopbackSocket(port: h.port)
+            refused.write(request)
+            let (text, closed) = refused.read(until: { _ in false })
+            XCTAssertTrue(closed, text)
+            XCTAssertTrue(text.hasPrefix("HTTP/1.1 \(status)\r\n"), text)
+            XCTAssertTrue(text.contains("Connection: close\r\n"), text)
+        }
+        await h.stop()
+    }
+
     func testWrongMethodIs405NamingTheAllowedOnes() async throws {
         let h = try await DDNSHarness.start()
         let socket = try LoopbackSocket(port: h.port)
