@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -29,6 +30,29 @@ int cproxima_recvmmsg_waitforone(int fd, struct cproxima_mmsghdr *msgs, unsigned
 }
 
 int cproxima_msg_trunc(void) { return MSG_TRUNC; }
+
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+
+size_t cproxima_gso_control_size(void) { return CMSG_SPACE(sizeof(uint16_t)); }
+
+size_t cproxima_gso_control_write(void *control, uint16_t segment) {
+    memset(control, 0, CMSG_SPACE(sizeof(uint16_t)));
+    struct cmsghdr *c = (struct cmsghdr *)control;
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &segment, sizeof segment);
+    return CMSG_SPACE(sizeof(uint16_t));
+}
+
+int cproxima_set_udp_no_check(int fd, int on) {
+    return setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &on, sizeof on);
+}
 
 void cproxima_set_thread_name(const char *name) {
     char buf[16];

@@ -80,6 +80,23 @@ public final class DNSServerGroup: Service, Sendable {
         }
     }
 
+    /// Replies the UDP threads sent inside segmented sends (UDP GSO groups of two or more).
+    public var udpSegmentedDatagrams: Int {
+        state.withLock { state in
+            guard case .running(let udp, _, _) = state else { return 0 }
+            return udp.reduce(0) { $0 + $1.segmentedDatagrams }
+        }
+    }
+
+    /// Whether the kernel refused a segmented send on any UDP thread (which then sends replies one
+    /// by one).
+    public var udpSegmentationRefused: Bool {
+        state.withLock { state in
+            guard case .running(let udp, _, _) = state else { return false }
+            return udp.contains { $0.gsoRefusal != nil }
+        }
+    }
+
     /// Binds UDP then TCP for every endpoint and starts serving; returns the bound endpoints.
     /// On any failure, whatever was already started is stopped and the error is rethrown.
     @discardableResult

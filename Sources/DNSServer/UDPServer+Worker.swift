@@ -25,6 +25,11 @@ final class UDPWorkerThread: @unchecked Sendable {
     let handler: any QueryHandler
     let configuration: UDPServer.Configuration
     let stopRequested = Atomic<Bool>(false)
+    /// The errno of the first segmented send the kernel refused (0: none); from then on this thread
+    /// sends every reply on its own.
+    let gsoRefusal = Atomic<Int32>(0)
+    /// Datagrams this thread sent as members of a segmented send (a group of two or more).
+    let segmentedDatagrams = Atomic<Int>(0)
     let ready = DispatchSemaphore(value: 0)
     /// An eventfd the io_uring loop polls, so `wake()` ends its wait at once; -1 when none could
     /// be made (the wait's timeout then bounds the stop). Lives as long as this object, so a
@@ -133,7 +138,9 @@ final class UDPWorkerThread: @unchecked Sendable {
         clients.initialize(repeating: nil, count: batch)
         let queryBytes = UnsafeMutableRawPointer.allocate(byteCount: batch * querySize, alignment: 64)
         let responseBytes = UnsafeMutableRawPointer.allocate(byteCount: batch * responseSize, alignment: 64)
+        var segmenter: ReplySegmenter? = configuration.gso ? ReplySegmenter(capacity: batch) : nil
         defer {
+            segmenter?.deallocate()
             recvHeaders.deallocate(); sendHeaders.deallocate()
             recvVectors.deallocate(); sendVectors.deallocate()
             names.deallocate(); queryBytes.deallocate(); responseBytes.deallocate()
@@ -207,8 +214,55 @@ final class UDPWorkerThread: @unchecked Sendable {
                     continue
                 }
             }
+            if let s = segmenter, replies > 1 {
+                let groups = s.group(replies: sendHeaders, count: replies)
+                if groups < replies {
+                    if !sendSegmented(fd: fd, segmenter: s, replies: sendHeaders, groups: groups) {
+                        segmenter = nil
+                        s.deallocate()
+                    }
+                    continue
+                }
+            }
             sendBatch(fd: fd, headers: sendHeaders, count: replies)
         }
+    }
+
+    /// Sends a batch grouped by `segmenter`. When the kernel refuses a segmented send as such
+    /// (EINVAL, EIO, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP: no UDP_SEGMENT, no checksum offload on the
+    /// route, a segment above its MTU), that group and every later one go datagram by datagram,
+    /// the errno is kept in `gsoRefusal`, and it returns false: the caller stops grouping. Other
+    /// errors are handled as `sendBatch` does (for a segmented group: its datagrams one by one).
+    private func sendSegmented(fd: Int32, segmenter s: ReplySegmenter,
+                               replies: UnsafeMutablePointer<cproxima_mmsghdr>, groups: Int) -> Bool {
+        var offset = 0
+        var interrupted = 0
+        while offset < groups {
+            let sent = cproxima_sendmmsg(fd, s.headers + offset, UInt32(groups - offset), Int32(MSG_NOSIGNAL))
+            if sent > 0 {
+                var segmented = 0
+                for g in offset..<(offset + Int(sent)) where s.counts[g] > 1 { segmented += s.counts[g] }
+                if segmented > 0 { segmentedDatagrams.add(segmented, ordering: .relaxed) }
+                offset += Int(sent)
+                continue
+            }
+            let e = errno
+            if e == EINTR, interrupted < 8 { interrupted += 1; continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return true }
+            guard s.headers[offset].msg_hdr.msg_iovlen > 1 else {
+                offset += 1
+                continue
+            }
+            let refused = e == EINVAL || e == EIO || e == EMSGSIZE || e == ENOPROTOOPT || e == EOPNOTSUPP
+            let n = s.singles(of: replies, groups: refused ? groups : offset + 1, from: offset)
+            sendBatch(fd: fd, headers: s.singles, count: n)
+            if refused {
+                _ = gsoRefusal.compareExchange(expected: 0, desired: e, ordering: .relaxed)
+                return false
+            }
+            offset += 1
+        }
+        return true
     }
 
     /// Sends `count` prepared datagrams, resuming after partial sends. A datagram the kernel

@@ -46,6 +46,17 @@ public final class UDPServer: Sendable {
         public var stopPollInterval: Duration
         /// io_uring, `recvmmsg`/`sendmmsg`, or the first that works.
         public var io: IOMode
+        /// Coalesce the replies of one batch that go to the same client address and have the same
+        /// length into one UDP generic segmentation offload send (`UDP_SEGMENT`, Linux 4.18+): the
+        /// kernel walks its send path once for the group and cuts it into datagrams at the end.
+        /// Pays when one client address sends many queries at once (a DNS proxy or load balancer
+        /// in front, a forwarder with a few sockets); costs a few comparisons per reply otherwise.
+        /// A send the kernel refuses (no checksum offload on the route, an MTU below the segment)
+        /// is resent datagram by datagram and turns it off for that thread. `recvmmsg` path only.
+        public var gso: Bool
+        /// Test hook: SO_NO_CHECK on the sockets, which makes the kernel refuse segmented sends
+        /// (a real refusal, to exercise the fallback).
+        package var refuseSegmentation: Bool = false
         /// io_uring receive buffers per thread (each `queryBufferSize` bytes plus a reply area of
         /// `responseBufferSize` bytes, touched only as far as replies reach): the bound on datagrams
         /// a thread holds. The kernel wants a power of two up to 32768; anything else makes the
@@ -57,8 +68,10 @@ public final class UDPServer: Sendable {
         /// query on the benchmark, docs/benchmarks.md) with 256 buffers should io_uring be chosen.
         public init(threads: Int = 0, batchSize: Int = 64, queryBufferSize: Int = 4096,
                     responseBufferSize: Int = 65535, socketBufferBytes: Int = 8 << 20,
-                    stopPollInterval: Duration = .milliseconds(200), io: IOMode = .mmsg, uringBuffers: Int = 256) {
+                    stopPollInterval: Duration = .milliseconds(200), io: IOMode = .mmsg, uringBuffers: Int = 256,
+                    gso: Bool = true) {
             self.io = io
+            self.gso = gso
             self.uringBuffers = uringBuffers
             self.threads = threads
             self.batchSize = batchSize
@@ -111,6 +124,23 @@ public final class UDPServer: Sendable {
         state.withLock { state in
             if case .running(_, _, _, let reason) = state { return reason }
             return nil
+        }
+    }
+
+    /// The errno of the first segmented (GSO) send the kernel refused on any thread, after which
+    /// that thread sends every reply on its own; nil while none was refused.
+    public var gsoRefusal: Int32? {
+        state.withLock { state in
+            guard case .running(_, let threads, _, _) = state else { return nil }
+            return threads.lazy.map { $0.gsoRefusal.load(ordering: .relaxed) }.first { $0 != 0 }
+        }
+    }
+
+    /// Datagrams sent as members of segmented sends (UDP GSO groups of two or more) since start.
+    public var segmentedDatagrams: Int {
+        state.withLock { state in
+            guard case .running(_, let threads, _, _) = state else { return 0 }
+            return threads.reduce(0) { $0 + $1.segmentedDatagrams.load(ordering: .relaxed) }
         }
     }
 
@@ -223,6 +253,9 @@ final class UDPSocket: Sendable {
         guard setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0,
               setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0
         else { throw fail(.socketOption, "SO_RCVTIMEO") }
+        if configuration.refuseSegmentation {
+            guard cproxima_set_udp_no_check(fd, 1) == 0 else { throw fail(.socketOption, "SO_NO_CHECK") }
+        }
 
         var storage = sockaddr_storage()
         let length = endpoint.address.encode(port: endpoint.port, into: &storage)

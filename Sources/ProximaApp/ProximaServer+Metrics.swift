@@ -27,6 +27,8 @@ extension ProximaServer {
         if let counters = querySteps.counters {
             feedQueryCounters(&p, counters, snapshot: cur.snapshot)
         }
+        p.counter("proxima_udp_segmented_datagrams_total", dns.udpSegmentedDatagrams)
+        p.gauge("proxima_udp_gso_refused", dns.udpSegmentationRefused ? 1 : 0)
         if let log = querySteps.log {
             p.counter("proxima_query_log_lines_total", log.written)
             p.counter("proxima_query_log_dropped_total", log.dropped)

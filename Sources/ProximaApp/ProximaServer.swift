@@ -157,7 +157,8 @@ public final class ProximaServer: Sendable {
         self.answerFlow = answerFlow
         dns = DNSServerGroup(
             configuration: .init(endpoints: config.listen.map { ServerEndpoint(address: $0.address, port: UInt16($0.port)) },
-                                 udp: UDPServer.Configuration(threads: limits.udpThreads, io: config.udp.io.serverMode),
+                                 udp: UDPServer.Configuration(threads: limits.udpThreads, batchSize: config.udp.batch,
+                                                              io: config.udp.io.serverMode, gso: config.udp.gso),
                                  tcp: TCPServer.Configuration(idleTimeout: config.tcp.idleTimeout,
                                                               maxConnections: limits.descriptors.tcpPerListener,
                                                               queryTimeout: config.tcp.queryTimeout,

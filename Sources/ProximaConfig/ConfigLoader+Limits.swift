@@ -22,10 +22,10 @@ extension DecodeContext {
         return FastPathSettings(memory: map.byteSize("memory", in: 0...(64 << 30)) ?? d.memory)
     }
 
-    /// `udp: {io: auto|uring|mmsg}`.
+    /// `udp: {io: auto|uring|mmsg, batch: 1...256, gso: true|false}`.
     func decodeUDP(_ v: YAMLValue) -> UDPSettings {
         var settings = UDPSettings()
-        guard let map = MappingReader(v, allowed: ["io"], sink: sink) else { return settings }
+        guard let map = MappingReader(v, allowed: ["io", "batch", "gso"], sink: sink) else { return settings }
         defer { map.finish() }
         if let node = map.optional("io"), let text = ValueDecoder.string(node, sink: sink) {
             if let io = UDPIO(rawValue: text) {
@@ -35,6 +35,8 @@ extension DecodeContext {
                          "unknown UDP IO '\(text)'; expected one of: \(UDPIO.allCases.map(\.rawValue).joined(separator: ", "))")
             }
         }
+        settings.batch = map.int("batch", in: UDPSettings.batchRange) ?? settings.batch
+        settings.gso = map.bool("gso") ?? settings.gso
         return settings
     }
 }

@@ -167,12 +167,24 @@ public enum UDPIO: String, Sendable, Hashable, CaseIterable {
 public struct UDPSettings: Sendable, Hashable {
     /// The default of `io` (docs/benchmarks.md has the measurements that chose it).
     public static let defaultIO = UDPIO.mmsg
+    /// The default of `batch`.
+    public static let defaultBatch = 64
+    /// The range `batch` accepts.
+    public static let batchRange = 1...256
     /// Which IO the UDP threads use. Default `defaultIO`.
     public var io: UDPIO
+    /// Datagrams a UDP thread takes per receive call and answers before it sends their replies
+    /// together. Default `defaultBatch`.
+    public var batch: Int
+    /// Whether a batch's replies to one client address go out as one segmented send (UDP GSO).
+    /// Default true.
+    public var gso: Bool
 
     /// Creates UDP settings; the defaults are the schema's.
-    public init(io: UDPIO = UDPSettings.defaultIO) {
+    public init(io: UDPIO = UDPSettings.defaultIO, batch: Int = UDPSettings.defaultBatch, gso: Bool = true) {
         self.io = io
+        self.batch = batch
+        self.gso = gso
     }
 }
 

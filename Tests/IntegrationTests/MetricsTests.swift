@@ -189,6 +189,9 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(type, "text/plain; version=0.0.4; charset=utf-8")
         let s = try Self.parse(text)
         checkGrouping(text)
+        // One query at a time, each answered before the next: nothing to send segmented.
+        XCTAssertEqual(value(s, "proxima_udp_segmented_datagrams_total"), 0)
+        XCTAssertEqual(value(s, "proxima_udp_gso_refused"), 0)
 
         // Every series of the query counters, exactly (no other combination has a sample).
         let queries = s.filter { $0.name == "proxima_queries_total" }
@@ -262,6 +265,28 @@ final class MetricsTests: XCTestCase {
 
     /// Two servers in one process keep their own registries (nothing goes through the
     /// process-global `MetricsSystem`): queries to one never show in the other's `/metrics`.
+    /// Bursts of identical queries from one socket: the replies leave in segmented sends (UDP
+    /// GSO), every one arrives as its own datagram, and `/metrics` counts them.
+    func testSegmentedRepliesAreCounted() async throws {
+        try await start()
+        let query = DNSTestClient.query("ns1.geo.test.", .a)
+        var segmented = 0.0
+        var bursts = 0
+        var samples: [Sample] = []
+        while segmented == 0 && bursts < 50 {
+            bursts += 1
+            let replies = try DNSTestClient.udpBurst(Array(repeating: query, count: 32), to: live.v4, port: live.port, quiet: 0.2)
+            XCTAssertEqual(replies.count, 32, "burst \(bursts)")
+            for r in replies { XCTAssertEqual(Array(r.dropFirst(2)), Array(replies[0].dropFirst(2))) }
+            samples = try Self.parse(try await get("/metrics").1)
+            segmented = value(samples, "proxima_udp_segmented_datagrams_total") ?? -1
+        }
+        XCTAssertGreaterThan(segmented, 0, "no segmented reply after \(bursts) bursts of 32")
+        let answered = try XCTUnwrap(value(samples, "proxima_queries_total", ["transport": "udp", "qtype": "A", "rcode": "NOERROR"]))
+        XCTAssertLessThanOrEqual(segmented, answered)
+        XCTAssertEqual(value(samples, "proxima_udp_gso_refused"), 0)
+    }
+
     func testTwoServersInOneProcessCountApart() async throws {
         try await start()
         let files = ["geo.zone": Self.zone, "geo_data.json": Self.geoData]

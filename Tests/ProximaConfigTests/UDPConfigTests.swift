@@ -1,12 +1,28 @@
 import XCTest
 @testable import ProximaConfig
 
-/// `udp: {io: auto|uring|mmsg}` (issue #12): how the UDP fast path moves datagrams.
+/// `udp: {io: auto|uring|mmsg, batch: N}` (issue #12): how the UDP fast path moves datagrams.
 final class UDPConfigTests: XCTestCase {
     func testDefaultIsTheDocumentedOne() throws {
         let c = try XCTUnwrap(ConfigTestSupport.load(ConfigTestSupport.zoneOnly))
         XCTAssertEqual(c.udp, UDPSettings())
         XCTAssertEqual(c.udp.io, UDPSettings.defaultIO)
+        XCTAssertEqual(c.udp.batch, UDPSettings.defaultBatch)
+        XCTAssertTrue(c.udp.gso)
+    }
+
+    func testGSOCanBeTurnedOff() throws {
+        let c = try XCTUnwrap(ConfigTestSupport.load(ConfigTestSupport.zoneOnly + "\nudp: {gso: false}\n"))
+        XCTAssertFalse(c.udp.gso)
+        XCTAssertEqual(c.udp.io, UDPSettings.defaultIO)
+    }
+
+    func testBatchIsReadAtBothEndsOfItsRange() throws {
+        for batch in [1, 16, 256] {
+            let c = try XCTUnwrap(ConfigTestSupport.load(ConfigTestSupport.zoneOnly + "\nudp: {io: mmsg, batch: \(batch)}\n"))
+            XCTAssertEqual(c.udp.batch, batch)
+            XCTAssertEqual(c.udp.io, .mmsg)
+        }
     }
 
     func testEveryModeIsRead() throws {
@@ -21,7 +37,11 @@ final class UDPConfigTests: XCTestCase {
         let cases: [(String, ConfigIssue.Code, Int, String)] = [
             ("udp:\n  io: epoll\n", .invalidValue, 5, "udp.io"),
             ("udp:\n  io: [uring]\n", .wrongType, 5, "udp.io"),
-            ("udp:\n  io: auto\n  batch: 64\n", .unknownKey, 6, "udp.batch"),
+            ("udp:\n  io: auto\n  width: 64\n", .unknownKey, 6, "udp.width"),
+            ("udp:\n  batch: 0\n", .outOfRange, 5, "udp.batch"),
+            ("udp:\n  batch: 257\n", .outOfRange, 5, "udp.batch"),
+            ("udp:\n  batch: many\n", .wrongType, 5, "udp.batch"),
+            ("udp:\n  gso: maybe\n", .wrongType, 5, "udp.gso"),
             ("udp: uring\n", .wrongType, 4, "udp"),
         ]
         ConfigTestSupport.assertSingleIssues(cases, prefix: ConfigTestSupport.zoneOnly + "\n")

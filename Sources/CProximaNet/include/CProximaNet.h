@@ -98,6 +98,17 @@ void cproxima_eventfd_signal(int fd);
 /// The value of MSG_TRUNC (set in msg_flags when a datagram was longer than the buffer).
 int cproxima_msg_trunc(void);
 
+/// Bytes of control data one UDP_SEGMENT (UDP generic segmentation offload, Linux 4.18+)
+/// message needs: CMSG_SPACE(sizeof(uint16_t)).
+size_t cproxima_gso_control_size(void);
+/// Writes a UDP_SEGMENT control message asking the kernel to cut the datagram's payload into
+/// segments of `segment` bytes into `control` (at least cproxima_gso_control_size() bytes,
+/// aligned for struct cmsghdr) and returns its length, for msg_controllen.
+size_t cproxima_gso_control_write(void *control, uint16_t segment);
+/// SO_NO_CHECK on/off: UDP without checksums, which the kernel refuses to segment (EINVAL). Tests
+/// use it to reach the send path's fallback through a real kernel refusal.
+int cproxima_set_udp_no_check(int fd, int on);
+
 /// Names the calling thread (at most 15 bytes are kept), so leaked threads are visible in
 /// /proc/self/task/*/comm and in `top -H`.
 void cproxima_set_thread_name(const char *name);
