@@ -25,9 +25,13 @@ final class UDPWorkerThread: @unchecked Sendable {
     let handler: any QueryHandler
     let configuration: UDPServer.Configuration
     let stopRequested = Atomic<Bool>(false)
-    /// The errno of the first segmented send the kernel refused (0: none); from then on this thread
-    /// sends every reply on its own.
+    /// The errno of the first segmented send the kernel refused (0: none).
     let gsoRefusal = Atomic<Int32>(0)
+    /// Segmented sends the kernel refused on this thread (each group then went datagram by
+    /// datagram). Grouping stops at `UDPWorkerThread.refusalLimit`, or at once for an errno that
+    /// says the socket or route cannot segment at all.
+    let gsoRefusals = Atomic<Int>(0)
+    static let refusalLimit = 16
     /// Datagrams this thread sent as members of a segmented send (a group of two or more).
     let segmentedDatagrams = Atomic<Int>(0)
     let ready = DispatchSemaphore(value: 0)
@@ -228,11 +232,13 @@ final class UDPWorkerThread: @unchecked Sendable {
         }
     }
 
-    /// Sends a batch grouped by `segmenter`. When the kernel refuses a segmented send as such
-    /// (EINVAL, EIO, EMSGSIZE, ENOPROTOOPT, EOPNOTSUPP: no UDP_SEGMENT, no checksum offload on the
-    /// route, a segment above its MTU), that group and every later one go datagram by datagram,
-    /// the errno is kept in `gsoRefusal`, and it returns false: the caller stops grouping. Other
-    /// errors are handled as `sendBatch` does (for a segmented group: its datagrams one by one).
+    /// Sends a batch grouped by `segmenter`. When the kernel refuses a segmented send as such, the
+    /// refused group goes datagram by datagram and the refusal is counted (the first errno kept in
+    /// `gsoRefusal`). EINVAL or EMSGSIZE can be one client's route (an MTU below the segment):
+    /// grouping goes on until `refusalLimit` refusals. EIO (no checksum offload on the route),
+    /// ENOPROTOOPT or EOPNOTSUPP (no UDP_SEGMENT) mean it cannot work: every later group of the
+    /// batch goes datagram by datagram too. Returns false when grouping should stop. Other errors
+    /// are handled as `sendBatch` does (for a segmented group: its datagrams one by one).
     private func sendSegmented(fd: Int32, segmenter s: ReplySegmenter,
                                replies: UnsafeMutablePointer<cproxima_mmsghdr>, groups: Int) -> Bool {
         var offset = 0
@@ -253,12 +259,20 @@ final class UDPWorkerThread: @unchecked Sendable {
                 offset += 1
                 continue
             }
-            let refused = e == EINVAL || e == EIO || e == EMSGSIZE || e == ENOPROTOOPT || e == EOPNOTSUPP
-            let n = s.singles(of: replies, groups: refused ? groups : offset + 1, from: offset)
+            let unsupported = e == EIO || e == ENOPROTOOPT || e == EOPNOTSUPP
+            let refused = unsupported || e == EINVAL || e == EMSGSIZE
+            let n = s.singles(of: replies, groups: unsupported ? groups : offset + 1, from: offset)
             sendBatch(fd: fd, headers: s.singles, count: n)
             if refused {
                 _ = gsoRefusal.compareExchange(expected: 0, desired: e, ordering: .relaxed)
-                return false
+                let count = gsoRefusals.add(1, ordering: .relaxed).newValue
+                if unsupported || count >= Self.refusalLimit {
+                    if !unsupported, offset + 1 < groups {
+                        let rest = s.singles(of: replies, groups: groups, from: offset + 1)
+                        sendBatch(fd: fd, headers: s.singles, count: rest)
+                    }
+                    return false
+                }
             }
             offset += 1
         }

@@ -52,7 +52,8 @@ public final class UDPServer: Sendable {
         /// Pays when one client address sends many queries at once (a DNS proxy or load balancer
         /// in front, a forwarder with a few sockets); costs a few comparisons per reply otherwise.
         /// A send the kernel refuses (no checksum offload on the route, an MTU below the segment)
-        /// is resent datagram by datagram and turns it off for that thread. `recvmmsg` path only.
+        /// is resent datagram by datagram; a thread stops grouping when the refusal says it cannot
+        /// work or after 16 refusals. `recvmmsg` path only.
         public var gso: Bool
         /// Test hook: SO_NO_CHECK on the sockets, which makes the kernel refuse segmented sends
         /// (a real refusal, to exercise the fallback).
@@ -127,12 +128,21 @@ public final class UDPServer: Sendable {
         }
     }
 
-    /// The errno of the first segmented (GSO) send the kernel refused on any thread, after which
-    /// that thread sends every reply on its own; nil while none was refused.
+    /// The errno of the first segmented (GSO) send the kernel refused on any thread; nil while none
+    /// was refused.
     public var gsoRefusal: Int32? {
         state.withLock { state in
             guard case .running(_, let threads, _, _) = state else { return nil }
             return threads.lazy.map { $0.gsoRefusal.load(ordering: .relaxed) }.first { $0 != 0 }
+        }
+    }
+
+    /// Segmented sends the kernel refused, summed over the threads (each refused group was sent
+    /// datagram by datagram).
+    public var gsoRefusals: Int {
+        state.withLock { state in
+            guard case .running(_, let threads, _, _) = state else { return 0 }
+            return threads.reduce(0) { $0 + $1.gsoRefusals.load(ordering: .relaxed) }
         }
     }
 
