@@ -2,7 +2,10 @@
 // measure the transport alone against gdnsd (Scripts/bench, DESIGN §5). Not a DNS server: it
 // answers every well-formed query with one A record, 192.0.2.1, TTL 60.
 //
-//   proxima-udp-echo [--listen 127.0.0.1:5300] [--threads 1]
+//   proxima-udp-echo [--listen 127.0.0.1:5300] [--threads 1] [--gso on|off]
+//
+// `--gso off` sends every reply on its own (UDPServer's segmented replies off): the per-datagram
+// transport floor.
 //
 // Prints `listening on ADDR:PORT` once bound, then serves until SIGINT/SIGTERM.
 #if canImport(Glibc)
@@ -51,12 +54,13 @@ func printError(_ text: String) {
 }
 
 func usage() -> Never {
-    printError("usage: proxima-udp-echo [--listen ADDR:PORT] [--threads N]")
+    printError("usage: proxima-udp-echo [--listen ADDR:PORT] [--threads N] [--gso on|off]")
     exit(2)
 }
 
 var endpoint = ServerEndpoint(address: .v4(0x7f00_0001), port: 5300)
 var threads = 1
+var gso = true
 var arguments = CommandLine.arguments.dropFirst()
 while let flag = arguments.popFirst() {
     guard let value = arguments.popFirst() else { usage() }
@@ -67,6 +71,9 @@ while let flag = arguments.popFirst() {
     case "--threads":
         guard let n = Int(value), n >= 0 else { usage() }
         threads = n
+    case "--gso":
+        guard value == "on" || value == "off" else { usage() }
+        gso = value == "on"
     default:
         usage()
     }
@@ -80,7 +87,7 @@ sigaddset(&signals, SIGTERM)
 pthread_sigmask(SIG_BLOCK, &signals, nil)
 
 let server = UDPServer(endpoint: endpoint, handler: FixedAnswerHandler(),
-                       configuration: .init(threads: threads))
+                       configuration: .init(threads: threads, gso: gso))
 do {
     let bound = try server.start()
     print("listening on \(bound) with \(server.threadCount) thread(s)")
