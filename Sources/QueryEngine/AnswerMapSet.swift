@@ -50,6 +50,9 @@ public final class AnswerMapSet: Sendable {
     public let snapshotGeneration: UInt64
     /// Per slot: maps indexed by `index(answer:client:)`.
     let maps: [[AnswerMap?]]
+    /// `maps` flattened (`slot * 4 + index`) and unretained, for the query path: reading a map
+    /// out of `maps` retains the slot's array and the map (kept alive by `maps`).
+    let unretained: [Unmanaged<AnswerMap>?]
     /// Per slot and answer family: what of the states the maps read (to reuse them).
     let inputs: [[[Double]]]
     /// Until when (on the `now` clock) the maps stay right as load reports go stale.
@@ -74,6 +77,11 @@ public final class AnswerMapSet: Sendable {
          builtCount: Int) {
         self.snapshotGeneration = snapshotGeneration
         self.maps = maps
+        var flat = [Unmanaged<AnswerMap>?](repeating: nil, count: maps.count * 4)
+        for (slot, family) in maps.enumerated() {
+            for (i, map) in family.prefix(4).enumerated() { flat[slot * 4 + i] = map.map { Unmanaged.passUnretained($0) } }
+        }
+        self.unretained = flat
         self.inputs = inputs
         self.validUntil = validUntil
         self.basis = basis
@@ -90,6 +98,15 @@ public final class AnswerMapSet: Sendable {
     public func map(slot: Int, answer: AddressFamily, client: AddressFamily) -> AnswerMap? {
         guard slot >= 0, slot < maps.count else { return nil }
         return maps[slot][AnswerMapSet.index(answer: answer, client: client)]
+    }
+
+    /// Runs `body` with the map of `slot` for the answer and client families, without retaining
+    /// it (the query path's form of `map(slot:answer:client:)`); nil when there is none.
+    @inline(__always)
+    func withMap<R>(slot: Int, answer: AddressFamily, client: AddressFamily, _ body: (AnswerMap) -> R) -> R? {
+        let i = slot &* 4 &+ AnswerMapSet.index(answer: answer, client: client)
+        guard slot >= 0, i < unretained.count, let map = unretained[i] else { return nil }
+        return map._withUnsafeGuaranteedRef(body)
     }
 
     /// Every map, for reports.

@@ -222,10 +222,12 @@ extension AnswerCache {
     // `mutating` only so callers reach it in place (a non-mutating call on a class-held struct copies it).
     public mutating func locationPrefetchAddresses(query p: UnsafeRawBufferPointer,
                                                    source: IPAddress) -> (UnsafeRawPointer, UnsafeRawPointer)? {
-        guard let table = locations else { return nil }
+        guard let ref = locationsRef else { return nil }
         let client = AnswerCache.trailingClientSubnetAddress(p) ?? source
-        let (a, b) = table.sets(of: AnswerCache.locationKey(client).key)
-        return (UnsafeRawPointer(table.base + a), UnsafeRawPointer(table.base + b))
+        return ref._withUnsafeGuaranteedRef { table in
+            let (a, b) = table.sets(of: AnswerCache.locationKey(client).key)
+            return (UnsafeRawPointer(table.base + a), UnsafeRawPointer(table.base + b))
+        }
     }
 
     /// The address of a Client Subnet option (source prefix > 0) that ends the packet, if any.
@@ -304,35 +306,46 @@ extension AnswerCache {
     /// location entry, keyed by the routed entry `id` and the states generation, until a load report
     /// that matters goes stale (`Router.nearestPick`); the next query from that network then
     /// skips the ranking. It still takes the query's entropy, so the draw sequence is unchanged.
-    mutating func routed(_ q: SimpleQuery, route: RouteSpec, id: UInt32, mapSlot: Int = -1,
+    mutating func routed(_ q: SimpleQuery, hit: RoutedHit, slot entrySlot: Int,
                          query p: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport, now: Double,
                          states: BackendStates, statesGeneration: UInt64?,
                          output: UnsafeMutableRawBufferPointer) -> Int? {
+        let id = hit.id, mapSlot = hit.mapSlot, ttl = hit.ttl, scoped = hit.scoped
+        let maxPayload = snapshot.settings.maxUDPPayload
         let ecs = q.clientSubnet
         let usedECS = (ecs?.sourcePrefixLength ?? 0) > 0
         let client = usedECS ? ecs!.address : source
         let isAAAA = q.qtype == RecordType.aaaa.rawValue
         let generation = statesGeneration.map { UInt32(truncatingIfNeeded: $0) }
 
-        // The answer map: one trie walk gives the block's answer and its exact scope.
+        // The answer map: one trie walk gives the block's answer and its exact scope. Read
+        // through unretained references (the maps are kept alive by `answerMaps`).
         var mapScope: Int?
-        if mapSlot >= 0, let maps = answerMaps, now <= maps.validUntil, client.mappedIPv4 == nil,
-           let map = maps.map(slot: mapSlot, answer: isAAAA ? .v6 : .v4, client: AddressFamily(of: client)) {
-            let (cls, prefix) = map.lookup(client)
-            if map.isPlaced(cls) {
-                if let fixed = map.fixedRange(cls) {
-                    _ = nextEntropy()
+        if mapSlot >= 0, let ref = answerMapsRef, client.mappedIPv4 == nil {
+            let outcome: MapOutcome = ref._withUnsafeGuaranteedRef { maps in
+                guard now <= maps.validUntil else { return .unanswered }
+                return maps.withMap(slot: mapSlot, answer: isAAAA ? .v6 : .v4, client: AddressFamily(of: client)) { map in
+                    let (cls, prefix) = map.lookup(client)
+                    guard map.isPlaced(cls) else { return .unanswered }
+                    // A draw decides the answer: ranked below, scoped by the map.
+                    guard let fixed = map.fixedRange(cls) else { return .scoped(prefix) }
                     let base = fixed.lowerBound
-                    let n = write(q, route: route, query: p, transport: transport, count: fixed.count, usedECS: usedECS,
-                                  networkPrefix: prefix, exactScope: true, output: output) { map.answer(at: base + $0) }
-                    if n != nil {
-                        noteRouted(query: p, nameLength: q.nameLength,
-                                   placement: map.placedByOverride(cls) ? .override : .database)
-                    }
-                    return n
-                }
-                // A draw decides the answer: ranked below, scoped by the map.
+                    let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p, transport: transport, count: fixed.count,
+                                  usedECS: usedECS, networkPrefix: prefix, exactScope: true,
+                                  output: output) { map.answer(at: base + $0) }
+                    return .written(n, placement: map.placedByOverride(cls) ? .override : .database)
+                } ?? .unanswered
+            }
+            switch outcome {
+            case .unanswered:
+                break
+            case .scoped(let prefix):
                 mapScope = prefix
+            case .written(let n, let placement):
+                // The fixed answer takes the query's entropy too, so the draw sequence is the same.
+                _ = nextEntropy()
+                if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
+                return n
             }
         }
 
@@ -343,7 +356,7 @@ extension AnswerCache {
                 if c.memoRoute == id && c.memoGeneration == generation && now <= c.memoExpires {
                     _ = nextEntropy()
                     let address: IPAddress = isAAAA ? .v6(c.memoHi, c.memoLo) : .v4(UInt32(truncatingIfNeeded: c.memoLo))
-                    let n = write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
+                    let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p, transport: transport, count: 1, usedECS: usedECS,
                                   networkPrefix: mapScope ?? c.networkPrefix, exactScope: mapScope != nil,
                                   output: output) { _ in address }
                     if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: c.placement) }
@@ -352,7 +365,10 @@ extension AnswerCache {
             }
         }
 
-        guard let geo = snapshot.geoData, let resolvedStates = resolvedStates(states, generation: statesGeneration) else {
+        // The ranking needs the whole route (pool, tie band, all-down behaviour): copied from the
+        // entry only here.
+        guard case .routed(_, let route, _)? = entries[entrySlot], let geo = snapshot.geoData,
+              let resolvedStates = resolvedStates(states, generation: statesGeneration) else {
             return nil
         }
         guard let (coordinate, networkPrefix, slot, placement) = cachedLocation(client, now: now) else { return nil }
@@ -374,7 +390,7 @@ extension AnswerCache {
                 table.base[slot].memoRoute = id
             }
             let address = pick.address
-            let n = write(q, route: route, query: p, transport: transport, count: 1, usedECS: usedECS,
+            let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p, transport: transport, count: 1, usedECS: usedECS,
                           networkPrefix: mapScope ?? networkPrefix, exactScope: mapScope != nil,
                           output: output) { _ in address }
             if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
@@ -384,11 +400,21 @@ extension AnswerCache {
                                      states: resolvedStates, now: now, loadMaxAge: loadMaxAge,
                                      entropy: entropy, explain: false)
         guard case .answer(let addrs) = decision.outcome, !addrs.isEmpty else { return nil }
-        let n = write(q, route: route, query: p, transport: transport, count: addrs.count, usedECS: usedECS,
+        let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p, transport: transport, count: addrs.count, usedECS: usedECS,
                       networkPrefix: mapScope ?? networkPrefix, exactScope: mapScope != nil,
                       output: output) { addrs[$0] }
         if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
         return n
+    }
+
+    /// What the answer map did for a routed query.
+    enum MapOutcome {
+        /// No map, or it does not place the client: the per-query path answers.
+        case unanswered
+        /// A draw decides the answer; the map gives the scope.
+        case scoped(Int)
+        /// The map's fixed answer was written (nil: it did not fit; the engine answers).
+        case written(Int?, placement: PlacementKind)
     }
 
     /// Records that the pool answered the question's (routed) name, for the worker's metrics step.
@@ -404,7 +430,8 @@ extension AnswerCache {
     /// The scope is `networkPrefix` itself with `exactScope` (an answer-map block), else no longer
     /// than the source prefix.
     @inline(__always)
-    func write(_ q: SimpleQuery, route: RouteSpec, query p: UnsafeRawBufferPointer, transport: QueryTransport,
+    static func write(_ q: SimpleQuery, ttl: UInt32, scoped: Bool, maxUDPPayload: Int, query p: UnsafeRawBufferPointer,
+                      transport: QueryTransport,
                count: Int, usedECS: Bool, networkPrefix: Int, exactScope: Bool = false,
                output: UnsafeMutableRawBufferPointer, address: (Int) -> IPAddress) -> Int? {
         let ecs = q.clientSubnet
@@ -416,19 +443,19 @@ extension AnswerCache {
             if let ecs { optLen += 8 + (Int(ecs.sourcePrefixLength) + 7) / 8 }
         }
         let total = 12 + q.nameLength + 4 + count * (12 + rdlen) + optLen
-        guard total <= q.sizeLimit(transport: transport, settings: snapshot.settings), total <= output.count else {
+        guard total <= q.sizeLimit(transport: transport, maxUDPPayload: maxUDPPayload), total <= output.count else {
             return nil
         }
         let o = output
         var i = DirectAnswer.header(q, query: p, answers: count, output: o)
         for n in 0..<count {
-            i = DirectAnswer.addressRecord(address(n), ttl: route.ttl, into: o, at: i)
+            i = DirectAnswer.addressRecord(address(n), ttl: ttl, into: o, at: i)
         }
         if q.hasEDNS {
-            i = DirectAnswer.opt(q, payload: snapshot.settings.maxUDPPayload, optionsLength: optLen - 11, into: o, at: i)
+            i = DirectAnswer.opt(q, payload: maxUDPPayload, optionsLength: optLen - 11, into: o, at: i)
             if let ecs {
                 // RFC 7871 §7.2.1: echo family, source prefix and address; scope from the location.
-                let scope: UInt8 = usedECS && (route.policy == .nearest || route.policy == .leastLoad)
+                let scope: UInt8 = usedECS && scoped
                     ? UInt8(clamping: exactScope ? networkPrefix : min(Int(ecs.sourcePrefixLength), networkPrefix)) : 0
                 let octets = (Int(ecs.sourcePrefixLength) + 7) / 8
                 o[i] = 0; o[i + 1] = 8

@@ -37,9 +37,11 @@ public struct AnswerCache {
         /// A complete response produced by the engine, with ID 0, and the zone the rate limiter
         /// classes it under when it was synthesized (wildcard or `synthesize:`), as on the miss.
         case response(key: [UInt8], bytes: [UInt8], wildcardZone: DomainName?)
-        /// A directly routed name asked for A/AAAA; `id` (never 0) names this entry in the
-        /// location table's remembered answers; `mapSlot` is its answer-map slot (-1: none).
-        case routed(key: [UInt8], route: RouteSpec, id: UInt32, mapSlot: Int)
+        /// A directly routed name asked for A/AAAA; `hit.id` (never 0) names this entry in the
+        /// location table's remembered answers; `hit.mapSlot` is its answer-map slot (-1: none).
+        /// `hit` repeats what the answer-map and remembered-answer paths need of `route`, so they
+        /// read it without copying the route (whose strings cost a retain per copy).
+        case routed(key: [UInt8], route: RouteSpec, hit: RoutedHit)
         /// The engine must answer every time (e.g. a CNAME chain ending at a routed name).
         case engine(key: [UInt8])
         /// A response that depends on the DDNS table: replayed while the table's stamp for
@@ -49,7 +51,62 @@ public struct AnswerCache {
 
         var key: [UInt8] {
             switch self {
-            case .response(let k, _, _), .routed(let k, _, _, _), .engine(let k), .ddnsResponse(let k, _, _, _, _): return k
+            case .response(let k, _, _), .routed(let k, _, _), .engine(let k), .ddnsResponse(let k, _, _, _, _): return k
+            }
+        }
+
+        /// The zone whose wildcard made a cached response (RRL's wildcard class).
+        var wildcardZone: DomainName? {
+            switch self {
+            case .response(_, _, let z), .ddnsResponse(_, _, let z, _, _): return z
+            case .routed, .engine: return nil
+            }
+        }
+    }
+
+    /// A routed entry's trivial part: what the answer-map and remembered-answer paths need, so
+    /// that they copy nothing that holds a reference (a copied entry costs a retain and a release
+    /// per array or string in it, on every query).
+    struct RoutedHit {
+        var id: UInt32
+        var mapSlot: Int
+        var ttl: UInt32
+        /// The policy's answer depends on the client's location (`nearest`, `least-load`): the
+        /// reply carries an ECS scope.
+        var scoped: Bool
+    }
+
+    /// What `readSlot` found.
+    enum SlotRead {
+        /// No entry for this question.
+        case miss
+        /// A cached response was written to the output; `wildcard`: it came from a wildcard.
+        case replayed(length: Int, wildcard: Bool)
+        case routed(RoutedHit)
+        /// An entry the caller handles with a copy (engine, DDNS, a response it cannot replay).
+        case other
+    }
+
+    /// Reads the entry for question `q` in place (borrowed from the table, no copy): replays a
+    /// cached response into `output` when it may be sent as is, or returns a routed entry's
+    /// trivial part.
+    @inline(__always)
+    func readSlot(_ slot: Int, _ q: SimpleQuery, query: UnsafeRawBufferPointer, transport: QueryTransport,
+                  output: UnsafeMutableRawBufferPointer) -> SlotRead {
+        let limit = q.sizeLimit(transport: transport, settings: snapshot.settings)
+        return entries.withUnsafeBufferPointer { table -> SlotRead in
+            switch table[slot] {
+            case .none:
+                return .miss
+            case .some(.response(let key, let bytes, let wildcardZone)):
+                guard q.keyMatches(key, query) else { return .miss }
+                guard q.clientSubnet == nil, bytes.count <= limit, bytes.count <= output.count else { return .other }
+                return .replayed(length: replay(bytes, query: query, nameLength: q.nameLength, output: output),
+                                 wildcard: wildcardZone != nil)
+            case .some(.routed(let key, _, let hit)):
+                return q.keyMatches(key, query) ? .routed(hit) : .miss
+            case .some(let e):
+                return q.keyMatches(e.key, query) ? .other : .miss
             }
         }
     }
@@ -84,7 +141,11 @@ public struct AnswerCache {
     static let locationLifetime = 30.0
 
     var entries: [Entry?]
-    var locations: LocationTable?
+    var locations: LocationTable? {
+        didSet { locationsRef = locations.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `locations` unretained, for the per-query reads (kept alive by `locations`).
+    var locationsRef: Unmanaged<LocationTable>?
     var rng: UInt64
     /// The next `Entry.routed` id (ids are never reused within one snapshot's caches).
     var nextRouteID: UInt32 = 1
@@ -94,7 +155,12 @@ public struct AnswerCache {
     var resolvedGeneration: UInt64?
     /// The answer maps of the snapshot at the states the caller passes (`install(answerMaps:)`):
     /// located clients are answered and scoped by one trie walk (issue #12.1).
-    public private(set) var answerMaps: AnswerMapSet?
+    public private(set) var answerMaps: AnswerMapSet? {
+        didSet { answerMapsRef = answerMaps.map { Unmanaged.passUnretained($0) } }
+    }
+    /// `answerMaps` unretained, for the per-query reads (kept alive by `answerMaps`): a retain
+    /// of an object every UDP thread shares is an atomic write to one cache line.
+    var answerMapsRef: Unmanaged<AnswerMapSet>?
 
     /// Where the location table's memory comes from.
     let tableMemory: TableMemory
@@ -290,23 +356,24 @@ public struct AnswerCache {
                 q.clientSubnet = nil
             }
             let slot = Int(truncatingIfNeeded: q.hash) & (AnswerCache.answerSlots - 1)
-            if let e = entries[slot], q.keyMatches(e.key, query) {
-                switch e {
-                case .response(_, let bytes, let wildcardZone):
-                    if q.clientSubnet == nil, bytes.count <= q.sizeLimit(transport: transport, settings: snapshot.settings),
-                       bytes.count <= output.count {
-                        lastWildcardZone = wildcardZone
-                        return .reply(length: replay(bytes, query: query, nameLength: q.nameLength, output: output))
-                    }
-                case .routed(_, let route, let id, let mapSlot):
-                    if let n = routed(q, route: route, id: id, mapSlot: mapSlot, query: query, source: source,
-                                      transport: transport,
-                                      now: now, states: states, statesGeneration: statesGeneration, output: output) {
-                        return .reply(length: n)
-                    }
-                case .engine:
-                    break
-                case .ddnsResponse(_, let bytes, let wildcardZone, let dependency, let stamp):
+            switch readSlot(slot, q, query: query, transport: transport, output: output) {
+            case .miss:
+                break
+            case .replayed(let length, let wildcard):
+                if wildcard { lastWildcardZone = entries[slot]?.wildcardZone }
+                return .reply(length: length)
+            case .routed(let hit):
+                if let n = routed(q, hit: hit, slot: slot, query: query, source: source, transport: transport,
+                                  now: now, states: states, statesGeneration: statesGeneration, output: output) {
+                    return .reply(length: n)
+                }
+                return engine(query: query, source: source, transport: transport, now: now, states: states,
+                              output: output, learn: nil)
+            case .other:
+                // The entry matched but cannot be replayed in place: a DDNS response (checked
+                // against the table's stamp), an engine entry, or a response this query cannot
+                // take as cached (ECS, a smaller size limit).
+                if case .ddnsResponse(_, let bytes, let wildcardZone, let dependency, let stamp)? = entries[slot] {
                     if let t = ddns, stamp == (dependency == .zone ? t.stamp : t.absoluteStamp) {
                         if q.clientSubnet == nil, bytes.count <= q.sizeLimit(transport: transport, settings: snapshot.settings),
                            bytes.count <= output.count {
@@ -390,8 +457,10 @@ public struct AnswerCache {
                 let name = try? DomainName(wire: Array(query[12..<(12 + q.nameLength)]))
                 if let name, q.qtype == RecordType.a.rawValue || q.qtype == RecordType.aaaa.rawValue,
                    let route = snapshot.routes[name.lowercased()] {
-                    entries[slot] = .routed(key: q.key(query), route: route, id: nextRouteID,
-                                            mapSlot: snapshot.answerMapSlot(for: route))
+                    entries[slot] = .routed(key: q.key(query), route: route,
+                                            hit: RoutedHit(id: nextRouteID, mapSlot: snapshot.answerMapSlot(for: route),
+                                                           ttl: route.ttl,
+                                                           scoped: route.policy == .nearest || route.policy == .leastLoad))
                     if nextRouteID == .max {
                         // Ids are about to repeat: forget every remembered answer first.
                         locations = nil

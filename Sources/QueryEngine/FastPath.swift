@@ -77,8 +77,14 @@ public struct SimpleQuery {
 
     /// The UDP size limit for this query (RFC 6891 §6.2.5).
     func sizeLimit(transport: QueryTransport, settings: EngineSettings) -> Int {
+        sizeLimit(transport: transport, maxUDPPayload: settings.maxUDPPayload)
+    }
+
+    /// The same, from the configured maximum alone.
+    @inline(__always)
+    func sizeLimit(transport: QueryTransport, maxUDPPayload: Int) -> Int {
         if transport == .tcp { return Limits.maxTCPMessage }
         guard hasEDNS else { return Limits.minUDPPayload }
-        return max(Limits.minUDPPayload, min(udpPayload, settings.maxUDPPayload))
+        return max(Limits.minUDPPayload, min(udpPayload, maxUDPPayload))
     }
 }
