@@ -14,6 +14,10 @@ public enum RoutePolicy: String, Hashable, Sendable, CaseIterable {
     /// The config spelling (`nearest|round-robin|random|weighted|least-load`).
     public var configName: String { rawValue }
 
+    /// Whether the answer depends on where the client is (`nearest`, `least-load`): such answers
+    /// carry an ECS scope and can be mapped over the address space; the others do not.
+    public var isLocationDependent: Bool { self == .nearest || self == .leastLoad }
+
     /// Parses the config spelling.
     public init?(configName: String) {
         self.init(rawValue: configName)

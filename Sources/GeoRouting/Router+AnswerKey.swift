@@ -22,7 +22,7 @@ extension Router {
     /// members the family has.
     public static func mappable(route: RouteSpec, pools: GeoData, family: AddressFamily,
                                 states: ResolvedBackendStates) -> Bool {
-        guard route.policy == .nearest || route.policy == .leastLoad,
+        guard route.policy.isLocationDependent,
               let poolIndex = pools.poolIndex(named: route.pool) else { return false }
         let members = pools.pools[poolIndex].family(family)
         guard !members.isEmpty else { return false }

@@ -19,7 +19,7 @@ public struct AnswerMapRoute: Hashable, Sendable {
     var spec: RouteSpec { RouteSpec(pool: pool, policy: policy, answers: answers, tieBand: tieBand) }
 
     /// Only policies whose answer depends on where the client is get a map.
-    var isLocationDependent: Bool { policy == .nearest || policy == .leastLoad }
+    var isLocationDependent: Bool { policy.isLocationDependent }
 }
 
 /// Where the locator places clients, as the answer map needs it: the database's tree and the

@@ -330,9 +330,10 @@ extension AnswerCache {
                     // A draw decides the answer: ranked below, scoped by the map.
                     guard let fixed = map.fixedRange(cls) else { return .scoped(prefix) }
                     let base = fixed.lowerBound
-                    let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p, transport: transport, count: fixed.count,
-                                  usedECS: usedECS, networkPrefix: prefix, exactScope: true,
-                                  output: output) { map.answer(at: base + $0) }
+                    let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p,
+                                              transport: transport, count: fixed.count, usedECS: usedECS,
+                                              networkPrefix: prefix, exactScope: true,
+                                              output: output) { map.answer(at: base + $0) }
                     return .written(n, placement: map.placedByOverride(cls) ? .override : .database)
                 } ?? .unanswered
             }
@@ -356,9 +357,10 @@ extension AnswerCache {
                 if c.memoRoute == id && c.memoGeneration == generation && now <= c.memoExpires {
                     _ = nextEntropy()
                     let address: IPAddress = isAAAA ? .v6(c.memoHi, c.memoLo) : .v4(UInt32(truncatingIfNeeded: c.memoLo))
-                    let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p, transport: transport, count: 1, usedECS: usedECS,
-                                  networkPrefix: mapScope ?? c.networkPrefix, exactScope: mapScope != nil,
-                                  output: output) { _ in address }
+                    let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p,
+                                              transport: transport, count: 1, usedECS: usedECS,
+                                              networkPrefix: mapScope ?? c.networkPrefix, exactScope: mapScope != nil,
+                                              output: output) { _ in address }
                     if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: c.placement) }
                     return n
                 }
@@ -390,9 +392,10 @@ extension AnswerCache {
                 table.base[slot].memoRoute = id
             }
             let address = pick.address
-            let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p, transport: transport, count: 1, usedECS: usedECS,
-                          networkPrefix: mapScope ?? networkPrefix, exactScope: mapScope != nil,
-                          output: output) { _ in address }
+            let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p,
+                                      transport: transport, count: 1, usedECS: usedECS,
+                                      networkPrefix: mapScope ?? networkPrefix, exactScope: mapScope != nil,
+                                      output: output) { _ in address }
             if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
             return n
         }
@@ -400,9 +403,10 @@ extension AnswerCache {
                                      states: resolvedStates, now: now, loadMaxAge: loadMaxAge,
                                      entropy: entropy, explain: false)
         guard case .answer(let addrs) = decision.outcome, !addrs.isEmpty else { return nil }
-        let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p, transport: transport, count: addrs.count, usedECS: usedECS,
-                      networkPrefix: mapScope ?? networkPrefix, exactScope: mapScope != nil,
-                      output: output) { addrs[$0] }
+        let n = AnswerCache.write(q, ttl: ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p,
+                                  transport: transport, count: addrs.count, usedECS: usedECS,
+                                  networkPrefix: mapScope ?? networkPrefix, exactScope: mapScope != nil,
+                                  output: output) { addrs[$0] }
         if n != nil { noteRouted(query: p, nameLength: q.nameLength, placement: placement) }
         return n
     }
@@ -431,9 +435,8 @@ extension AnswerCache {
     /// than the source prefix.
     @inline(__always)
     static func write(_ q: SimpleQuery, ttl: UInt32, scoped: Bool, maxUDPPayload: Int, query p: UnsafeRawBufferPointer,
-                      transport: QueryTransport,
-               count: Int, usedECS: Bool, networkPrefix: Int, exactScope: Bool = false,
-               output: UnsafeMutableRawBufferPointer, address: (Int) -> IPAddress) -> Int? {
+                      transport: QueryTransport, count: Int, usedECS: Bool, networkPrefix: Int, exactScope: Bool = false,
+                      output: UnsafeMutableRawBufferPointer, address: (Int) -> IPAddress) -> Int? {
         let ecs = q.clientSubnet
         let isAAAA = q.qtype == RecordType.aaaa.rawValue
         let rdlen = isAAAA ? 16 : 4

@@ -459,8 +459,7 @@ public struct AnswerCache {
                    let route = snapshot.routes[name.lowercased()] {
                     entries[slot] = .routed(key: q.key(query), route: route,
                                             hit: RoutedHit(id: nextRouteID, mapSlot: snapshot.answerMapSlot(for: route),
-                                                           ttl: route.ttl,
-                                                           scoped: route.policy == .nearest || route.policy == .leastLoad))
+                                                           ttl: route.ttl, scoped: route.policy.isLocationDependent))
                     if nextRouteID == .max {
                         // Ids are about to repeat: forget every remembered answer first.
                         locations = nil

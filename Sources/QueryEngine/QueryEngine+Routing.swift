@@ -116,7 +116,7 @@ extension QueryEngine {
     /// location holds for, so resolvers cache per region, not per client; 0 when the answer does not
     /// depend on the client (policies that ignore location, or ECS not used).
     static func ecsScope(for ecs: ClientSubnet, used: Bool, location: Placement, policy: RoutePolicy) -> UInt8 {
-        guard used, policy == .nearest || policy == .leastLoad else { return 0 }
+        guard used, policy.isLocationDependent else { return 0 }
         let source = Int(ecs.sourcePrefixLength)
         var network: IPNetwork?
         switch location {
