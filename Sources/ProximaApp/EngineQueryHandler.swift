@@ -149,7 +149,7 @@ public struct QuerySteps: Sendable {
 /// one thread per worker is the transports' contract (`QueryWorker`).
 final class EngineWorker: QueryWorker {
     struct State {
-        var states: BackendStates
+        /// The store's generation the cache's snapshot, states and maps are from.
         var generation: UInt64
         var snapshotGeneration: UInt64
         var batchClock: Double?
@@ -174,8 +174,9 @@ final class EngineWorker: QueryWorker {
     /// With a forwarder: this thread's front for the shared forward cache (no lock on a hit);
     /// nil without a forwarder.
     let forwardLocal: UnsafeMutablePointer<ForwardLocalCache>?
-    /// This thread's metrics counters (nil: metrics off).
+    /// This thread's metrics counters (nil: metrics off), and their writer for the query path.
     let counters: QueryCounterBlock?
+    let counterWriter: QueryCounterWriter?
     /// This thread's query-log ring (nil: no query log).
     let logRing: QueryLogRing?
     /// Rate limits UDP answers sent after an ipstack lookup (shared with the other workers).
@@ -190,6 +191,7 @@ final class EngineWorker: QueryWorker {
         self.forwarder = forwarder
         self.flow = flow
         counters = steps.counters?.makeBlock()
+        counterWriter = counters?.writer
         logRing = steps.log?.makeRing()
         if forwarder != nil {
             let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.inZoneMemoSlots)
@@ -205,7 +207,7 @@ final class EngineWorker: QueryWorker {
         let cur = store.current()
         let ddnsGeneration = store.ddnsGeneration
         state = UnsafeMutablePointer<State>.allocate(capacity: 1)
-        state.initialize(to: State(states: cur.states, generation: cur.generation,
+        state.initialize(to: State(generation: cur.generation,
                                    snapshotGeneration: cur.snapshot.generation, batchClock: nil,
                                    ddnsGeneration: ddnsGeneration))
         cache = UnsafeMutablePointer<AnswerCache>.allocate(capacity: 1)
@@ -213,6 +215,7 @@ final class EngineWorker: QueryWorker {
                                          tableMemory: .hugePages, locationTableBytes: locationTableBytes,
                                          rateLimitMemory: .lazyPages))
         cache.pointee.install(ddns: store.ddns)
+        cache.pointee.install(states: cur.states, generation: cur.generation)
         cache.pointee.install(answerMaps: cur.answerMaps)
         cache.pointee.collectsFacts = counters != nil || logRing != nil
     }
@@ -246,7 +249,6 @@ final class EngineWorker: QueryWorker {
     func refresh() {
         let cur = store.current()
         state.pointee.generation = cur.generation
-        state.pointee.states = cur.states
         // Health and load changes keep the answer cache (routed answers carry the states
         // generation); a new snapshot clears it.
         if cur.snapshot.generation != state.pointee.snapshotGeneration {
@@ -256,6 +258,7 @@ final class EngineWorker: QueryWorker {
             forwardLocal?.pointee.removeAll()
         }
         // The maps agree with `cur.states` (the store publishes them together).
+        cache.pointee.install(states: cur.states, generation: cur.generation)
         cache.pointee.install(answerMaps: cur.answerMaps)
     }
 
@@ -277,9 +280,9 @@ final class EngineWorker: QueryWorker {
     func handle(query: UnsafeRawBufferPointer, client: ClientEndpoint, output: UnsafeMutableRawBufferPointer,
                 sink: ReplySink) -> QueryDisposition {
         let disposition = answer(query: query, client: client, output: output, sink: sink)
-        if let counters {
+        if let counterWriter {
             QueryMetricsStep.count(disposition, query: query, client: client, output: output,
-                                   facts: cache.pointee.facts, into: counters)
+                                   facts: cache.pointee.facts, into: counterWriter)
         }
         if let logRing, case .reply(let n) = disposition, n >= 12, n <= output.count {
             logRing.record(query: query, response: UnsafeRawBufferPointer(rebasing: output[0..<n]), client: client,
@@ -303,7 +306,6 @@ final class EngineWorker: QueryWorker {
             return disposition
         }
         switch cache.pointee.answer(query: query, source: client.address, transport: transport, now: now,
-                                    states: state.pointee.states, statesGeneration: state.pointee.generation,
                                     output: output) {
         case .reply(let n):
             if let flow {
@@ -318,7 +320,7 @@ final class EngineWorker: QueryWorker {
             let bytes = Array(query)
             let snapshot = cache.pointee.snapshot
             let ddns = cache.pointee.ddns
-            let states = state.pointee.states
+            let states = cache.pointee.states
             let entropy = cache.pointee.nextEntropy()
             // Bounded: each waiting query is a task; past the bound (ECS floods of new networks)
             // answer now as if ipstack had no location, rather than queue without limit.

@@ -54,8 +54,8 @@ public final class QueryCounterBlock: @unchecked Sendable {
 
     deinit { base.deallocate() }
 
-    @inline(__always)
-    func add(_ index: Int, _ n: UInt64 = 1) { cproxima_counter_add(base + index, n) }
+    /// The owning thread's writer of this block.
+    var writer: QueryCounterWriter { QueryCounterWriter(base: base) }
 
     @inline(__always)
     func load(_ index: Int) -> UInt64 { cproxima_counter_load(base + index) }
@@ -91,32 +91,6 @@ public final class QueryCounterBlock: @unchecked Sendable {
         queriesBase + (transport * qtypeBuckets + qtype) * 16 + rcode
     }
 
-    /// Counts one pool answer of `address` for the routed name with hash `nameHash`.
-    @inline(__always)
-    func countRouted(nameHash: UInt64, hi: UInt64, lo: UInt64) {
-        var h = (nameHash ^ hi ^ (lo &* 0x9e37_79b9_7f4a_7c15)) &* 0xff51_afd7_ed55_8ccd
-        h ^= h >> 29
-        let mask = Self.routedSlots - 1
-        var slot = Int(truncatingIfNeeded: h) & mask
-        for _ in 0..<16 {
-            let e = base + Self.routedBase + slot * 4
-            let tag = e.pointee   // only this thread writes it
-            if tag == nameHash && e[1] == hi && e[2] == lo {
-                cproxima_counter_add(e + 3, 1)
-                return
-            }
-            if tag == 0 {
-                cproxima_counter_add(e + 1, hi)
-                cproxima_counter_add(e + 2, lo)
-                cproxima_counter_add(e + 3, 1)
-                cproxima_store_release(e, nameHash)   // published last: a scrape sees whole entries
-                return
-            }
-            slot = (slot + 1) & mask
-        }
-        add(Self.routedOverflow)
-    }
-
     /// The routed entries: (name hash, address high, address low, count).
     func routedEntries() -> [(UInt64, UInt64, UInt64, UInt64)] {
         var out: [(UInt64, UInt64, UInt64, UInt64)] = []
@@ -136,6 +110,42 @@ public final class QueryCounterBlock: @unchecked Sendable {
 
     static func address(hi: UInt64, lo: UInt64) -> IPAddress {
         hi == .max ? .v4(UInt32(truncatingIfNeeded: lo)) : .v6(hi, lo)
+    }
+}
+
+/// The owning thread's view of its `QueryCounterBlock`: the block's words without a reference to
+/// the block, so counting a query retains nothing (the registry keeps every block for the
+/// server's life; the worker holds its block too).
+struct QueryCounterWriter {
+    let base: UnsafeMutablePointer<UInt64>
+
+    @inline(__always)
+    func add(_ index: Int, _ n: UInt64 = 1) { cproxima_counter_add(base + index, n) }
+
+    /// Counts one pool answer of `address` for the routed name with hash `nameHash`.
+    @inline(__always)
+    func countRouted(nameHash: UInt64, hi: UInt64, lo: UInt64) {
+        var h = (nameHash ^ hi ^ (lo &* 0x9e37_79b9_7f4a_7c15)) &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 29
+        let mask = QueryCounterBlock.routedSlots - 1
+        var slot = Int(truncatingIfNeeded: h) & mask
+        for _ in 0..<16 {
+            let e = base + QueryCounterBlock.routedBase + slot * 4
+            let tag = e.pointee   // only this thread writes it
+            if tag == nameHash && e[1] == hi && e[2] == lo {
+                cproxima_counter_add(e + 3, 1)
+                return
+            }
+            if tag == 0 {
+                cproxima_counter_add(e + 1, hi)
+                cproxima_counter_add(e + 2, lo)
+                cproxima_counter_add(e + 3, 1)
+                cproxima_store_release(e, nameHash)   // published last: a scrape sees whole entries
+                return
+            }
+            slot = (slot + 1) & mask
+        }
+        add(QueryCounterBlock.routedOverflow)
     }
 }
 

@@ -8,7 +8,7 @@ import QueryEngine
 enum QueryMetricsStep {
     @inline(__always)
     static func count(_ disposition: QueryDisposition, query: UnsafeRawBufferPointer, client: ClientEndpoint,
-                      output: UnsafeMutableRawBufferPointer, facts: AnswerFacts, into c: QueryCounterBlock) {
+                      output: UnsafeMutableRawBufferPointer, facts: AnswerFacts, into c: QueryCounterWriter) {
         let t = client.transport == .tcp ? 1 : 0
         switch disposition {
         case .reply(let n):
@@ -50,7 +50,7 @@ enum QueryMetricsStep {
     }
 
     /// Counts each A/AAAA record of the answer section under (routed name, address).
-    static func countAnswers(_ r: UnsafeRawBufferPointer, from start: Int, nameHash: UInt64, into c: QueryCounterBlock) {
+    static func countAnswers(_ r: UnsafeRawBufferPointer, from start: Int, nameHash: UInt64, into c: QueryCounterWriter) {
         let ancount = Int(r[6]) << 8 | Int(r[7])
         var i = start
         for _ in 0..<ancount {

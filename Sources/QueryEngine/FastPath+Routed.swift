@@ -308,7 +308,6 @@ extension AnswerCache {
     /// skips the ranking. It still takes the query's entropy, so the draw sequence is unchanged.
     mutating func routed(_ q: SimpleQuery, hit: RoutedHit, slot entrySlot: Int,
                          query p: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport, now: Double,
-                         states: BackendStates, statesGeneration: UInt64?,
                          output: UnsafeMutableRawBufferPointer) -> Int? {
         let id = hit.id, mapSlot = hit.mapSlot, ttl = hit.ttl, scoped = hit.scoped
         let maxPayload = snapshot.settings.maxUDPPayload
@@ -370,7 +369,7 @@ extension AnswerCache {
         // The ranking needs the whole route (pool, tie band, all-down behaviour): copied from the
         // entry only here.
         guard case .routed(_, let route, _)? = entries[entrySlot], let geo = snapshot.geoData,
-              let resolvedStates = resolvedStates(states, generation: statesGeneration) else {
+              let resolvedStates = resolvedStates() else {
             return nil
         }
         guard let (coordinate, networkPrefix, slot, placement) = cachedLocation(client, now: now) else { return nil }

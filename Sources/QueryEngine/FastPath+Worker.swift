@@ -149,8 +149,14 @@ public struct AnswerCache {
     var rng: UInt64
     /// The next `Entry.routed` id (ids are never reused within one snapshot's caches).
     var nextRouteID: UInt32 = 1
+    /// The backend states answers are ranked with and the caller's generation that identifies
+    /// them (`install(states:generation:)`; nil: resolved again by every query that ranks). Held
+    /// here rather than passed with each query: a `BackendStates` argument read from the caller's
+    /// memory is a retain and a release of its dictionary storage, which every thread shares.
+    public private(set) var states = BackendStates()
+    public private(set) var statesGeneration: UInt64?
     /// Backend states resolved against the snapshot's pools (no per-member hashing when ranking),
-    /// rebuilt when the caller's states generation changes.
+    /// rebuilt when the installed states generation changes.
     var resolved: ResolvedBackendStates?
     var resolvedGeneration: UInt64?
     /// The answer maps of the snapshot at the states the caller passes (`install(answerMaps:)`):
@@ -280,9 +286,18 @@ public struct AnswerCache {
         }
     }
 
-    /// `states` resolved for ranking; cached per `generation` (nil: resolve every time).
-    mutating func resolvedStates(_ states: BackendStates, generation: UInt64?) -> ResolvedBackendStates? {
+    /// Installs the backend states the next answers are ranked with; `generation` identifies them
+    /// (the shell's store generation): with it, they are resolved for ranking once per change
+    /// instead of once per query, and remembered answers are tied to it.
+    public mutating func install(states: BackendStates, generation: UInt64?) {
+        self.states = states
+        statesGeneration = generation
+    }
+
+    /// The installed states resolved for ranking; cached per generation (nil: resolve every time).
+    mutating func resolvedStates() -> ResolvedBackendStates? {
         guard let geo = snapshot.geoData else { return nil }
+        let generation = statesGeneration
         if let generation, generation == resolvedGeneration, let r = resolved { return r }
         let r = ResolvedBackendStates(states, for: geo)
         if let generation { resolved = r; resolvedGeneration = generation }
@@ -297,23 +312,29 @@ public struct AnswerCache {
         return rng &* 0x2545_f491_4f6c_dd1d
     }
 
-    /// Answers the packet in `query`, writing into `output` (which must hold at least the
-    /// transport's maximum message size).
-    /// `statesGeneration` identifies `states` (the shell's store generation); with it, the
-    /// states are resolved for ranking once per change instead of once per query.
+    /// Answers the packet in `query` with the installed backend states (`install(states:generation:)`),
+    /// writing into `output` (which must hold at least the transport's maximum message size).
     ///
     /// UDP answers then pass the response rate limiter (`EngineSettings.rateLimit`): the one
     /// per-thread step between answering and sending, at the batch clock `now`. TCP is never
     /// limited (a TCP client cannot spoof its address).
     public mutating func answer(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport,
-                                now: Double, states: BackendStates, statesGeneration: UInt64? = nil,
-                                output: UnsafeMutableRawBufferPointer) -> FastPathResult {
-        lastWildcardZone = nil
+                                now: Double, output: UnsafeMutableRawBufferPointer) -> FastPathResult {
+        // Cleared only when set: storing nil over nil still calls swift_release (of nil) per query.
+        if engineWildcardZone != nil || lastSynthesizedRule >= 0 { lastWildcardZone = nil }
         facts = AnswerFacts()
-        let result = answerUnlimited(query: query, source: source, transport: transport, now: now, states: states,
-                                     statesGeneration: statesGeneration, output: output)
+        let result = answerUnlimited(query: query, source: source, transport: transport, now: now, output: output)
         guard transport == .udp, case .reply(let length) = result else { return result }
         return rateLimit(length: length, source: source, now: now, output: output)
+    }
+
+    /// `answer` after installing `states` (tests and one-off callers; a query thread installs its
+    /// states once per change instead).
+    public mutating func answer(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport,
+                                now: Double, states: BackendStates, statesGeneration: UInt64? = nil,
+                                output: UnsafeMutableRawBufferPointer) -> FastPathResult {
+        install(states: states, generation: statesGeneration)
+        return answer(query: query, source: source, transport: transport, now: now, output: output)
     }
 
     /// Passes a UDP reply of `length` bytes in `output` through this thread's response rate
@@ -344,8 +365,7 @@ public struct AnswerCache {
 
     /// Answers without rate limiting (the reference engine or a cache).
     mutating func answerUnlimited(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport,
-                                  now: Double, states: BackendStates, statesGeneration: UInt64?,
-                                  output: UnsafeMutableRawBufferPointer) -> FastPathResult {
+                                  now: Double, output: UnsafeMutableRawBufferPointer) -> FastPathResult {
         // ANY is answered differently over UDP and TCP (RFC 8482), and transfers are refused:
         // both always go to the engine, never to the transport-blind caches.
         if var q = SimpleQuery.parse(query), q.qtype != RecordType.axfr.rawValue, q.qtype != RecordType.ixfr.rawValue,
@@ -364,10 +384,10 @@ public struct AnswerCache {
                 return .reply(length: length)
             case .routed(let hit):
                 if let n = routed(q, hit: hit, slot: slot, query: query, source: source, transport: transport,
-                                  now: now, states: states, statesGeneration: statesGeneration, output: output) {
+                                  now: now, output: output) {
                     return .reply(length: n)
                 }
-                return engine(query: query, source: source, transport: transport, now: now, states: states,
+                return engine(query: query, source: source, transport: transport, now: now,
                               output: output, learn: nil)
             case .other:
                 // The entry matched but cannot be replayed in place: a DDNS response (checked
@@ -382,11 +402,11 @@ public struct AnswerCache {
                         }
                     } else {
                         // The table changed since: answer afresh and remember the new answer.
-                        return engine(query: query, source: source, transport: transport, now: now, states: states,
+                        return engine(query: query, source: source, transport: transport, now: now,
                                       output: output, learn: (q, slot))
                     }
                 }
-                return engine(query: query, source: source, transport: transport, now: now, states: states,
+                return engine(query: query, source: source, transport: transport, now: now,
                               output: output, learn: nil)
             }
             // Synthesized names are many and each asked rarely: written directly, not cached.
@@ -398,10 +418,10 @@ public struct AnswerCache {
                let n = synthesizedPTR(q, query: query, transport: transport, output: output) {
                 return .reply(length: n)
             }
-            return engine(query: query, source: source, transport: transport, now: now, states: states,
+            return engine(query: query, source: source, transport: transport, now: now,
                           output: output, learn: (q, slot))
         }
-        return engine(query: query, source: source, transport: transport, now: now, states: states,
+        return engine(query: query, source: source, transport: transport, now: now,
                       output: output, learn: nil)
     }
 
@@ -422,9 +442,9 @@ public struct AnswerCache {
 
     /// The reference path; learns a cache entry when `learn` is given and the answer allows it.
     mutating func engine(query: UnsafeRawBufferPointer, source: IPAddress, transport: QueryTransport, now: Double,
-                         states: BackendStates, output: UnsafeMutableRawBufferPointer,
-                         learn: (SimpleQuery, Int)?) -> FastPathResult {
+                         output: UnsafeMutableRawBufferPointer, learn: (SimpleQuery, Int)?) -> FastPathResult {
         let bytes = Array(query)
+        let states = states
         let ctx = QueryContext(source: source, transport: transport, now: now, entropy: nextEntropy(),
                                answerMaps: answerMaps)
         var clientDependent = false
