@@ -61,16 +61,17 @@ public enum Router {
     /// The result says whether the same inputs give the same pick for any `entropy` (`drawn` is
     /// false when one member alone is nearest) and until when it stays right as time passes
     /// (`validUntil`), so a caller may remember it per client network until health or load change.
-    public static func nearestPick(route: RouteSpec, pools: GeoData, client: Coordinate, family: AddressFamily,
+    /// A nil `client` is one no locator placed, as for `decide`.
+    public static func nearestPick(route: RouteSpec, pools: GeoData, client: Coordinate?, family: AddressFamily,
                                    states: ResolvedBackendStates, now: Double, loadMaxAge: Double,
                                    entropy: UInt64) -> NearestPick? {
-        guard route.policy == .nearest, route.answerLimit == 1, client.isValid,
+        guard route.policy == .nearest, route.answerLimit == 1, client?.isValid ?? true,
               let poolIndex = pools.poolIndex(named: route.pool) else { return nil }
         let members = pools.pools[poolIndex].family(family)
         guard members.count > 0 else { return nil }
         let dense = states.members(of: pools, pool: poolIndex, family: family)
         let ctx = Context(policy: route.policy, tieBand: route.effectiveTieBand, answerLimit: 1,
-                          client: RadianPoint(client), states: states.states, now: now,
+                          client: client.map(RadianPoint.init), states: states.states, now: now,
                           loadMaxAge: loadMaxAge, entropy: entropy, explain: false)
         guard let pick = fastNearest(members, dense, ctx) else { return nil }
         // Time only changes a pick by letting a load report that decides a capacity tier go stale.

@@ -27,7 +27,7 @@ extension AnswerCache {
         // Through the per-thread location table, as a ranked answer finds its client: an answer
         // the map or the engine gave has taught it nothing, so the first one per network places
         // the client with the locator and remembers it there (one table probe per answer after).
-        guard let placed = cachedLocation(client, now: now) else { return }
+        guard let placed = cachedLocation(client, now: now), placed.placement != .unplaced else { return }
         let (latitude, longitude) = (placed.coordinate.latitude, placed.coordinate.longitude)
         guard let cell = AnswerFlow.cell(latitude: latitude, longitude: longitude) else { return }
         let answers = min(Int(r[6]) << 8 | Int(r[7]), 16)

@@ -244,9 +244,12 @@ extension AnswerCache {
         return nil
     }
 
-    /// Locates `address` through the per-thread table, then the snapshot's locator. Returns nil
-    /// when the location is unknown or needs a remote lookup (the engine handles those cases);
-    /// `slot` is where the location is remembered (nil for an IPv6 network narrower than /48).
+    /// Locates `address` through the per-thread table, then the snapshot's locator. A client the
+    /// locator does not place is remembered too, with placement `.unplaced` (no coordinate: NaN)
+    /// and as network what `locate` reported (the ECS scope the engine gives it; the address's own
+    /// width when none). Returns nil when the location needs a remote lookup or is of another
+    /// family (the engine handles those); `slot` is where the location is remembered (nil for an
+    /// IPv6 network narrower than /48).
     mutating func cachedLocation(_ address: IPAddress, now: Double)
         -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?, placement: PlacementKind)? {
         let (key, width) = AnswerCache.locationKey(address)
@@ -267,11 +270,19 @@ extension AnswerCache {
             expires = .infinity
             placement = PlacementKind(q.source)
         } else {
-            guard case .located(let l) = snapshot.locator.locate(address),
-                  l.network.address.family == address.family else { return nil }
-            found = (l.coordinate, l.network.prefixLength)
+            switch snapshot.locator.locate(address) {
+            case .located(let l) where l.network.address.family == address.family:
+                found = (l.coordinate, l.network.prefixLength)
+                placement = PlacementKind(l.source)
+            case .unknown(let network) where address.mappedIPv4 == nil:
+                let width = address.family == 1 ? 32 : 128
+                let prefix = network.flatMap { $0.address.family == address.family ? $0.prefixLength : nil } ?? width
+                found = (Coordinate(latitude: .nan, longitude: .nan), prefix)
+                placement = .unplaced
+            default:
+                return nil
+            }
             expires = now + AnswerCache.locationLifetime
-            placement = PlacementKind(l.source)
         }
         guard var table = locations else { return (found.0, found.1, nil, placement) }
         if table.count * 2 >= table.slots, table.slots < locationSlots, !locationTableGrowthFailed {
@@ -368,11 +379,25 @@ extension AnswerCache {
 
         // The ranking needs the whole route (pool, tie band, all-down behaviour): copied from the
         // entry only here.
-        guard case .routed(_, let route, _)? = entries[entrySlot], let geo = snapshot.geoData,
+        guard case .routed(_, let route, _, let zoneAddresses)? = entries[entrySlot], let geo = snapshot.geoData,
               let resolvedStates = resolvedStates() else {
             return nil
         }
-        guard let (coordinate, networkPrefix, slot, placement) = cachedLocation(client, now: now) else { return nil }
+        guard let (located, networkPrefix, slot, placement) = cachedLocation(client, now: now) else { return nil }
+        // An unplaced client: ranked with no coordinate (every healthy member of the best tier in
+        // the band), as the engine does, unless the zone's own records answer it.
+        let coordinate: Coordinate? = placement == .unplaced ? nil : located
+        if coordinate == nil && hit.unplacedUsesZone {
+            // The zone's own records, scoped as the engine scopes an unplaced client.
+            guard let zoneAddresses else { return nil }
+            _ = nextEntropy()
+            let addresses = zoneAddresses.addresses
+            let n = AnswerCache.write(q, ttl: zoneAddresses.ttl, scoped: scoped, maxUDPPayload: maxPayload, query: p,
+                                      transport: transport, count: addresses.count, usedECS: usedECS,
+                                      networkPrefix: networkPrefix, output: output) { addresses[$0] }
+            if n != nil, collectsFacts { facts.placement = .unplaced }
+            return n
+        }
         let family: AddressFamily = isAAAA ? .v6 : .v4
         let entropy = nextEntropy()
         let loadMaxAge = snapshot.settings.loadMaxAge

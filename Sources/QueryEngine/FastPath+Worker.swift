@@ -41,7 +41,9 @@ public struct AnswerCache {
         /// location table's remembered answers; `hit.mapSlot` is its answer-map slot (-1: none).
         /// `hit` repeats what the answer-map and remembered-answer paths need of `route`, so they
         /// read it without copying the route (whose strings cost a retain per copy).
-        case routed(key: [UInt8], route: RouteSpec, hit: RoutedHit)
+        /// `unplaced` is the zone's own answer an unplaced client gets (`hit.unplacedUsesZone`)
+        /// when the fast path can write it; nil: the engine answers those clients.
+        case routed(key: [UInt8], route: RouteSpec, hit: RoutedHit, unplaced: ZoneAddresses?)
         /// The engine must answer every time (e.g. a CNAME chain ending at a routed name).
         case engine(key: [UInt8])
         /// A response that depends on the DDNS table: replayed while the table's stamp for
@@ -51,7 +53,7 @@ public struct AnswerCache {
 
         var key: [UInt8] {
             switch self {
-            case .response(let k, _, _), .routed(let k, _, _), .engine(let k), .ddnsResponse(let k, _, _, _, _): return k
+            case .response(let k, _, _), .routed(let k, _, _, _), .engine(let k), .ddnsResponse(let k, _, _, _, _): return k
             }
         }
 
@@ -64,6 +66,13 @@ public struct AnswerCache {
         }
     }
 
+    /// A routed name's own A or AAAA records in its zone, as the engine answers them: one TTL, in
+    /// zone order (what an unplaced client of a `nearest` name gets).
+    struct ZoneAddresses {
+        var ttl: UInt32
+        var addresses: [IPAddress]
+    }
+
     /// A routed entry's trivial part: what the answer-map and remembered-answer paths need, so
     /// that they copy nothing that holds a reference (a copied entry costs a retain and a release
     /// per array or string in it, on every query).
@@ -74,6 +83,9 @@ public struct AnswerCache {
         /// The policy's answer depends on the client's location (`nearest`, `least-load`): the
         /// reply carries an ECS scope.
         var scoped: Bool
+        /// A client no locator places gets the zone's own records of the type (`nearest`, and the
+        /// zone has some for the name): the engine answers those clients.
+        var unplacedUsesZone: Bool
     }
 
     /// What `readSlot` found.
@@ -103,7 +115,7 @@ public struct AnswerCache {
                 guard q.clientSubnet == nil, bytes.count <= limit, bytes.count <= output.count else { return .other }
                 return .replayed(length: replay(bytes, query: query, nameLength: q.nameLength, output: output),
                                  wildcard: wildcardZone != nil)
-            case .some(.routed(let key, _, let hit)):
+            case .some(.routed(let key, _, let hit, _)):
                 return q.keyMatches(key, query) ? .routed(hit) : .miss
             case .some(let e):
                 return q.keyMatches(e.key, query) ? .other : .miss
@@ -477,9 +489,29 @@ public struct AnswerCache {
                 let name = try? DomainName(wire: Array(query[12..<(12 + q.nameLength)]))
                 if let name, q.qtype == RecordType.a.rawValue || q.qtype == RecordType.aaaa.rawValue,
                    let route = snapshot.routes[name.lowercased()] {
+                    // The engine's rule for an unplaced client (`QueryEngine.routedAnswer`), fixed
+                    // for the snapshot: decided once here, not per query.
+                    let type = RecordType(rawValue: q.qtype)
+                    let zone = snapshot.zones.zone(for: name)
+                    let own = zone?.addresses(of: name).filter { $0.type == type } ?? []
+                    // Written on the fast path when they are plain addresses with one TTL and no
+                    // DDNS records can stand beside them; else the engine answers those clients.
+                    var unplaced: ZoneAddresses?
+                    if let zone, !own.isEmpty, own.count <= 16, ddns.map({ !$0.governs(zone: zone.origin) }) ?? true,
+                       own.allSatisfy({ $0.ttl == own[0].ttl }) {
+                        let addresses = own.compactMap { rr -> IPAddress? in
+                            switch rr.rdata {
+                            case .a(let a), .aaaa(let a): return a
+                            default: return nil
+                            }
+                        }
+                        if addresses.count == own.count { unplaced = ZoneAddresses(ttl: own[0].ttl, addresses: addresses) }
+                    }
                     entries[slot] = .routed(key: q.key(query), route: route,
                                             hit: RoutedHit(id: nextRouteID, mapSlot: snapshot.answerMapSlot(for: route),
-                                                           ttl: route.ttl, scoped: route.policy.isLocationDependent))
+                                                           ttl: route.ttl, scoped: route.policy.isLocationDependent,
+                                                           unplacedUsesZone: route.policy == .nearest && !own.isEmpty),
+                                            unplaced: unplaced)
                     if nextRouteID == .max {
                         // Ids are about to repeat: forget every remembered answer first.
                         locations = nil

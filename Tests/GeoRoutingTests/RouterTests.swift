@@ -251,8 +251,9 @@ final class RouterTests: XCTestCase {
     /// `nearestPick` answers exactly what `decide` answers, says when no draw chose, and stays valid
     /// until the first load report that decides a capacity tier goes stale.
     func testNearestPickEqualsDecideAndKnowsHowLongItHolds() {
-        let clients = [Self.paris, Self.boston, Coordinate(latitude: 0, longitude: 0), Coordinate(latitude: -30, longitude: 150),
-                       Coordinate(latitude: 35, longitude: 139)]
+        // nil: a client no locator placed (every healthy member of the best tier is in the band).
+        let clients: [Coordinate?] = [Self.paris, Self.boston, Coordinate(latitude: 0, longitude: 0),
+                                      Coordinate(latitude: -30, longitude: 150), Coordinate(latitude: 35, longitude: 139), nil]
         let stateSets: [BackendStates] = [
             BackendStates(),
             Self.states([(Self.lon, BackendStatus(lastLoad: LoadReport(load: 0.9, receivedAt: 990)))]),
@@ -271,7 +272,7 @@ final class RouterTests: XCTestCase {
                             let pick = Router.nearestPick(route: route, pools: Self.geo, client: client, family: family,
                                                           states: resolved, now: 1000, loadMaxAge: 30, entropy: entropy)
                             if let pick {
-                                XCTAssertEqual([pick.address], d.answers, "\(pool) \(family) \(client)")
+                                XCTAssertEqual([pick.address], d.answers, "\(pool) \(family) \(String(describing: client))")
                             } else {
                                 XCTAssertTrue(family == .v6 && pool != "web", "only pools without IPv6 members have no pick")
                             }

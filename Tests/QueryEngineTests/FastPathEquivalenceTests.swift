@@ -266,6 +266,103 @@ final class FastPathEquivalenceTests: XCTestCase {
         XCTAssertEqual(seen, ["192.0.2.41", "192.0.2.42"])
     }
 
+    /// Clients no locator places (no database record) are answered on the fast path, with the
+    /// engine's rule: ranked with no coordinate (every healthy member of the best tier in the band:
+    /// a draw), scoped to the source prefix or the network `locate` reported, remembered in the
+    /// location table; a `nearest` name with zone records of its own still gets those (the engine).
+    /// Each reply equals the engine's given the same entropy.
+    func testUnplacedClientsAnsweredOnFastPathAsTheEngineDoes() throws {
+        struct UnplacedLocator: ClientLocator {
+            func locate(_ address: IPAddress) -> Placement {
+                if IPNetwork("81.2.69.0/24")!.contains(address) {
+                    return .located(Location(coordinate: Coordinate(latitude: 51.5, longitude: -0.1), source: .database,
+                                             network: IPNetwork("81.2.69.0/24")!))
+                }
+                // A database network without coordinates (what GeoLite2 has for some ranges).
+                if IPNetwork("10.20.0.0/16")!.contains(address) { return .unknown(network: IPNetwork("10.20.0.0/16")!) }
+                return .unknown(network: nil)
+            }
+        }
+        let lhr = IPAddress("192.0.2.1")!, nrt = IPAddress("192.0.2.2")!, jfk = IPAddress("192.0.2.3")!
+        let base = try Self.snapshot()
+        let zone = try ZoneParser.parse(text: Self.zoneText + "\ntwo 60 A 192.0.2.202\ntwo 60 A 192.0.2.201\n", file: "fp.zone",
+                                        origin: try DomainName(parsing: "fp.test."))
+        let snap = EngineSnapshot(zones: try ZoneSet([zone]), routes: [
+            try DomainName(parsing: "www.fp.test."): RouteSpec(pool: "default"),   // has its own A record
+            try DomainName(parsing: "two.fp.test."): RouteSpec(pool: "default"),   // two of its own
+            try DomainName(parsing: "pool.fp.test."): RouteSpec(pool: "default"),  // only the pool
+        ], geoData: base.geoData, locator: UnplacedLocator(), settings: EngineSettings(), generation: 1)
+        var cache = AnswerCache(snapshot: snap, seed: 11)
+        var out = [UInt8](repeating: 0, count: 65535)
+        var id: UInt16 = 0
+
+        /// Asks `name` with ECS `subnet`/24 over `transport`; checks the reply against the engine
+        /// with the entropy the cache is about to use; returns (answers, scope).
+        func ask(_ name: String, _ subnet: String, states: BackendStates, generation: UInt64 = 1,
+                 transport: QueryTransport = .udp,
+                 file: StaticString = #filePath, line: UInt = #line) throws -> ([String], UInt8?) {
+            id &+= 1
+            let ecs = ClientSubnet(address: IPAddress(subnet)!, sourcePrefixLength: 24)
+            let q = query(name, .a, id: id, edns: EDNS(udpPayloadSize: 1232, options: [.clientSubnet(ecs)]), rd: false)
+            var probe = cache.rng
+            probe ^= probe >> 12; probe ^= probe << 25; probe ^= probe >> 27
+            let entropy = probe &* 0x2545_f491_4f6c_dd1d
+            let r = q.withUnsafeBytes { qb in
+                out.withUnsafeMutableBytes { ob in
+                    cache.answer(query: qb, source: IPAddress("127.0.0.1")!, transport: transport, now: 100, states: states,
+                                 statesGeneration: generation, output: ob)
+                }
+            }
+            guard case .reply(let n) = r else { XCTFail("no reply", file: file, line: line); return ([], nil) }
+            let ctx = QueryContext(source: IPAddress("127.0.0.1")!, transport: transport, now: 100, entropy: entropy)
+            guard case .response(let ref) = QueryEngine.respond(to: q, context: ctx, snapshot: snap, states: states) else {
+                XCTFail("engine gave no response", file: file, line: line); return ([], nil)
+            }
+            XCTAssertEqual(Array(out[0..<n]), ref, "\(name) from \(subnet) over \(transport)", file: file, line: line)
+            let reply = try Message(parsing: Array(out[0..<n]))
+            var scope: UInt8?
+            for case .clientSubnet(let c) in reply.edns?.options ?? [] { scope = c.scopePrefixLength }
+            return (reply.answerSection.map { $0.rdata.description }, scope)
+        }
+
+        // Every member healthy: a draw among all three, each reply the engine's for its entropy.
+        var seen: Set<String> = []
+        for k in 0..<60 {
+            let (answers, scope) = try ask("pool.fp.test.", "198.18.\(k % 4).0", states: BackendStates(),
+                                           transport: k % 3 == 0 ? .tcp : .udp)
+            XCTAssertEqual(answers.count, 1)
+            XCTAssertEqual(scope, 24, "no network from the locator: the source prefix")
+            seen.formUnion(answers)
+        }
+        XCTAssertEqual(seen, ["192.0.2.1", "192.0.2.2", "192.0.2.3"])
+        // The unplaced networks are remembered in the location table (the engine path never fills it).
+        let table = try XCTUnwrap(cache.locations)
+        let slot = try XCTUnwrap(table.find(AnswerCache.exactKey(IPAddress("198.18.1.0")!)!, now: 100))
+        XCTAssertEqual(table.base[slot].placement, .unplaced)
+
+        // A network the locator reports without coordinates scopes the answer to it (/16).
+        let (_, wide) = try ask("pool.fp.test.", "10.20.30.0", states: BackendStates())
+        XCTAssertEqual(wide, 16)
+
+        // One healthy member: no draw, the same answer every time (and remembered).
+        let onlyTokyo = BackendStates(byAddress: [lhr: BackendStatus(probeHealthy: false), jfk: BackendStatus(probeHealthy: false)])
+        for _ in 0..<3 {
+            XCTAssertEqual(try ask("pool.fp.test.", "198.18.7.0", states: onlyTokyo, generation: 2).0, [nrt.description])
+        }
+
+        // A name with zone records of its own: an unplaced client gets the zone's record.
+        XCTAssertEqual(try ask("www.fp.test.", "198.18.9.0", states: BackendStates(), generation: 3).0, ["192.0.2.200"])
+        for transport in [QueryTransport.udp, .tcp] {
+            for subnet in ["198.18.9.0", "10.20.1.0"] {
+                XCTAssertEqual(Set(try ask("two.fp.test.", subnet, states: BackendStates(), generation: 3, transport: transport).0),
+                               ["192.0.2.201", "192.0.2.202"])
+            }
+        }
+        XCTAssertEqual(try ask("www.fp.test.", "198.18.9.0", states: BackendStates(), generation: 3).0, ["192.0.2.200"])
+        // A placed client still gets its nearest.
+        XCTAssertEqual(try ask("pool.fp.test.", "81.2.69.0", states: BackendStates(), generation: 3).0, [lhr.description])
+    }
+
     /// The batch prefetch reads the ECS address a resolver puts at the end of the packet, and
     /// points at the location-table set the answer will read.
     func testPrefetchFindsTrailingClientSubnet() throws {
