@@ -310,8 +310,9 @@ extension AnswerCache {
     }
 
     /// Answers a directly routed A/AAAA question, writing the records straight into `output`.
-    /// Returns nil for every case the engine must handle (unknown location, SERVFAIL, zone
-    /// fallback, too large), so the answer is always the engine's answer.
+    /// Returns nil for every case the engine must handle (a remote lookup, SERVFAIL, a zone
+    /// fallback it cannot write, no member of the family, too large), so the answer is always the
+    /// engine's answer. An unplaced client is answered here by the engine's rule (see below).
     ///
     /// A `nearest` one-answer pick that no draw decided is remembered in the client network's
     /// location entry, keyed by the routed entry `id` and the states generation, until a load report
