@@ -39,6 +39,10 @@ struct LocatorAdapter: ClientLocator {
         return PreparedPlacement(records: table.count, bytes: table.byteCount)
     }
 
+    /// With ipstack, an address it has not placed yet may be placed later (a lookup after a
+    /// throttled spell, an expired negative entry).
+    var unplacedIsFinal: Bool { locator.ipstack == nil }
+
     func locate(_ address: IPAddress) -> Placement {
         switch locator.locate(address, now: .now) {
         case .located(let l): return .located(l)

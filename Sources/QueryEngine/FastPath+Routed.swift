@@ -247,9 +247,10 @@ extension AnswerCache {
     /// Locates `address` through the per-thread table, then the snapshot's locator. A client the
     /// locator does not place is remembered too, with placement `.unplaced` (no coordinate: NaN)
     /// and as network what `locate` reported (the ECS scope the engine gives it; the address's own
-    /// width when none). Returns nil when the location needs a remote lookup or is of another
+    /// width when none) — remembered only when the locator says that stays true
+    /// (`unplacedIsFinal`). Returns nil when the location needs a remote lookup or is of another
     /// family (the engine handles those); `slot` is where the location is remembered (nil for an
-    /// IPv6 network narrower than /48).
+    /// IPv6 network narrower than /48 or an unplaced network not remembered).
     mutating func cachedLocation(_ address: IPAddress, now: Double)
         -> (coordinate: Coordinate, networkPrefix: Int, slot: Int?, placement: PlacementKind)? {
         let (key, width) = AnswerCache.locationKey(address)
@@ -279,6 +280,7 @@ extension AnswerCache {
                 let prefix = network.flatMap { $0.address.family == address.family ? $0.prefixLength : nil } ?? width
                 found = (Coordinate(latitude: .nan, longitude: .nan), prefix)
                 placement = .unplaced
+                guard snapshot.locator.unplacedIsFinal else { return (found.0, found.1, nil, placement) }
             default:
                 return nil
             }

@@ -32,6 +32,10 @@ public protocol ClientLocator: Sendable {
     /// queries take `locate`, which places clients the same. Returns what it built (for the log),
     /// nil when there was nothing to build.
     func preparePlacement() -> PreparedPlacement?
+    /// Whether `locate`'s `.unknown` stays true for this locator's whole life (no remote fallback
+    /// that may place the address later, e.g. once a throttled ipstack accepts lookups again):
+    /// only then does the fast path remember unplaced networks.
+    var unplacedIsFinal: Bool { get }
 }
 
 /// What `ClientLocator.preparePlacement()` built.
@@ -55,6 +59,8 @@ extension ClientLocator {
     }
 
     public var placementSpace: PlacementSpace? { nil }
+
+    public var unplacedIsFinal: Bool { true }
 }
 
 /// A locator that knows nothing (no database configured).

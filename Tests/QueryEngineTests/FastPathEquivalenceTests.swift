@@ -273,6 +273,7 @@ final class FastPathEquivalenceTests: XCTestCase {
     /// Each reply equals the engine's given the same entropy.
     func testUnplacedClientsAnsweredOnFastPathAsTheEngineDoes() throws {
         struct UnplacedLocator: ClientLocator {
+            var unplacedIsFinal = true
             func locate(_ address: IPAddress) -> Placement {
                 if IPNetwork("81.2.69.0/24")!.contains(address) {
                     return .located(Location(coordinate: Coordinate(latitude: 51.5, longitude: -0.1), source: .database,
@@ -315,7 +316,7 @@ final class FastPathEquivalenceTests: XCTestCase {
             }
             guard case .reply(let n) = r else { XCTFail("no reply", file: file, line: line); return ([], nil) }
             let ctx = QueryContext(source: IPAddress("127.0.0.1")!, transport: transport, now: 100, entropy: entropy)
-            guard case .response(let ref) = QueryEngine.respond(to: q, context: ctx, snapshot: snap, states: states) else {
+            guard case .response(let ref) = QueryEngine.respond(to: q, context: ctx, snapshot: cache.snapshot, states: states) else {
                 XCTFail("engine gave no response", file: file, line: line); return ([], nil)
             }
             XCTAssertEqual(Array(out[0..<n]), ref, "\(name) from \(subnet) over \(transport)", file: file, line: line)
@@ -361,6 +362,16 @@ final class FastPathEquivalenceTests: XCTestCase {
         XCTAssertEqual(try ask("www.fp.test.", "198.18.9.0", states: BackendStates(), generation: 3).0, ["192.0.2.200"])
         // A placed client still gets its nearest.
         XCTAssertEqual(try ask("pool.fp.test.", "81.2.69.0", states: BackendStates(), generation: 3).0, [lhr.description])
+
+        // A locator with a remote fallback (ipstack) may place the address later: answered the
+        // same way, but not remembered.
+        let remote = EngineSnapshot(zones: snap.zones, routes: snap.routes, geoData: snap.geoData,
+                                    locator: UnplacedLocator(unplacedIsFinal: false), settings: EngineSettings(), generation: 2)
+        cache.replace(snapshot: remote)
+        for _ in 0..<3 {
+            XCTAssertEqual(try ask("pool.fp.test.", "198.18.7.0", states: onlyTokyo, generation: 4).0, [nrt.description])
+        }
+        XCTAssertNil(cache.locations.flatMap { $0.find(AnswerCache.exactKey(IPAddress("198.18.7.0")!)!, now: 100) })
     }
 
     /// The batch prefetch reads the ECS address a resolver puts at the end of the packet, and
